@@ -1,0 +1,264 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+
+	"github.com/ipfs/go-cid"
+)
+
+// BlockSink receives the blocks a file is cut into. The adder computed each
+// CID itself, so a sink need not hash again. PutHashed must not keep data
+// after it returns: the adder reuses the buffer. It is called from several
+// goroutines at once.
+type BlockSink interface {
+	PutHashed(c cid.Cid, data []byte) error
+}
+
+// AddOptions tune Add. The zero value is IPFS-compatible sha2-256.
+type AddOptions struct {
+	Hash HashFunc // default SHA2_256
+	// Workers hashing chunks in parallel; default GOMAXPROCS.
+	Workers int
+	// Progress, if set, is called with the number of input bytes whose
+	// leaves have been stored, in order, from the goroutine calling Add.
+	Progress func(done uint64)
+}
+
+// AddResult describes an added file.
+type AddResult struct {
+	Root   cid.Cid
+	Size   uint64 // file bytes
+	Blocks int    // blocks made (leaves and inner nodes)
+}
+
+// Add cuts r into chunks, hashes them on several cores while the next ones
+// are read, hands every block to sink (nil: compute the CID only) and
+// returns the root of the balanced DAG. Memory is bounded by a small pool of
+// chunk buffers, whatever the file's size.
+func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (AddResult, error) {
+	if opts.Hash == 0 {
+		opts.Hash = SHA2_256
+	}
+	if _, err := opts.Hash.Sum(nil); err != nil {
+		return AddResult{}, err
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	p := newPipeline(ctx, cancel, r, sink, opts)
+	p.start()
+	b := &layout{ctx: ctx, leaves: p, sink: sink, hash: opts.Hash, progress: opts.Progress}
+	root, size, err := b.build()
+	// Stop the pipeline (on error or early return) and wait for it, so no
+	// goroutine outlives Add and no buffer is written after we return.
+	if err != nil {
+		cancel(err)
+	}
+	p.wait()
+	if err == nil {
+		// A failed worker or a cancelled caller ends the leaf stream early;
+		// the tree built from what came is not the file.
+		if perr := p.err(); perr != nil {
+			err = perr
+		} else if ctx.Err() != nil {
+			err = fmt.Errorf("add: %w", context.Cause(ctx))
+		}
+	}
+	if err != nil {
+		return AddResult{}, err
+	}
+	return AddResult{Root: root.CID, Size: size, Blocks: b.blocks + p.leavesMade()}, nil
+}
+
+// leaf is a hashed, stored chunk in file order.
+type leaf struct {
+	seq  uint64
+	cid  cid.Cid
+	size uint64
+}
+
+type job struct {
+	seq uint64
+	buf []byte
+	n   int
+}
+
+// pipeline reads chunks, hashes and stores them on Workers goroutines, and
+// hands leaves back in file order through next().
+type pipeline struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	r      io.Reader
+	sink   BlockSink
+	opts   AddOptions
+
+	free    chan []byte
+	jobs    chan job
+	results chan leaf
+	wg      sync.WaitGroup
+
+	// owned by the consumer goroutine
+	pending map[uint64]leaf
+	nextSeq uint64
+	peeked  *leaf
+	closed  bool
+	count   int
+
+	mu       sync.Mutex
+	firstErr error
+	total    uint64 // chunks read; set when the reader finishes
+}
+
+func newPipeline(ctx context.Context, cancel context.CancelCauseFunc, r io.Reader, sink BlockSink, opts AddOptions) *pipeline {
+	nbuf := 2*opts.Workers + 2
+	p := &pipeline{
+		ctx: ctx, cancel: cancel, r: r, sink: sink, opts: opts,
+		free:    make(chan []byte, nbuf),
+		jobs:    make(chan job, nbuf),
+		results: make(chan leaf, nbuf),
+		pending: make(map[uint64]leaf),
+	}
+	for i := 0; i < nbuf; i++ {
+		p.free <- make([]byte, ChunkSize)
+	}
+	return p
+}
+
+func (p *pipeline) fail(err error) {
+	p.mu.Lock()
+	if p.firstErr == nil {
+		p.firstErr = err
+	}
+	p.mu.Unlock()
+	p.cancel(err)
+}
+
+func (p *pipeline) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.firstErr
+}
+
+func (p *pipeline) leavesMade() int { return p.count }
+
+func (p *pipeline) start() {
+	var workers sync.WaitGroup
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.read()
+	}()
+	for i := 0; i < p.opts.Workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			p.work()
+		}()
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		workers.Wait()
+		close(p.results)
+	}()
+}
+
+func (p *pipeline) wait() {
+	// Drain so that workers blocked on send can finish.
+	for range p.results {
+	}
+	p.wg.Wait()
+}
+
+func (p *pipeline) read() {
+	defer close(p.jobs)
+	for seq := uint64(0); ; seq++ {
+		var buf []byte
+		select {
+		case buf = <-p.free:
+		case <-p.ctx.Done():
+			return
+		}
+		n, err := io.ReadFull(p.r, buf)
+		if n > 0 || seq == 0 {
+			// An empty file is one empty leaf, as in IPFS.
+			select {
+			case p.jobs <- job{seq: seq, buf: buf, n: n}:
+			case <-p.ctx.Done():
+				return
+			}
+		}
+		switch {
+		case err == nil:
+			continue
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return
+		default:
+			p.fail(fmt.Errorf("add: read input: %w", err))
+			return
+		}
+	}
+}
+
+func (p *pipeline) work() {
+	for j := range p.jobs {
+		data := j.buf[:j.n]
+		c, err := NewCID(p.opts.Hash, cid.Raw, data)
+		if err == nil && p.sink != nil {
+			if perr := p.sink.PutHashed(c, data); perr != nil {
+				err = fmt.Errorf("add: store chunk %d: %w", j.seq, perr)
+			}
+		}
+		p.free <- j.buf
+		if err != nil {
+			p.fail(err)
+			continue
+		}
+		select {
+		case p.results <- leaf{seq: j.seq, cid: c, size: uint64(j.n)}:
+		case <-p.ctx.Done():
+		}
+	}
+}
+
+// peek returns the next leaf in file order without consuming it, or false
+// when the input is exhausted or the add failed.
+func (p *pipeline) peek() (leaf, bool) {
+	if p.peeked != nil {
+		return *p.peeked, true
+	}
+	for {
+		if l, ok := p.pending[p.nextSeq]; ok {
+			delete(p.pending, p.nextSeq)
+			p.nextSeq++
+			p.peeked = &l
+			return l, true
+		}
+		if p.closed {
+			return leaf{}, false
+		}
+		l, ok := <-p.results
+		if !ok {
+			p.closed = true
+			continue
+		}
+		p.pending[l.seq] = l
+	}
+}
+
+func (p *pipeline) next() (leaf, bool) {
+	l, ok := p.peek()
+	if ok {
+		p.peeked = nil
+		p.count++
+	}
+	return l, ok
+}
