@@ -1,0 +1,279 @@
+package chunk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/ipfs/go-cid"
+)
+
+// BlockGetter fetches a block by CID. Implementations return bytes they
+// have checked against the CID (the store by CRC of what it verified on the
+// way in, the network by hashing).
+type BlockGetter interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+var (
+	// ErrNotFile means the root is a UnixFS node that is not a file.
+	ErrNotFile = errors.New("not a file")
+	// ErrBadDAG means the blocks are well formed but do not fit together
+	// (a child's size differs from what its parent says).
+	ErrBadDAG = errors.New("inconsistent DAG")
+)
+
+// maxDepth bounds descent through hostile DAGs; kubo's balanced trees are
+// 5 levels deep at 2^63 bytes.
+const maxDepth = 32
+
+type pathNode struct {
+	cid   cid.Cid
+	node  *Node
+	start uint64 // file offset of the node's first byte
+}
+
+// Reader reads a file's bytes from its DAG. It is an io.ReadSeeker: a Seek
+// costs nothing, and the next Read walks from the root to the one leaf that
+// holds the offset, using the UnixFS blocksizes, so a byte range is read
+// without touching the leaves before it. Inner nodes on the current path are
+// cached, so a sequential read fetches each block once.
+type Reader struct {
+	ctx  context.Context
+	get  BlockGetter
+	size uint64
+	off  uint64
+
+	leaf   []byte
+	leafAt uint64
+	path   []pathNode
+}
+
+// Stat describes a DAG's root.
+type Stat struct {
+	CID      cid.Cid
+	Size     uint64 // file bytes
+	RootType string // "raw" or "file"
+	Links    int    // links of the root
+}
+
+// NewReader opens the file rooted at root. ctx bounds every block fetch
+// the reader makes.
+func NewReader(ctx context.Context, get BlockGetter, root cid.Cid) (*Reader, error) {
+	data, err := get.Get(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reader{ctx: ctx, get: get}
+	switch root.Type() {
+	case cid.Raw:
+		r.size = uint64(len(data))
+		r.leaf = data
+		return r, nil
+	case cid.DagProtobuf:
+		n, err := DecodeNode(data)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", root, err)
+		}
+		if n.FS.Type != TypeFile && n.FS.Type != TypeRaw {
+			return nil, fmt.Errorf("read %s: %w (UnixFS type %d)", root, ErrNotFile, n.FS.Type)
+		}
+		r.size = n.FS.FileSize
+		r.path = []pathNode{{cid: root, node: n}}
+		return r, nil
+	}
+	return nil, fmt.Errorf("read %s: %w 0x%x", root, ErrUnsupportedCodec, root.Type())
+}
+
+// Size is the file's length in bytes.
+func (r *Reader) Size() uint64 { return r.size }
+
+// Read implements io.Reader.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	if r.off < r.leafAt || r.off >= r.leafAt+uint64(len(r.leaf)) {
+		if err := r.locate(r.off); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.leaf[r.off-r.leafAt:])
+	r.off += uint64(n)
+	return n, nil
+}
+
+// Seek implements io.Seeker.
+func (r *Reader) Seek(offset int64, whence int) (int64, error) {
+	var abs int64
+	switch whence {
+	case io.SeekStart:
+		abs = offset
+	case io.SeekCurrent:
+		abs = int64(r.off) + offset
+	case io.SeekEnd:
+		abs = int64(r.size) + offset
+	default:
+		return 0, fmt.Errorf("seek: invalid whence %d", whence)
+	}
+	if abs < 0 {
+		return 0, fmt.Errorf("seek: negative position %d", abs)
+	}
+	r.off = uint64(abs)
+	return abs, nil
+}
+
+// locate loads the leaf holding file offset off.
+func (r *Reader) locate(off uint64) error {
+	if len(r.path) == 0 {
+		return fmt.Errorf("read: offset %d: %w", off, ErrBadDAG) // raw root covers everything
+	}
+	for depth := 0; ; depth++ {
+		if depth >= maxDepth {
+			return fmt.Errorf("read: %w: deeper than %d levels", ErrBadDAG, maxDepth)
+		}
+		cur := r.path[depth]
+		n := cur.node
+		pos := cur.start
+		if off < pos+uint64(len(n.FS.Data)) {
+			r.leaf, r.leafAt = n.FS.Data, pos
+			return nil
+		}
+		pos += uint64(len(n.FS.Data))
+		i := -1
+		for j, bs := range n.FS.BlockSizes {
+			if off < pos+bs {
+				i = j
+				break
+			}
+			pos += bs
+		}
+		if i < 0 {
+			return fmt.Errorf("read %s: %w: offset %d past the node's end", cur.cid, ErrBadDAG, off)
+		}
+		want := n.FS.BlockSizes[i]
+		child := n.Links[i].CID
+		if depth+1 < len(r.path) && r.path[depth+1].cid.Equals(child) && r.path[depth+1].start == pos {
+			continue
+		}
+		r.path = r.path[:depth+1]
+		data, err := r.get.Get(r.ctx, child)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", child, err)
+		}
+		switch child.Type() {
+		case cid.Raw:
+			if uint64(len(data)) != want {
+				return fmt.Errorf("read %s: %w: leaf is %d bytes, parent says %d", child, ErrBadDAG, len(data), want)
+			}
+			r.leaf, r.leafAt = data, pos
+			return nil
+		case cid.DagProtobuf:
+			cn, err := DecodeNode(data)
+			if err != nil {
+				return fmt.Errorf("read %s: %w", child, err)
+			}
+			if cn.FS.FileSize != want {
+				return fmt.Errorf("read %s: %w: node holds %d bytes, parent says %d", child, ErrBadDAG, cn.FS.FileSize, want)
+			}
+			r.path = append(r.path, pathNode{cid: child, node: cn, start: pos})
+		default:
+			return fmt.Errorf("read %s: %w 0x%x", child, ErrUnsupportedCodec, child.Type())
+		}
+	}
+}
+
+// StatDAG reads only the root block and describes the file.
+func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
+	data, err := get.Get(ctx, root)
+	if err != nil {
+		return Stat{}, err
+	}
+	switch root.Type() {
+	case cid.Raw:
+		return Stat{CID: root, Size: uint64(len(data)), RootType: "raw"}, nil
+	case cid.DagProtobuf:
+		n, err := DecodeNode(data)
+		if err != nil {
+			return Stat{}, fmt.Errorf("stat %s: %w", root, err)
+		}
+		if n.FS.Type != TypeFile && n.FS.Type != TypeRaw {
+			return Stat{}, fmt.Errorf("stat %s: %w (UnixFS type %d)", root, ErrNotFile, n.FS.Type)
+		}
+		return Stat{CID: root, Size: n.FS.FileSize, RootType: "file", Links: len(n.Links)}, nil
+	}
+	return Stat{}, fmt.Errorf("stat %s: %w 0x%x", root, ErrUnsupportedCodec, root.Type())
+}
+
+// Walk visits every block of the DAG rooted at root, parents before
+// children, in link order (the order a CAR of the DAG lists them), calling
+// fn with each block's CID and bytes.
+func Walk(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid, data []byte) error) error {
+	return walk(ctx, get, root, fn, 0)
+}
+
+func walk(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid, []byte) error, depth int) error {
+	if depth >= maxDepth {
+		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := get.Get(ctx, c)
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", c, err)
+	}
+	if err := fn(c, data); err != nil {
+		return err
+	}
+	if c.Type() != cid.DagProtobuf {
+		return nil
+	}
+	n, err := DecodeNode(data)
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", c, err)
+	}
+	for _, l := range n.Links {
+		if err := walk(ctx, get, l.CID, fn, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WalkCIDs visits the CID of every block of the DAG rooted at root in the
+// same order as Walk, fetching only the dag-pb nodes: leaves are named by
+// their parents and need not be read.
+func WalkCIDs(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid) error) error {
+	return walkCIDs(ctx, get, root, fn, 0)
+}
+
+func walkCIDs(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid) error, depth int) error {
+	if depth >= maxDepth {
+		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
+	}
+	if err := fn(c); err != nil {
+		return err
+	}
+	if c.Type() != cid.DagProtobuf {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	data, err := get.Get(ctx, c)
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", c, err)
+	}
+	n, err := DecodeNode(data)
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", c, err)
+	}
+	for _, l := range n.Links {
+		if err := walkCIDs(ctx, get, l.CID, fn, depth+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ipfs/go-cid"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+	"golang.org/x/sys/unix"
+)
+
+var syncWrite = &opt.WriteOptions{Sync: true}
+
+// Sync makes every block Put so far durable: it fdatasyncs the segment
+// files they went to, then indexes them in one synced batch. Puts and Gets
+// go on while the files are flushed.
+func (s *Store) Sync() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.commitLocked()
+}
+
+func (s *Store) commitLocked() error {
+	s.mu.Lock()
+	if err := s.usable(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if len(s.pending) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	entries := make(map[string]pendingEntry, len(s.pending))
+	for k, p := range s.pending {
+		entries[k] = p
+	}
+	type segState struct {
+		sg   *segment
+		size int64
+	}
+	var dirty []segState
+	for _, sg := range s.segs {
+		if sg.size > sg.committed {
+			dirty = append(dirty, segState{sg, sg.size})
+		}
+	}
+	s.mu.Unlock()
+
+	// Data first: once the index names a record, its bytes must be on disk.
+	for _, d := range dirty {
+		if err := unix.Fdatasync(int(d.sg.f.Fd())); err != nil {
+			return fmt.Errorf("store: sync segment %d: %w", d.sg.id, err)
+		}
+	}
+
+	var b leveldb.Batch
+	durable := s.durable
+	moved := map[uint32]int64{} // garbage left behind by compaction moves
+	for k, p := range entries {
+		b.Put(indexKey([]byte(k)), p.loc.encode())
+		if p.move {
+			moved[p.from.seg] += p.from.n
+		} else {
+			durable.blocks++
+			durable.bytes += p.dataLen
+		}
+	}
+	s.mu.RLock()
+	metas := map[uint32]segMeta{}
+	for _, d := range dirty {
+		metas[d.sg.id] = segMeta{committed: d.size, garbage: d.sg.garbage}
+	}
+	for id, g := range moved {
+		if sg, ok := s.segs[id]; ok {
+			m, seen := metas[id]
+			if !seen {
+				m = segMeta{committed: sg.committed, garbage: sg.garbage}
+			}
+			m.garbage += g
+			metas[id] = m
+		}
+	}
+	s.mu.RUnlock()
+	for id, m := range metas {
+		b.Put(segKey(id), m.encode())
+	}
+	b.Put(keyStats, durable.encode())
+	if err := s.db.Write(&b, syncWrite); err != nil {
+		return fmt.Errorf("store: commit index: %w", err)
+	}
+
+	s.mu.Lock()
+	for k, p := range entries {
+		if cur, ok := s.pending[k]; ok && cur.loc == p.loc {
+			delete(s.pending, k)
+			s.pendingBytes -= p.n
+		}
+	}
+	for id, m := range metas {
+		if sg, ok := s.segs[id]; ok {
+			sg.committed = m.committed
+			sg.garbage = m.garbage
+		}
+	}
+	s.durable = durable
+	s.mu.Unlock()
+	return nil
+}
+
+// Delete removes a block. Its record becomes garbage for Compact. Deleting
+// a block the store does not hold gives ErrNotFound.
+func (s *Store) Delete(c cid.Cid) error {
+	key := []byte(c.Hash())
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	found, counted := false, false
+	if p, ok := s.pending[string(key)]; ok {
+		delete(s.pending, string(key))
+		s.pendingBytes -= p.n
+		if sg, ok := s.segs[p.seg]; ok {
+			sg.garbage += p.n
+		}
+		if !p.move {
+			s.live.blocks--
+			s.live.bytes -= p.dataLen
+			counted = true
+		}
+		found = true
+	}
+	v, err := s.db.Get(indexKey(key), nil)
+	switch {
+	case errors.Is(err, leveldb.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("store: delete %s: index: %w", c, err)
+	default:
+		l, err := decodeLoc(v)
+		if err != nil {
+			return fmt.Errorf("store: delete %s: %w", c, err)
+		}
+		dataLen := l.n - headerSize - int64(len(key))
+		var b leveldb.Batch
+		b.Delete(indexKey(key))
+		durable := s.durable
+		durable.blocks--
+		durable.bytes -= dataLen
+		b.Put(keyStats, durable.encode())
+		sg, ok := s.segs[l.seg]
+		if ok {
+			b.Put(segKey(sg.id), segMeta{committed: sg.committed, garbage: sg.garbage + l.n}.encode())
+		}
+		// Not synced: a delete lost in a crash only brings a block back.
+		if err := s.db.Write(&b, nil); err != nil {
+			return fmt.Errorf("store: delete %s: %w", c, err)
+		}
+		if ok {
+			sg.garbage += l.n
+		}
+		s.durable = durable
+		if !counted {
+			s.live.blocks--
+			s.live.bytes -= dataLen
+		}
+		found = true
+	}
+	if !found {
+		return fmt.Errorf("store: delete %s: %w", c, ErrNotFound)
+	}
+	return nil
+}

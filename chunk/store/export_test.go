@@ -1,0 +1,14 @@
+package store
+
+// abandon drops the store as a crash would: files closed, nothing
+// committed, no goleveldb shutdown beyond releasing its lock.
+func (s *Store) abandon() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeFiles()
+	s.db.Close() // releases the lock; pending entries were never written
+}
+
+// Abandon is abandon for the external test package.
+var Abandon = (*Store).abandon

@@ -1,0 +1,431 @@
+// Package store is cairn's local block store. Blocks are appended to
+// segment files (Haystack style) and goleveldb indexes them by multihash,
+// so a raw block and a dag-pb block with the same bytes are stored once.
+//
+// Durability: Put appends a record to the active segment and makes it
+// readable at once; Sync (or an automatic commit every CommitEvery bytes)
+// fdatasyncs the segment files and only then writes the new index entries
+// in one synced goleveldb batch, together with each segment's committed
+// length. So an index entry never points at bytes that are not on disk. A
+// block is acknowledged once a Sync that follows its Put has returned.
+//
+// Recovery: on Open, bytes of a segment past its committed length are
+// scanned record by record; whole records whose CRC holds are indexed (they
+// were written, just not yet acknowledged), and the first torn or garbage
+// record and everything after it is cut off.
+//
+// Integrity: every record carries a CRC32C over its header, key and data,
+// checked on every read; Verify re-hashes every block against its
+// multihash. Deleting leaves garbage in segment files that Compact
+// reclaims by copying live records forward and removing the old segment.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound = errors.New("block not found")
+	ErrCorrupt  = errors.New("block corrupt")
+	ErrFull     = errors.New("store full")
+	ErrNoSpace  = errors.New("no space left on device")
+	ErrClosed   = errors.New("store closed")
+)
+
+// Options configure a Store. Zero values take the defaults.
+type Options struct {
+	// SegmentSize is the size at which a segment is sealed and a new one
+	// begun (default 256 MiB).
+	SegmentSize int64
+	// CommitEvery bounds the bytes Put may leave uncommitted before it
+	// commits by itself (default 64 MiB).
+	CommitEvery int64
+	// Capacity, if non-zero, is the most bytes the segment files may hold;
+	// a Put past it fails with ErrFull.
+	Capacity int64
+	// Logf receives notes on recovery; default discards them.
+	Logf func(format string, args ...any)
+}
+
+func (o *Options) setDefaults() error {
+	if o.SegmentSize == 0 {
+		o.SegmentSize = 256 << 20
+	}
+	if o.CommitEvery == 0 {
+		o.CommitEvery = 64 << 20
+	}
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.SegmentSize < maxRecordLen || o.SegmentSize > 1<<32 {
+		return fmt.Errorf("store: segment size %d outside [%d, 4GiB]", o.SegmentSize, maxRecordLen)
+	}
+	if o.CommitEvery < 0 || o.Capacity < 0 {
+		return fmt.Errorf("store: negative CommitEvery or Capacity")
+	}
+	return nil
+}
+
+type segment struct {
+	id        uint32
+	f         *os.File
+	size      int64 // bytes written
+	committed int64 // bytes covered by the index
+	garbage   int64
+}
+
+// pendingEntry is a record written but not yet in the index.
+type pendingEntry struct {
+	loc
+	dataLen int64
+	move    bool // compaction copy of an indexed block
+	from    loc  // for a move: the record it replaces
+}
+
+// Store is safe for concurrent use.
+type Store struct {
+	dir  string
+	opts Options
+	db   *leveldb.DB
+
+	// commitMu serialises everything that writes the index: commits,
+	// deletes and compaction's final steps.
+	commitMu  sync.Mutex
+	compactMu sync.Mutex // one compaction at a time
+
+	mu           sync.RWMutex
+	segs         map[uint32]*segment
+	active       *segment
+	pending      map[string]pendingEntry
+	pendingBytes int64
+	live         counts // what readers see
+	durable      counts // what the index holds
+	broken       error  // a failed write that could not be undone
+	closed       bool
+}
+
+// Stats describe a store.
+type Stats struct {
+	Blocks       int64 // blocks held
+	Bytes        int64 // their data bytes
+	Segments     int   // segment files
+	SegmentBytes int64 // bytes of segment files
+	Garbage      int64 // bytes of deleted or superseded records awaiting compaction
+}
+
+// Open opens or creates a store in dir.
+func Open(dir string, opts Options) (*Store, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
+		Filter:                 filter.NewBloomFilter(10),
+		BlockCacheCapacity:     8 << 20,
+		WriteBuffer:            4 << 20,
+		OpenFilesCacheCapacity: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: open index: %w", err)
+	}
+	s := &Store{
+		dir: dir, opts: opts, db: db,
+		segs:    map[uint32]*segment{},
+		pending: map[string]pendingEntry{},
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) segPath(id uint32) string {
+	return filepath.Join(s.dir, fmt.Sprintf("%08d.seg", id))
+}
+
+// Put verifies a block from outside (size, hash, dag-pb well-formed) and
+// stores it. A block already held is not written again.
+func (s *Store) Put(c cid.Cid, data []byte) error {
+	if err := chunk.Verify(c, data); err != nil {
+		return fmt.Errorf("store: put: %w", err)
+	}
+	return s.PutHashed(c, data)
+}
+
+// PutHashed stores a block whose CID the caller has just computed from
+// data, skipping the hash check. Use Put for anything received.
+func (s *Store) PutHashed(c cid.Cid, data []byte) error {
+	if len(data) > chunk.MaxBlockSize {
+		return fmt.Errorf("store: put %s: %w (%d bytes)", c, chunk.ErrTooLarge, len(data))
+	}
+	key := []byte(c.Hash())
+	if len(key) > maxKeyLen {
+		return fmt.Errorf("store: put %s: multihash of %d bytes is too long", c, len(key))
+	}
+	hdr := encodeHeader(key, data)
+	n := recordLen(len(key), len(data))
+
+	s.mu.Lock()
+	if err := s.usable(); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if _, ok := s.pending[string(key)]; ok {
+		s.mu.Unlock()
+		return nil
+	}
+	if ok, err := s.db.Has(indexKey(key), nil); err != nil || ok {
+		s.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("store: put %s: index: %w", c, err)
+		}
+		return nil
+	}
+	if s.opts.Capacity > 0 && s.diskBytesLocked()+n > s.opts.Capacity {
+		s.mu.Unlock()
+		return fmt.Errorf("store: put %s: %w (capacity %d bytes)", c, ErrFull, s.opts.Capacity)
+	}
+	l, err := s.appendLocked(hdr, data)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("store: put %s: %w", c, err)
+	}
+	s.pending[string(key)] = pendingEntry{loc: l, dataLen: int64(len(data))}
+	s.pendingBytes += n
+	s.live.blocks++
+	s.live.bytes += int64(len(data))
+	commit := s.pendingBytes >= s.opts.CommitEvery
+	s.mu.Unlock()
+
+	if commit {
+		return s.Sync()
+	}
+	return nil
+}
+
+func (s *Store) usable() error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.broken != nil {
+		return fmt.Errorf("store: unusable after a failed write: %w", s.broken)
+	}
+	return nil
+}
+
+func (s *Store) diskBytesLocked() int64 {
+	var t int64
+	for _, sg := range s.segs {
+		t += sg.size
+	}
+	return t
+}
+
+// appendLocked writes one record at the end of the active segment,
+// starting a new segment when this one is full. On a failed write the
+// segment is cut back, so no partial record stays in the middle of a file.
+func (s *Store) appendLocked(hdr, data []byte) (loc, error) {
+	n := int64(len(hdr) + len(data))
+	if s.active.size > 0 && s.active.size+n > s.opts.SegmentSize {
+		if err := s.rotateLocked(); err != nil {
+			return loc{}, err
+		}
+	}
+	sg := s.active
+	_, err := sg.f.Write(hdr)
+	if err == nil {
+		_, err = sg.f.Write(data)
+	}
+	if err != nil {
+		if terr := sg.f.Truncate(sg.size); terr != nil {
+			s.broken = fmt.Errorf("segment %d: write failed (%v) and could not be cut back: %v", sg.id, err, terr)
+		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return loc{}, fmt.Errorf("%w: %v", ErrNoSpace, err)
+		}
+		return loc{}, fmt.Errorf("segment %d: %w", sg.id, err)
+	}
+	l := loc{seg: sg.id, off: sg.size, n: n}
+	sg.size += n
+	return l, nil
+}
+
+// rotateLocked seals the active segment and starts the next one.
+func (s *Store) rotateLocked() error {
+	id := s.active.id + 1
+	sg, err := s.createSegment(id)
+	if err != nil {
+		return err
+	}
+	s.segs[id] = sg
+	s.active = sg
+	return nil
+}
+
+func (s *Store) createSegment(id uint32) (*segment, error) {
+	f, err := os.OpenFile(s.segPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", id, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &segment{id: id, f: f}, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// lookupLocked finds a block's record; s.mu must be held.
+func (s *Store) lookupLocked(key []byte) (loc, bool, error) {
+	if p, ok := s.pending[string(key)]; ok {
+		return p.loc, true, nil
+	}
+	v, err := s.db.Get(indexKey(key), nil)
+	if errors.Is(err, leveldb.ErrNotFound) {
+		return loc{}, false, nil
+	}
+	if err != nil {
+		return loc{}, false, fmt.Errorf("index: %w", err)
+	}
+	l, err := decodeLoc(v)
+	return l, err == nil, err
+}
+
+// readRecordLocked reads and checks the record at l; s.mu must be held
+// (read or write), so compaction cannot remove the file underneath.
+func (s *Store) readRecordLocked(l loc) ([]byte, []byte, error) {
+	sg, ok := s.segs[l.seg]
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: segment %d is missing", ErrCorrupt, l.seg)
+	}
+	if l.n < headerSize || l.n > maxRecordLen {
+		return nil, nil, fmt.Errorf("%w: index gives a record of %d bytes", ErrCorrupt, l.n)
+	}
+	rec := make([]byte, l.n)
+	if _, err := sg.f.ReadAt(rec, l.off); err != nil {
+		return nil, nil, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
+	}
+	key, data, err := parseRecord(rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
+	}
+	return key, data, nil
+}
+
+// Get returns a block's bytes, checked against the record's CRC. A record
+// that fails the check gives ErrCorrupt, never wrong bytes. The context is
+// accepted so that Store satisfies chunk.BlockGetter; a local read does not
+// block on anything it could cancel.
+func (s *Store) Get(_ context.Context, c cid.Cid) ([]byte, error) {
+	data, err := s.getHash(c.Hash())
+	if err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", c, err)
+	}
+	return data, nil
+}
+
+func (s *Store) getHash(key mh.Multihash) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	l, ok, err := s.lookupLocked(key)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	rkey, data, err := s.readRecordLocked(l)
+	if err != nil {
+		return nil, err
+	}
+	if string(rkey) != string(key) {
+		return nil, fmt.Errorf("%w: record at segment %d offset %d holds another block", ErrCorrupt, l.seg, l.off)
+	}
+	return data, nil
+}
+
+// Has reports whether the store holds the block (without reading it).
+func (s *Store) Has(c cid.Cid) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	_, ok, err := s.lookupLocked(c.Hash())
+	if err != nil {
+		return false, fmt.Errorf("store: has %s: %w", c, err)
+	}
+	return ok, nil
+}
+
+// Stats reports what the store holds.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := Stats{Blocks: s.live.blocks, Bytes: s.live.bytes, Segments: len(s.segs)}
+	for _, sg := range s.segs {
+		st.SegmentBytes += sg.size
+		st.Garbage += sg.garbage
+	}
+	return st
+}
+
+// Close commits what is pending and closes the files.
+func (s *Store) Close() error {
+	serr := s.Sync()
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.closeFiles()
+	if err := s.db.Close(); err != nil && serr == nil {
+		serr = fmt.Errorf("store: close index: %w", err)
+	}
+	if errors.Is(serr, ErrClosed) {
+		serr = nil
+	}
+	return serr
+}
+
+func (s *Store) closeFiles() {
+	for _, sg := range s.segs {
+		sg.f.Close()
+	}
+}
