@@ -50,6 +50,7 @@ func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (Add
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -63,14 +64,14 @@ func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (Add
 		cancel(err)
 	}
 	p.wait()
-	if err == nil {
-		// A failed worker or a cancelled caller ends the leaf stream early;
-		// the tree built from what came is not the file.
-		if perr := p.err(); perr != nil {
-			err = perr
-		} else if ctx.Err() != nil {
-			err = fmt.Errorf("add: %w", context.Cause(ctx))
-		}
+	// A failed reader or worker, or a cancelled caller, ends the leaf stream
+	// early, and the tree built from what came is not the file: their error
+	// is the one to report.
+	if perr := p.err(); perr != nil {
+		return AddResult{}, perr
+	}
+	if perr := parent.Err(); perr != nil {
+		return AddResult{}, fmt.Errorf("add: %w", perr)
 	}
 	if err != nil {
 		return AddResult{}, err
