@@ -1,0 +1,35 @@
+package main
+
+import (
+	"io"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/spf13/cobra"
+)
+
+func newCatCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cat CID",
+		Short: "Write a file's bytes to stdout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := parseCIDArg(args[0])
+			if err != nil {
+				return err
+			}
+			l, err := openLocal(cmd)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			r, err := chunk.NewReader(cmd.Context(), l.store, c)
+			if err != nil {
+				return notLocal(c, err)
+			}
+			if _, err := io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize)); err != nil {
+				return notLocal(c, err)
+			}
+			return nil
+		},
+	}
+}

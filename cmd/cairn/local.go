@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/repo"
+	"github.com/ipfs/go-cid"
+	"github.com/spf13/cobra"
+)
+
+// repoPath is --repo, else $CAIRN_PATH, else ~/.cairn.
+func repoPath(cmd *cobra.Command) (string, error) {
+	if p, _ := cmd.Flags().GetString("repo"); p != "" {
+		return p, nil
+	}
+	return repo.DefaultPath()
+}
+
+// local is the repo and block store of a command that works offline.
+type local struct {
+	repo  *repo.Repo
+	store *store.Store
+}
+
+// openLocal locks the repo and opens its block store.
+func openLocal(cmd *cobra.Command) (*local, error) {
+	path, err := repoPath(cmd)
+	if err != nil {
+		return nil, err
+	}
+	r, err := repo.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := r.Config()
+	s, err := store.Open(r.BlocksDir(), store.Options{
+		SegmentSize: int64(cfg.Storage.SegmentSize),
+		Capacity:    int64(cfg.Storage.Max),
+		Logf: func(format string, args ...any) {
+			fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...)
+		},
+	})
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return &local{repo: r, store: s}, nil
+}
+
+func (l *local) Close() error {
+	err := l.store.Close()
+	if rerr := l.repo.Close(); err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// parseCIDArg parses a CID given on the command line, accepting a
+// /ipfs/ prefix as kubo does.
+func parseCIDArg(s string) (cid.Cid, error) {
+	const prefix = "/ipfs/"
+	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
+		s = s[len(prefix):]
+	}
+	return chunk.ParseCID(s)
+}
+
+// notLocal rewrites a store miss into the message a user can act on.
+func notLocal(c cid.Cid, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s not found locally", c)
+	}
+	return err
+}
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	return isatty(file)
+}
