@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -32,6 +33,11 @@ func openLocal(cmd *cobra.Command) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
+	return openLocalAt(path, cmd.ErrOrStderr())
+}
+
+// openLocalAt opens the repo at path; recovery notes go to logw.
+func openLocalAt(path string, logw io.Writer) (*local, error) {
 	r, err := repo.Open(path)
 	if err != nil {
 		return nil, err
@@ -41,7 +47,7 @@ func openLocal(cmd *cobra.Command) (*local, error) {
 		SegmentSize: int64(cfg.Storage.SegmentSize),
 		Capacity:    int64(cfg.Storage.Max),
 		Logf: func(format string, args ...any) {
-			fmt.Fprintf(cmd.ErrOrStderr(), format+"\n", args...)
+			fmt.Fprintf(logw, format+"\n", args...)
 		},
 	})
 	if err != nil {
