@@ -1,0 +1,182 @@
+// Command cairn-bench measures `cairn add` on a large random file against
+// this machine's own yardsticks, taken in the same run: single-core
+// sha2-256 speed and sequential disk write speed with fdatasync. The
+// machine's speed drifts from minute to minute, so the three measurements
+// are interleaved, repeated, and compared as medians and ratios.
+//
+// Usage: cairn-bench -cairn bin/cairn [-size 1GiB] [-runs 3] [-dir DIR]
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	cairn := flag.String("cairn", "bin/cairn", "the cairn binary to measure")
+	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
+	runs := flag.Int("runs", 3, "rounds of each measurement")
+	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
+	flag.Parse()
+	if err := run(*cairn, *size, *runs, *dir); err != nil {
+		fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+		os.Exit(1)
+	}
+}
+
+type addRun struct {
+	seconds float64
+	maxRSS  int64 // bytes
+}
+
+func run(cairn string, size int64, runs int, dir string) error {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "cairn-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	bin, err := filepath.Abs(cairn)
+	if err != nil {
+		return err
+	}
+	input := filepath.Join(dir, "input")
+	fmt.Printf("writing %d MiB of random input...\n", size>>20)
+	if err := writeRandom(input, size); err != nil {
+		return err
+	}
+
+	var shas, disks, adds []float64
+	var rss []int64
+	for i := 0; i < runs; i++ {
+		sha := shaSpeed(256 << 20)
+		disk, err := diskSpeed(filepath.Join(dir, "ddtest"), size)
+		if err != nil {
+			return err
+		}
+		a, err := timeAdd(bin, filepath.Join(dir, fmt.Sprintf("repo%d", i)), input)
+		if err != nil {
+			return err
+		}
+		mbps := float64(size) / 1e6 / a.seconds
+		fmt.Printf("round %d: sha2-256 %.0f MB/s, disk %.0f MB/s, add %.0f MB/s (%.2fs, peak RSS %d MiB)\n",
+			i+1, sha, disk, mbps, a.seconds, a.maxRSS>>20)
+		shas, disks, adds = append(shas, sha), append(disks, disk), append(adds, mbps)
+		rss = append(rss, a.maxRSS)
+	}
+	sha, disk, add := median(shas), median(disks), median(adds)
+	target := min(1.4*sha, 0.8*disk)
+	var peak int64
+	for _, r := range rss {
+		peak = max(peak, r)
+	}
+	verdict := "MET"
+	if add < target {
+		verdict = "NOT MET"
+	}
+	fmt.Printf(`
+add of a %d MiB random file, median of %d (timed until the add's own fsync returns):
+  cairn add                 %7.0f MB/s
+  sha2-256, one core        %7.0f MB/s   add/sha  = %.2fx
+  disk write + fdatasync    %7.0f MB/s   add/disk = %.2fx
+  target min(1.4x sha, 0.8x disk) = %.0f MB/s: %s
+  peak RSS of cairn add     %7d MiB  (limit 128 MiB)
+`, size>>20, runs, add, sha, add/sha, disk, add/disk, target, verdict, peak>>20)
+	return nil
+}
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func writeRandom(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.Reader, size); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// shaSpeed hashes n bytes on one goroutine, in the 256 KiB pieces add hashes.
+func shaSpeed(n int) float64 {
+	buf := make([]byte, 256<<10)
+	rand.Read(buf)
+	start := time.Now()
+	for done := 0; done < n; done += len(buf) {
+		sha256.Sum256(buf)
+	}
+	return float64(n) / 1e6 / time.Since(start).Seconds()
+}
+
+// diskSpeed writes size bytes sequentially in 1 MiB writes and fdatasyncs,
+// as `dd bs=1M conv=fdatasync` does.
+func diskSpeed(path string, size int64) (float64, error) {
+	buf := make([]byte, 1<<20)
+	rand.Read(buf)
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(path)
+	defer f.Close()
+	start := time.Now()
+	for done := int64(0); done < size; done += int64(len(buf)) {
+		if _, err := f.Write(buf); err != nil {
+			return 0, err
+		}
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return 0, err
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// timeAdd initialises a fresh repo and times `cairn add` from start to
+// exit; add returns only after its own fsync.
+func timeAdd(bin, repo, input string) (addRun, error) {
+	env := append(os.Environ(), "CAIRN_PATH="+repo)
+	initCmd := exec.Command(bin, "init")
+	initCmd.Env = env
+	if out, err := initCmd.CombinedOutput(); err != nil {
+		return addRun{}, fmt.Errorf("cairn init: %v: %s", err, out)
+	}
+	defer os.RemoveAll(repo)
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(bin, "add", input)
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return addRun{}, fmt.Errorf("cairn add: %v: %s", err, stderr.String())
+	}
+	secs := time.Since(start).Seconds()
+	if !strings.HasPrefix(stdout.String(), "baf") {
+		return addRun{}, fmt.Errorf("cairn add printed %q", stdout.String())
+	}
+	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	return addRun{seconds: secs, maxRSS: ru.Maxrss << 10}, nil
+}
