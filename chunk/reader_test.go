@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/chunktest"
 	"github.com/ipfs/go-cid"
 )
 
@@ -32,11 +33,11 @@ func TestAddThenReadReturnsIdenticalBytes(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"one byte", []byte{42}},
-		{"chunk minus one", vectorBytes(chunk.ChunkSize - 1)},
-		{"exactly one chunk", vectorBytes(chunk.ChunkSize)},
-		{"chunk plus one", vectorBytes(chunk.ChunkSize + 1)},
+		{"chunk minus one", chunktest.VectorBytes(chunk.ChunkSize - 1)},
+		{"exactly one chunk", chunktest.VectorBytes(chunk.ChunkSize)},
+		{"chunk plus one", chunktest.VectorBytes(chunk.ChunkSize + 1)},
 		{"random", random},
-		{"two levels", vectorBytes(chunk.MaxLinks*chunk.ChunkSize + 1)},
+		{"two levels", chunktest.VectorBytes(chunk.MaxLinks*chunk.ChunkSize + 1)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,7 +82,7 @@ func (g *countingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 }
 
 func TestRangeReadReturnsExactlyTheRequestedBytes(t *testing.T) {
-	data := vectorBytes(chunk.MaxLinks*chunk.ChunkSize + 3*chunk.ChunkSize + 17)
+	data := chunktest.VectorBytes(chunk.MaxLinks*chunk.ChunkSize + 3*chunk.ChunkSize + 17)
 	sink, res := addBytes(t, data)
 	cs := int64(chunk.ChunkSize)
 	cases := []struct {
@@ -121,7 +122,7 @@ func TestRangeReadReturnsExactlyTheRequestedBytes(t *testing.T) {
 }
 
 func TestReaderAtEndAndPastEndGivesEOF(t *testing.T) {
-	data := vectorBytes(2*chunk.ChunkSize + 5)
+	data := chunktest.VectorBytes(2*chunk.ChunkSize + 5)
 	sink, res := addBytes(t, data)
 	r, _ := chunk.NewReader(context.Background(), sink, res.Root)
 	for _, off := range []int64{int64(len(data)), int64(len(data)) + 100} {
@@ -145,7 +146,7 @@ func (f *failingSink) PutHashed(cid.Cid, []byte) error {
 }
 
 func TestAddReportsSinkFailureInsteadOfARoot(t *testing.T) {
-	_, err := chunk.Add(context.Background(), bytes.NewReader(vectorBytes(20*chunk.ChunkSize)), &failingSink{after: 5}, chunk.AddOptions{Workers: 1})
+	_, err := chunk.Add(context.Background(), bytes.NewReader(chunktest.VectorBytes(20*chunk.ChunkSize)), &failingSink{after: 5}, chunk.AddOptions{Workers: 1})
 	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("disk on fire")) {
 		t.Fatalf("Add = %v, want the sink's error", err)
 	}
@@ -174,13 +175,13 @@ func TestAddReportsReadFailure(t *testing.T) {
 func TestAddStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := chunk.Add(ctx, bytes.NewReader(vectorBytes(10*chunk.ChunkSize)), nil, chunk.AddOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := chunk.Add(ctx, bytes.NewReader(chunktest.VectorBytes(10*chunk.ChunkSize)), nil, chunk.AddOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Add after cancel = %v, want context.Canceled", err)
 	}
 }
 
 func TestDecodeNodeRejectsGarbageWithoutPanicking(t *testing.T) {
-	sink, res := addBytes(t, vectorBytes(3*chunk.ChunkSize))
+	sink, res := addBytes(t, chunktest.VectorBytes(3*chunk.ChunkSize))
 	node, _ := sink.Get(context.Background(), res.Root)
 	for i := 0; i < len(node); i++ {
 		if _, err := chunk.DecodeNode(node[:i]); err == nil {
@@ -197,7 +198,7 @@ func TestDecodeNodeRejectsGarbageWithoutPanicking(t *testing.T) {
 
 func FuzzDecodeNode(f *testing.F) {
 	sink := newMemSink()
-	res, _ := chunk.Add(context.Background(), bytes.NewReader(vectorBytes(2*chunk.ChunkSize)), sink, chunk.AddOptions{})
+	res, _ := chunk.Add(context.Background(), bytes.NewReader(chunktest.VectorBytes(2*chunk.ChunkSize)), sink, chunk.AddOptions{})
 	node, _ := sink.Get(context.Background(), res.Root)
 	f.Add(node)
 	f.Fuzz(func(t *testing.T, b []byte) {

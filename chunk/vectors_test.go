@@ -1,7 +1,7 @@
 package chunk_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"os"
@@ -12,48 +12,26 @@ import (
 	"testing"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/chunktest"
 	"github.com/ipfs/go-cid"
 )
 
-type vector struct {
-	size int64
-	gen  string
-	cid  string
-}
-
 func readVectors(t *testing.T, name string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "vectors", name))
+	rows, err := chunktest.ReadTable(name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Split(sc.Text(), "\t")
-		if fields[0] == "size" || len(fields) < 2 {
-			continue
-		}
-		rows = append(rows, fields)
 	}
 	return rows
 }
 
-func inputFor(t *testing.T, size int64, gen string) *strings.Reader {
+func inputFor(t *testing.T, size int64, gen string) *bytes.Reader {
 	t.Helper()
-	switch {
-	case gen == "cairn-vector-sha256ctr":
-		return strings.NewReader(string(vectorBytes(size)))
-	case strings.HasPrefix(gen, "literal:"):
-		s := strings.ReplaceAll(strings.TrimPrefix(gen, "literal:"), `\n`, "\n")
-		if int64(len(s)) != size {
-			t.Fatalf("literal %q is %d bytes, row says %d", s, len(s), size)
-		}
-		return strings.NewReader(s)
+	b, err := chunktest.Input(size, gen)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("unknown generator %q", gen)
-	return nil
+	return bytes.NewReader(b)
 }
 
 func TestAddReproducesKuboCIDv1Vectors(t *testing.T) {
@@ -118,7 +96,7 @@ func (m *memSink) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 func TestRootBlocksMatchKuboByteForByte(t *testing.T) {
 	want := map[int64]string{}
 	var size int64
-	f, err := os.ReadFile(filepath.Join("testdata", "vectors", "dagpb.txt"))
+	f, err := os.ReadFile(filepath.Join(chunktest.VectorsDir(), "dagpb.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +116,7 @@ func TestRootBlocksMatchKuboByteForByte(t *testing.T) {
 	}
 	for size, hexRoot := range want {
 		sink := newMemSink()
-		res, err := chunk.Add(context.Background(), newVectorReader(size), sink, chunk.AddOptions{})
+		res, err := chunk.Add(context.Background(), chunktest.VectorReader(size), sink, chunk.AddOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

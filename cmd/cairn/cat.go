@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -13,23 +14,14 @@ func newCatCmd() *cobra.Command {
 		Short: "Write a file's bytes to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCIDArg(args[0])
-			if err != nil {
+			return withLocalCID(cmd, args[0], func(l *local, c cid.Cid) error {
+				r, err := chunk.NewReader(cmd.Context(), l.store, c)
+				if err != nil {
+					return err
+				}
+				_, err = io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize))
 				return err
-			}
-			l, err := openLocal(cmd)
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			r, err := chunk.NewReader(cmd.Context(), l.store, c)
-			if err != nil {
-				return notLocal(c, err)
-			}
-			if _, err := io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize)); err != nil {
-				return notLocal(c, err)
-			}
-			return nil
+			})
 		},
 	}
 }

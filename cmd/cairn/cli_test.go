@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
@@ -9,23 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairnstore/cairn/chunk/chunktest"
 	"github.com/cairnstore/cairn/node/repo"
 )
 
 func readTSV(t *testing.T, name string) [][]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join("..", "..", "chunk", "testdata", "vectors", name))
+	rows, err := chunktest.ReadTable(name)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	var rows [][]string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fs := strings.Split(sc.Text(), "\t")
-		if len(fs) >= 2 && fs[0] != "size" {
-			rows = append(rows, fs)
-		}
 	}
 	return rows
 }
@@ -36,11 +27,9 @@ func TestAddOnlyHashPrintsKuboCIDsForEveryVector(t *testing.T) {
 		if testing.Short() && size > 50<<20 {
 			continue
 		}
-		var data []byte
-		if strings.HasPrefix(row[1], "literal:") {
-			data = []byte(strings.ReplaceAll(strings.TrimPrefix(row[1], "literal:"), `\n`, "\n"))
-		} else {
-			data = vectorBytes(size)
+		data, err := chunktest.Input(size, row[1])
+		if err != nil {
+			t.Fatal(err)
 		}
 		r := mustCairn(t, "", nil, "add", "--only-hash", writeFile(t, data))
 		if got := r.lastLine(); got != row[2] {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/cairnstore/cairn/node/repo"
@@ -60,9 +59,7 @@ A running daemon reads its config at start.`,
 			if err != nil {
 				return err
 			}
-			enc := json.NewEncoder(cmd.OutOrStdout())
-			enc.SetIndent("", "  ")
-			return enc.Encode(cfg)
+			return printJSON(cmd.OutOrStdout(), cfg)
 		},
 	})
 	return cmd

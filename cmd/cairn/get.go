@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -20,30 +21,23 @@ renamed into place only once the whole file is written and synced, so PATH
 never holds a partial file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCIDArg(args[0])
-			if err != nil {
-				return err
-			}
-			if output == "" {
-				output = c.String()
-			}
-			l, err := openLocal(cmd)
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			r, err := chunk.NewReader(cmd.Context(), l.store, c)
-			if err != nil {
-				return notLocal(c, err)
-			}
-			prog := newProgress(cmd.ErrOrStderr(), int64(r.Size()), "getting")
-			defer prog.Done()
-			if err := writeFileAtomic(output, r, prog); err != nil {
-				return notLocal(c, err)
-			}
-			prog.Done()
-			fmt.Fprintf(cmd.ErrOrStderr(), "saved %s to %s (%d bytes)\n", c, output, r.Size())
-			return nil
+			return withLocalCID(cmd, args[0], func(l *local, c cid.Cid) error {
+				if output == "" {
+					output = c.String()
+				}
+				r, err := chunk.NewReader(cmd.Context(), l.store, c)
+				if err != nil {
+					return err
+				}
+				prog := newProgress(cmd.ErrOrStderr(), int64(r.Size()), "getting")
+				defer prog.Done()
+				if err := writeFileAtomic(output, r, prog); err != nil {
+					return err
+				}
+				prog.Done()
+				fmt.Fprintf(cmd.ErrOrStderr(), "saved %s to %s (%d bytes)\n", c, output, r.Size())
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "where to write the file")

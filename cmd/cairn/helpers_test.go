@@ -2,14 +2,13 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
-	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cairnstore/cairn/chunk/chunktest"
 )
 
 // result is what one in-process run of the CLI printed.
@@ -59,46 +58,7 @@ func writeFile(t *testing.T, data []byte) string {
 	return p
 }
 
-// vectorReader yields the cairn-vector-sha256ctr stream of
-// ../shared/vectors/README.md: SHA-256("cairn-vector" || uint64be(i)).
-type vectorReader struct {
-	left  int64
-	ctr   uint64
-	block [32]byte
-	pos   int
-}
-
-func newVectorReader(n int64) io.Reader { return &vectorReader{left: n, pos: 32} }
-
-func (v *vectorReader) Read(p []byte) (int, error) {
-	if v.left <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > v.left {
-		p = p[:v.left]
-	}
-	n := 0
-	for n < len(p) {
-		if v.pos == 32 {
-			var msg [20]byte
-			copy(msg[:], "cairn-vector")
-			binary.BigEndian.PutUint64(msg[12:], v.ctr)
-			v.block = sha256.Sum256(msg[:])
-			v.ctr++
-			v.pos = 0
-		}
-		c := copy(p[n:], v.block[v.pos:])
-		v.pos += c
-		n += c
-	}
-	v.left -= int64(n)
-	return n, nil
-}
-
-func vectorBytes(n int64) []byte {
-	b, _ := io.ReadAll(newVectorReader(n))
-	return b
-}
+func vectorBytes(n int64) []byte { return chunktest.VectorBytes(n) }
 
 func randomBytes(seed int64, n int) []byte {
 	b := make([]byte, n)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -89,4 +90,26 @@ func isTerminal(f any) bool {
 		return false
 	}
 	return isatty(file)
+}
+
+// withLocalCID parses a CID argument, opens the local repo and runs fn,
+// turning a store miss into a "not found locally" error.
+func withLocalCID(cmd *cobra.Command, arg string, fn func(l *local, c cid.Cid) error) error {
+	c, err := parseCIDArg(arg)
+	if err != nil {
+		return err
+	}
+	l, err := openLocal(cmd)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	return notLocal(c, fn(l, c))
+}
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

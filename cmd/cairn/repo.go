@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/ipfs/go-cid"
@@ -43,9 +42,7 @@ func newRepoStatCmd() *cobra.Command {
 				Segments: st.Segments, SegmentBytes: st.SegmentBytes, Garbage: st.Garbage}
 			w := cmd.OutOrStdout()
 			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
+				return printJSON(w, out)
 			}
 			fmt.Fprintf(w, "Repo:         %s\nBlocks:       %d\nBytes:        %d\nSegments:     %d\nSegmentBytes: %d\nGarbage:      %d\n",
 				out.Path, out.Blocks, out.Bytes, out.Segments, out.SegmentBytes, out.Garbage)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -23,32 +22,23 @@ func newStatCmd() *cobra.Command {
 		Short: "Show a file's size, block count and root type",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCIDArg(args[0])
-			if err != nil {
-				return err
-			}
-			l, err := openLocal(cmd)
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			st, err := chunk.StatDAG(cmd.Context(), l.store, c)
-			if err != nil {
-				return notLocal(c, err)
-			}
-			blocks := 0
-			if err := chunk.WalkCIDs(cmd.Context(), l.store, c, func(cid.Cid) error { blocks++; return nil }); err != nil {
-				return notLocal(c, err)
-			}
-			out := statOutput{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType}
-			w := cmd.OutOrStdout()
-			if asJSON {
-				enc := json.NewEncoder(w)
-				enc.SetIndent("", "  ")
-				return enc.Encode(out)
-			}
-			fmt.Fprintf(w, "CID:     %s\nSize:    %d\nBlocks:  %d\nType:    %s\n", out.CID, out.Size, out.Blocks, out.RootType)
-			return nil
+			return withLocalCID(cmd, args[0], func(l *local, c cid.Cid) error {
+				st, err := chunk.StatDAG(cmd.Context(), l.store, c)
+				if err != nil {
+					return err
+				}
+				blocks := 0
+				if err := chunk.WalkCIDs(cmd.Context(), l.store, c, func(cid.Cid) error { blocks++; return nil }); err != nil {
+					return err
+				}
+				out := statOutput{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType}
+				w := cmd.OutOrStdout()
+				if asJSON {
+					return printJSON(w, out)
+				}
+				fmt.Fprintf(w, "CID:     %s\nSize:    %d\nBlocks:  %d\nType:    %s\n", out.CID, out.Size, out.Blocks, out.RootType)
+				return nil
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
