@@ -151,32 +151,28 @@ func (p *pipeline) err() error {
 func (p *pipeline) leavesMade() int { return p.count }
 
 func (p *pipeline) start() {
-	var workers sync.WaitGroup
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		p.read()
-	}()
+	// The reader is not waited for: on cancellation it may be blocked in a
+	// Read of a pipe or terminal that only the input can end. It holds no
+	// shared state but its own buffer, and returns when that Read does.
+	go p.read()
 	for i := 0; i < p.opts.Workers; i++ {
-		workers.Add(1)
+		p.wg.Add(1)
 		go func() {
-			defer workers.Done()
+			defer p.wg.Done()
 			p.work()
 		}()
 	}
-	p.wg.Add(1)
 	go func() {
-		defer p.wg.Done()
-		workers.Wait()
+		p.wg.Wait()
 		close(p.results)
 	}()
 }
 
+// wait returns once every worker has stopped, so no block reaches the sink
+// after Add returns.
 func (p *pipeline) wait() {
-	// Drain so that workers blocked on send can finish.
 	for range p.results {
 	}
-	p.wg.Wait()
 }
 
 func (p *pipeline) read() {
@@ -210,7 +206,17 @@ func (p *pipeline) read() {
 }
 
 func (p *pipeline) work() {
-	for j := range p.jobs {
+	for {
+		var j job
+		var ok bool
+		select {
+		case j, ok = <-p.jobs:
+		case <-p.ctx.Done():
+			return
+		}
+		if !ok {
+			return
+		}
 		data := j.buf[:j.n]
 		c, err := NewCID(p.opts.Hash, cid.Raw, data)
 		if err == nil && p.sink != nil {
@@ -246,12 +252,16 @@ func (p *pipeline) peek() (leaf, bool) {
 		if p.closed {
 			return leaf{}, false
 		}
-		l, ok := <-p.results
-		if !ok {
-			p.closed = true
-			continue
+		select {
+		case l, ok := <-p.results:
+			if !ok {
+				p.closed = true
+				continue
+			}
+			p.pending[l.seq] = l
+		case <-p.ctx.Done():
+			return leaf{}, false
 		}
-		p.pending[l.seq] = l
 	}
 }
 

@@ -147,34 +147,37 @@ func DecodeNode(b []byte) (*Node, error) {
 	return n, nil
 }
 
+// decodeLink decodes a PBLink strictly: fields in order Hash, Name,
+// Tsize, each at most once, Hash required.
 func decodeLink(b []byte) (Link, error) {
 	var l Link
-	haveHash := false
+	last := protowire.Number(0)
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
 			return l, fmt.Errorf("%w: link: %v", ErrBadNode, protowire.ParseError(n))
 		}
 		b = b[n:]
+		if num <= last {
+			return l, fmt.Errorf("%w: link: field %d repeated or out of order", ErrBadNode, num)
+		}
+		last = num
 		switch {
-		case num == 1 && typ == protowire.BytesType:
+		case (num == 1 || num == 2) && typ == protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return l, fmt.Errorf("%w: link hash: %v", ErrBadNode, protowire.ParseError(n))
+				return l, fmt.Errorf("%w: link field %d: %v", ErrBadNode, num, protowire.ParseError(n))
 			}
 			b = b[n:]
+			if num == 2 {
+				l.Name = string(v)
+				continue
+			}
 			c, err := cid.Cast(v)
 			if err != nil {
 				return l, fmt.Errorf("%w: link hash: %v", ErrBadNode, err)
 			}
-			l.CID, haveHash = c, true
-		case num == 2 && typ == protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return l, fmt.Errorf("%w: link name: %v", ErrBadNode, protowire.ParseError(n))
-			}
-			b = b[n:]
-			l.Name = string(v)
+			l.CID = c
 		case num == 3 && typ == protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
@@ -186,7 +189,7 @@ func decodeLink(b []byte) (Link, error) {
 			return l, fmt.Errorf("%w: link: unexpected field %d (wire type %d)", ErrBadNode, num, typ)
 		}
 	}
-	if !haveHash {
+	if !l.CID.Defined() {
 		return l, fmt.Errorf("%w: link without hash", ErrBadNode)
 	}
 	return l, nil

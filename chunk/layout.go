@@ -89,6 +89,11 @@ func (b *layout) fill(children []built, depth int) (built, error) {
 }
 
 func (b *layout) store(children []built) (built, error) {
+	// After a failure the children may be a truncated list: storing a
+	// node of them would leave a block no file names.
+	if err := b.ctx.Err(); err != nil {
+		return built{}, err
+	}
 	links := make([]Link, len(children))
 	sizes := make([]uint64, len(children))
 	var fileSize, tsize uint64

@@ -152,10 +152,16 @@ func (r *Reader) locate(off uint64) error {
 		if i < 0 {
 			return fmt.Errorf("read %s: %w: offset %d past the node's end", cur.cid, ErrBadDAG, off)
 		}
+		if i >= len(n.Links) {
+			return fmt.Errorf("read %s: %w: %d blocksizes for %d links", cur.cid, ErrBadDAG, len(n.FS.BlockSizes), len(n.Links))
+		}
 		want := n.FS.BlockSizes[i]
 		child := n.Links[i].CID
 		if depth+1 < len(r.path) && r.path[depth+1].cid.Equals(child) && r.path[depth+1].start == pos {
 			continue
+		}
+		if err := r.ctx.Err(); err != nil {
+			return err
 		}
 		r.path = r.path[:depth+1]
 		data, err := r.get.Get(r.ctx, child)
@@ -173,6 +179,9 @@ func (r *Reader) locate(off uint64) error {
 			cn, err := DecodeNode(data)
 			if err != nil {
 				return fmt.Errorf("read %s: %w", child, err)
+			}
+			if cn.FS.Type != TypeFile && cn.FS.Type != TypeRaw {
+				return fmt.Errorf("read %s: %w: UnixFS type %d inside a file", child, ErrBadDAG, cn.FS.Type)
 			}
 			if cn.FS.FileSize != want {
 				return fmt.Errorf("read %s: %w: node holds %d bytes, parent says %d", child, ErrBadDAG, cn.FS.FileSize, want)
@@ -206,14 +215,20 @@ func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
 	return Stat{}, fmt.Errorf("stat %s: %w 0x%x", root, ErrUnsupportedCodec, root.Type())
 }
 
-// Walk visits every block of the DAG rooted at root, parents before
-// children, in link order (the order a CAR of the DAG lists them), calling
-// fn with each block's CID and bytes.
+// Walk visits every distinct block of the DAG rooted at root once, parents
+// before children, in link order (the order a CAR of the DAG lists them),
+// calling fn with each block's CID and bytes. Subtrees that repeat (a file
+// of zeros repeats the same leaf and the same inner nodes) are visited
+// once, which also bounds the work a hostile DAG can cause.
 func Walk(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid, data []byte) error) error {
-	return walk(ctx, get, root, fn, 0)
+	return walk(ctx, get, root, fn, 0, map[string]bool{})
 }
 
-func walk(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid, []byte) error, depth int) error {
+func walk(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid, []byte) error, depth int, seen map[string]bool) error {
+	if seen[c.KeyString()] {
+		return nil
+	}
+	seen[c.KeyString()] = true
 	if depth >= maxDepth {
 		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
 	}
@@ -235,21 +250,25 @@ func walk(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid, []by
 		return fmt.Errorf("walk %s: %w", c, err)
 	}
 	for _, l := range n.Links {
-		if err := walk(ctx, get, l.CID, fn, depth+1); err != nil {
+		if err := walk(ctx, get, l.CID, fn, depth+1, seen); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// WalkCIDs visits the CID of every block of the DAG rooted at root in the
-// same order as Walk, fetching only the dag-pb nodes: leaves are named by
-// their parents and need not be read.
+// WalkCIDs visits the CID of every distinct block of the DAG rooted at
+// root in the same order as Walk, fetching only the dag-pb nodes: leaves
+// are named by their parents and need not be read.
 func WalkCIDs(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid) error) error {
-	return walkCIDs(ctx, get, root, fn, 0)
+	return walkCIDs(ctx, get, root, fn, 0, map[string]bool{})
 }
 
-func walkCIDs(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid) error, depth int) error {
+func walkCIDs(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid) error, depth int, seen map[string]bool) error {
+	if seen[c.KeyString()] {
+		return nil
+	}
+	seen[c.KeyString()] = true
 	if depth >= maxDepth {
 		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
 	}
@@ -271,7 +290,7 @@ func walkCIDs(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid) 
 		return fmt.Errorf("walk %s: %w", c, err)
 	}
 	for _, l := range n.Links {
-		if err := walkCIDs(ctx, get, l.CID, fn, depth+1); err != nil {
+		if err := walkCIDs(ctx, get, l.CID, fn, depth+1, seen); err != nil {
 			return err
 		}
 	}

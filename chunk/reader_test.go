@@ -205,3 +205,29 @@ func FuzzDecodeNode(f *testing.F) {
 		chunk.DecodeNode(b)
 	})
 }
+
+func TestAddReturnsOnCancelWhileTheInputBlocks(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close() // lets the reader goroutine's Read return at the end
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		pw.Write(make([]byte, chunk.ChunkSize+10)) // then the input stalls
+		cancel()
+	}()
+	if _, err := chunk.Add(ctx, pr, nil, chunk.AddOptions{}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Add = %v, want context.Canceled", err)
+	}
+}
+
+func TestStatCountsRepeatedBlocksOnce(t *testing.T) {
+	// A file of zeros repeats one leaf and one full inner node.
+	sink, res := addBytes(t, make([]byte, 2*chunk.MaxLinks*chunk.ChunkSize+5))
+	var n int
+	if err := chunk.WalkCIDs(context.Background(), sink, res.Root, func(cid.Cid) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// root, the repeated full node, its leaf, the last partial node and its short leaf
+	if n != 5 || n != len(sink.blocks) {
+		t.Fatalf("walk saw %d blocks, the sink holds %d distinct, want 5", n, len(sink.blocks))
+	}
+}

@@ -50,6 +50,12 @@ func (s *Store) commitLocked() error {
 	// Data first: once the index names a record, its bytes must be on disk.
 	for _, d := range dirty {
 		if err := unix.Fdatasync(int(d.sg.f.Fd())); err != nil {
+			// Linux marks the pages clean after a failed fsync, so a retry
+			// would succeed without the data being on disk. Refuse further
+			// writes; reopening rescans the tail and keeps only whole records.
+			s.mu.Lock()
+			s.broken = fmt.Errorf("sync segment %d: %w", d.sg.id, err)
+			s.mu.Unlock()
 			return fmt.Errorf("store: sync segment %d: %w", d.sg.id, err)
 		}
 	}
@@ -109,67 +115,58 @@ func (s *Store) commitLocked() error {
 }
 
 // Delete removes a block. Its record becomes garbage for Compact. Deleting
-// a block the store does not hold gives ErrNotFound.
+// a block the store does not hold gives ErrNotFound. The delete itself is
+// not synced: one lost in a crash only brings the block back.
 func (s *Store) Delete(c cid.Cid) error {
 	key := []byte(c.Hash())
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
+	s.mu.RLock()
+	_, pending := s.pending[string(key)]
+	s.mu.RUnlock()
+	if pending {
+		// Commit first, so the record lies below its segment's committed
+		// length: recovery only rescans past that length, and would index a
+		// deleted record found there again.
+		if err := s.commitLocked(); err != nil {
+			return fmt.Errorf("store: delete %s: %w", c, err)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
 		return err
 	}
-	found, counted := false, false
-	if p, ok := s.pending[string(key)]; ok {
-		delete(s.pending, string(key))
-		s.pendingBytes -= p.n
-		if sg, ok := s.segs[p.seg]; ok {
-			sg.garbage += p.n
-		}
-		if !p.move {
-			s.live.blocks--
-			s.live.bytes -= p.dataLen
-			counted = true
-		}
-		found = true
-	}
 	v, err := s.db.Get(indexKey(key), nil)
-	switch {
-	case errors.Is(err, leveldb.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("store: delete %s: index: %w", c, err)
-	default:
-		l, err := decodeLoc(v)
-		if err != nil {
-			return fmt.Errorf("store: delete %s: %w", c, err)
-		}
-		dataLen := l.n - headerSize - int64(len(key))
-		var b leveldb.Batch
-		b.Delete(indexKey(key))
-		durable := s.durable
-		durable.blocks--
-		durable.bytes -= dataLen
-		b.Put(keyStats, durable.encode())
-		sg, ok := s.segs[l.seg]
-		if ok {
-			b.Put(segKey(sg.id), segMeta{committed: sg.committed, garbage: sg.garbage + l.n}.encode())
-		}
-		// Not synced: a delete lost in a crash only brings a block back.
-		if err := s.db.Write(&b, nil); err != nil {
-			return fmt.Errorf("store: delete %s: %w", c, err)
-		}
-		if ok {
-			sg.garbage += l.n
-		}
-		s.durable = durable
-		if !counted {
-			s.live.blocks--
-			s.live.bytes -= dataLen
-		}
-		found = true
-	}
-	if !found {
+	if errors.Is(err, leveldb.ErrNotFound) {
 		return fmt.Errorf("store: delete %s: %w", c, ErrNotFound)
 	}
+	if err != nil {
+		return fmt.Errorf("store: delete %s: index: %w", c, err)
+	}
+	l, err := decodeLoc(v)
+	if err != nil {
+		return fmt.Errorf("store: delete %s: %w", c, err)
+	}
+	dataLen := l.n - headerSize - int64(len(key))
+	var b leveldb.Batch
+	b.Delete(indexKey(key))
+	durable := s.durable
+	durable.blocks--
+	durable.bytes -= dataLen
+	b.Put(keyStats, durable.encode())
+	sg, ok := s.segs[l.seg]
+	if ok {
+		b.Put(segKey(sg.id), segMeta{committed: sg.committed, garbage: sg.garbage + l.n}.encode())
+	}
+	if err := s.db.Write(&b, nil); err != nil {
+		return fmt.Errorf("store: delete %s: %w", c, err)
+	}
+	if ok {
+		sg.garbage += l.n
+	}
+	s.durable = durable
+	s.live.blocks--
+	s.live.bytes -= dataLen
 	return nil
 }

@@ -135,6 +135,12 @@ func (s *Store) compactSegment(ctx context.Context, sg *segment) (int, int64, er
 	if err := os.Remove(s.segPath(sg.id)); err != nil {
 		return moved, movedBytes, fmt.Errorf("store: remove segment %d: %w", sg.id, err)
 	}
+	// The dead mark may only go once the removal is durable: a segment file
+	// that outlived its meta would be rescanned from offset 0 and bring
+	// deleted blocks back.
+	if err := syncDir(s.dir); err != nil {
+		return moved, movedBytes, fmt.Errorf("store: compact segment %d: %w", sg.id, err)
+	}
 	if err := s.db.Delete(segKey(sg.id), nil); err != nil {
 		return moved, movedBytes, fmt.Errorf("store: compact segment %d: %w", sg.id, err)
 	}

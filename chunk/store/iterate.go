@@ -48,6 +48,14 @@ func (s *Store) ForEach(ctx context.Context, fn func(mh.Multihash) error) error 
 		return fmt.Errorf("store: iterate: %w", err)
 	}
 	for _, k := range extra {
+		// A commit between our snapshot and reading pending put this key
+		// in both; visit it once.
+		if ok, err := snap.Has(indexKey(k), nil); err != nil || ok {
+			if err != nil {
+				return fmt.Errorf("store: iterate: %w", err)
+			}
+			continue
+		}
 		if err := fn(k); err != nil {
 			return err
 		}

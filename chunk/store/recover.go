@@ -59,6 +59,9 @@ func (s *Store) recover() error {
 			if err := os.Remove(s.segPath(id)); err != nil && !os.IsNotExist(err) {
 				return fmt.Errorf("store: remove compacted segment %d: %w", id, err)
 			}
+			if err := syncDir(s.dir); err != nil {
+				return fmt.Errorf("store: %w", err)
+			}
 			if err := s.db.Delete(segKey(id), nil); err != nil {
 				return fmt.Errorf("store: index: %w", err)
 			}

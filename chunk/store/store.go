@@ -71,8 +71,10 @@ func (o *Options) setDefaults() error {
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
 	}
-	if o.SegmentSize < maxRecordLen || o.SegmentSize > 1<<32 {
-		return fmt.Errorf("store: segment size %d outside [%d, 4GiB]", o.SegmentSize, maxRecordLen)
+	// A record larger than SegmentSize goes alone into a fresh segment, so
+	// the floor need not fit the largest record.
+	if o.SegmentSize < 1<<20 || o.SegmentSize > 1<<32 {
+		return fmt.Errorf("store: segment size %d outside [1MiB, 4GiB]", o.SegmentSize)
 	}
 	if o.CommitEvery < 0 || o.Capacity < 0 {
 		return fmt.Errorf("store: negative CommitEvery or Capacity")
@@ -286,7 +288,9 @@ func (s *Store) createSegment(id uint32) (*segment, error) {
 		return nil, fmt.Errorf("create segment %d: %w", id, err)
 	}
 	if err := syncDir(s.dir); err != nil {
+		// Leave no file behind, or the next rotation would trip on it.
 		f.Close()
+		os.Remove(s.segPath(id))
 		return nil, err
 	}
 	return &segment{id: id, f: f}, nil

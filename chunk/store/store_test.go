@@ -380,3 +380,48 @@ func TestConcurrentPutGetDeleteCompact(t *testing.T) {
 		t.Fatalf("verify: %+v, %v", res, err)
 	}
 }
+
+func TestBlockDeletedBeforeItsCommitStaysDeletedAfterReopenAndCrash(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		t.Run(fmt.Sprintf("crash=%v", crash), func(t *testing.T) {
+			dir := t.TempDir()
+			s := openStore(t, dir, store.Options{})
+			rng := rand.New(rand.NewSource(6))
+			gone, data := randomBlock(t, rng, 1000)
+			kept, keptData := randomBlock(t, rng, 1000)
+			s.Put(gone, data)
+			s.Put(kept, keptData)
+			if err := s.Delete(gone); err != nil {
+				t.Fatal(err)
+			}
+			if crash {
+				store.Abandon(s)
+			} else if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = openStore(t, dir, store.Options{})
+			if ok, _ := s.Has(gone); ok {
+				t.Fatal("deleted block came back")
+			}
+			mustGet(t, s, kept, keptData)
+			if st := s.Stats(); st.Blocks != 1 || st.Garbage == 0 {
+				t.Fatalf("stats %+v, want 1 block and the deleted record as garbage", st)
+			}
+		})
+	}
+}
+
+func TestSegmentSizeSmallerThanABlockStillStoresIt(t *testing.T) {
+	s := openStore(t, t.TempDir(), store.Options{SegmentSize: 1 << 20})
+	rng := rand.New(rand.NewSource(8))
+	for i := 0; i < 3; i++ {
+		c, data := randomBlock(t, rng, chunk.MaxBlockSize)
+		if err := s.Put(c, data); err != nil {
+			t.Fatal(err)
+		}
+		mustGet(t, s, c, data)
+	}
+	if st := s.Stats(); st.Segments != 3 {
+		t.Fatalf("%d segments, want one per maximal block", st.Segments)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -46,7 +47,7 @@ func openLocalAt(path string, logw io.Writer) (*local, error) {
 	cfg := r.Config()
 	s, err := store.Open(r.BlocksDir(), store.Options{
 		SegmentSize: int64(cfg.Storage.SegmentSize),
-		Capacity:    int64(cfg.Storage.Max),
+		Capacity:    int64(min(uint64(cfg.Storage.Max), math.MaxInt64)),
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(logw, format+"\n", args...)
 		},

@@ -21,8 +21,15 @@ func main() {
 // run executes one command line and returns the exit status; tests call
 // it in-process.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// The first SIGINT/SIGTERM cancels the command, which stops at the next
+	// block and cleans up; restoring the default handler then lets a second
+	// one kill it outright.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	root := newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(stdin)
