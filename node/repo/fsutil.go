@@ -3,6 +3,7 @@ package repo
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -66,22 +67,34 @@ func syncDir(dir string) error {
 	return nil
 }
 
-// firstMissing returns the outermost ancestor of path (path included) that
-// does not exist, or "" if path exists. Init removes it on failure, so it
-// undoes exactly the directories MkdirAll created.
-func firstMissing(path string) (string, error) {
-	missing := ""
+// mkdirs creates path and any missing parents, like os.MkdirAll, and
+// returns the directories this call created, outermost first. Each is made
+// with os.Mkdir, so one that another process creates at the same moment
+// (Mkdir fails with ErrExist) is not reported: Init's undo must never remove
+// a directory it did not create, which may by then hold someone else's repo.
+func mkdirs(path string) (created []string, err error) {
+	var missing []string // innermost first
 	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
 		_, err := os.Lstat(p)
 		if err == nil {
-			return missing, nil
+			break
 		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return "", err
+		if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
 		}
-		missing = p
+		missing = append(missing, p)
 		if parent := filepath.Dir(p); parent == p {
-			return missing, nil
+			break
 		}
 	}
+	for i := len(missing) - 1; i >= 0; i-- {
+		err := os.Mkdir(missing[i], 0o700)
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return created, err
+		}
+		if err == nil {
+			created = append(created, missing[i])
+		}
+	}
+	return created, nil
 }

@@ -118,3 +118,47 @@ func TestLockIsReleasedWhenHolderIsKilled(t *testing.T) {
 	}
 	r.Close()
 }
+
+func TestAcquireLockReportsCreation(t *testing.T) {
+	dir := t.TempDir()
+	l, created, err := acquireLock(dir)
+	if err != nil || !created {
+		t.Fatalf("first acquireLock: created = %v, err = %v; want true, nil", created, err)
+	}
+	if _, created, err := acquireLock(dir); !errors.Is(err, ErrLocked) || created {
+		t.Errorf("acquireLock while held: created = %v, err = %v; want false, ErrLocked", created, err)
+	}
+	if err := l.release(); err != nil {
+		t.Fatal(err)
+	}
+	l, created, err = acquireLock(dir)
+	if err != nil || created {
+		t.Fatalf("acquireLock of an existing file: created = %v, err = %v; want false, nil", created, err)
+	}
+	l.release()
+}
+
+func TestLockIsCurrent(t *testing.T) {
+	dir := t.TempDir()
+	l, _, err := acquireLock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.release()
+	if ok, err := l.isCurrent(); !ok || err != nil {
+		t.Fatalf("isCurrent = %v, %v; want true", ok, err)
+	}
+	name := filepath.Join(dir, lockFileName)
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.isCurrent(); ok || err != nil {
+		t.Errorf("isCurrent after removal = %v, %v; want false", ok, err)
+	}
+	if err := os.WriteFile(name, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := l.isCurrent(); ok || err != nil {
+		t.Errorf("isCurrent after replacement = %v, %v; want false", ok, err)
+	}
+}

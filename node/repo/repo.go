@@ -57,55 +57,89 @@ type InitOptions struct{}
 // with the name of the entry just created; an error fails Init there.
 var testHookInitStep func(entry string) error
 
+// testHookInitPrepared, when set by tests, is called by Init between
+// prepareInitDir and taking the lock, the window in which a concurrent Init
+// can complete unseen.
+var testHookInitPrepared func()
+
 // Init creates a repository at path and returns its config. path may be
 // missing or an empty directory. A directory that already holds a config or
 // version file is refused with ErrExists, one holding anything else with
 // ErrNotEmpty. If Init fails midway it removes everything it created.
 func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	_ = opts // no options yet
-	created, err := prepareInitDir(path)
-	if err != nil {
-		return nil, err
-	}
-	// Undo list, run in reverse on failure. An existing directory is left
-	// in place; one Init created goes with everything under it.
+
+	// Undo list, removed in reverse on failure. Only entries this call
+	// created itself go in: anything else may belong to a concurrent Init
+	// (even a finished repo, or the lock file another process holds), and
+	// removing it could destroy that repo or let two processes lock two
+	// different files under the lock file's name. os.Remove rather than
+	// os.RemoveAll, so a directory we created that someone else has since
+	// put entries in stays, with their entries.
 	var undo []string
-	if created != "" {
-		undo = append(undo, created)
-	}
+	own := func(entry string) { undo = append(undo, entry) }
+	// The undo runs while the lock is still held (it is released after), so
+	// no one can lock the half-removed repo meanwhile; see isCurrent for a
+	// racer that opened the lock file before we removed it.
+	var lock *lockFile
 	defer func() {
 		if err == nil {
-			return
+			if err = lock.release(); err == nil {
+				return
+			}
+			// The lock is gone either way; undo without it.
+			cfg, lock = nil, nil
 		}
 		for i := len(undo) - 1; i >= 0; i-- {
-			_ = os.RemoveAll(undo[i]) // best effort; err already says what went wrong
+			_ = os.Remove(undo[i]) // best effort; err already says what went wrong
+		}
+		if lock != nil {
+			_ = lock.release() // ditto
 		}
 	}()
 	step := func(entry string) error {
-		undo = append(undo, filepath.Join(path, entry))
 		if testHookInitStep != nil {
 			return testHookInitStep(entry)
 		}
 		return nil
 	}
 
+	dirs, err := prepareInitDir(path)
+	for _, d := range dirs { // also on error: they are ours, and empty
+		own(d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if testHookInitPrepared != nil {
+		testHookInitPrepared()
+	}
+
 	// Hold the lock while writing, so a concurrent Init or Open on the same
 	// path cannot observe or interleave with a half-written repo.
-	lock, err := acquireLock(path)
+	l, lockCreated, err := acquireLock(path)
 	if err != nil {
-		// On ErrLocked the lock file belongs to the racing holder and must
-		// stay (see acquireLock); otherwise it is ours to remove, since the
-		// directory was empty a moment ago.
-		if !errors.Is(err, ErrLocked) {
-			undo = append(undo, filepath.Join(path, lockFileName))
+		// On ErrLocked the lock file, even one we just created, is held by
+		// the racing holder and must stay (see acquireLock); otherwise it is
+		// ours to remove if we created it.
+		if lockCreated && !errors.Is(err, ErrLocked) {
+			own(filepath.Join(path, lockFileName))
 		}
 		return nil, err
 	}
-	defer func() {
-		if rerr := lock.release(); rerr != nil && err == nil {
-			cfg, err = nil, rerr // the undo below then removes the repo
-		}
-	}()
+	lock = l
+	// The checks in prepareInitDir ran before the lock was held: another
+	// Init may have completed (and released the lock) since. Repeat them
+	// now; the lock file, whoever created it, is the only entry allowed.
+	if err := checkLockCurrent(path, lock); err != nil {
+		return nil, err // the lock file's name is not ours to remove
+	}
+	if lockCreated {
+		own(filepath.Join(path, lockFileName))
+	}
+	if err := checkInitDirEntries(path, lockFileName); err != nil {
+		return nil, err
+	}
 	if err := step(lockFileName); err != nil {
 		return nil, err
 	}
@@ -113,6 +147,7 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	if err := os.Mkdir(filepath.Join(path, blocksDir), 0o700); err != nil {
 		return nil, fmt.Errorf("repo: init %s: create blocks directory: %w", path, err)
 	}
+	own(filepath.Join(path, blocksDir))
 	if err := step(blocksDir); err != nil {
 		return nil, err
 	}
@@ -132,6 +167,7 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	if err := writeFileAtomic(filepath.Join(path, keyFile), keyData, 0o600); err != nil {
 		return nil, fmt.Errorf("repo: init %s: write identity key: %w", path, err)
 	}
+	own(filepath.Join(path, keyFile))
 	if err := step(keyFile); err != nil {
 		return nil, err
 	}
@@ -144,6 +180,7 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	if err := writeFileAtomic(filepath.Join(path, tokenFile), tokenData, 0o600); err != nil {
 		return nil, fmt.Errorf("repo: init %s: write API token: %w", path, err)
 	}
+	own(filepath.Join(path, tokenFile))
 	if err := step(tokenFile); err != nil {
 		return nil, err
 	}
@@ -156,6 +193,7 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	if err := writeConfig(path, cfg); err != nil {
 		return nil, fmt.Errorf("repo: init %s: %w", path, err)
 	}
+	own(filepath.Join(path, configFile))
 	if err := step(configFile); err != nil {
 		return nil, err
 	}
@@ -166,6 +204,7 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 	if err := writeFileAtomic(filepath.Join(path, versionFile), versionData, 0o644); err != nil {
 		return nil, fmt.Errorf("repo: init %s: write version: %w", path, err)
 	}
+	own(filepath.Join(path, versionFile))
 	if err := step(versionFile); err != nil {
 		return nil, err
 	}
@@ -173,40 +212,60 @@ func Init(path string, opts InitOptions) (cfg *Config, err error) {
 }
 
 // prepareInitDir makes sure path is an empty directory, creating it (and any
-// missing parents) if needed. It returns the outermost directory it created,
-// or "" if path already existed.
-func prepareInitDir(path string) (created string, err error) {
+// missing parents) if needed. It returns the directories it created itself,
+// outermost first, also on error, so that Init can remove them.
+func prepareInitDir(path string) (created []string, err error) {
+	created, err = mkdirs(path)
+	if err != nil {
+		return created, fmt.Errorf("repo: init %s: %w", path, err)
+	}
 	info, err := os.Stat(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		created, err = firstMissing(path)
-		if err != nil {
-			return "", fmt.Errorf("repo: init %s: %w", path, err)
-		}
-		if err := os.MkdirAll(path, 0o700); err != nil {
-			return "", fmt.Errorf("repo: init %s: %w", path, err)
-		}
-		return created, nil
 	case err != nil:
-		return "", fmt.Errorf("repo: init %s: %w", path, err)
+		return created, fmt.Errorf("repo: init %s: %w", path, err)
 	case !info.IsDir():
-		return "", fmt.Errorf("repo: init %s: not a directory", path)
+		return created, fmt.Errorf("repo: init %s: not a directory", path)
 	}
+	// Check even a directory we just created: a concurrent Init may already
+	// be writing into it.
+	return created, checkInitDirEntries(path, "")
+}
 
+// checkInitDirEntries returns ErrExists if the directory path holds a config
+// or version file, and ErrNotEmpty if it holds any entry other than allowed
+// ("" allows none).
+func checkInitDirEntries(path, allowed string) error {
 	entries, err := os.ReadDir(path)
 	if err != nil {
-		return "", fmt.Errorf("repo: init %s: %w", path, err)
+		return fmt.Errorf("repo: init %s: %w", path, err)
 	}
 	for _, e := range entries {
 		if e.Name() == configFile || e.Name() == versionFile {
-			return "", newError(ErrExists, nil, "repo %s is already initialized (it holds a %s file)", path, e.Name())
+			return newError(ErrExists, nil, "repo %s is already initialized (it holds a %s file)", path, e.Name())
 		}
 	}
-	if len(entries) > 0 {
-		return "", newError(ErrNotEmpty, nil,
-			"repo %s is not empty and holds no cairn repo (found %q): pick an empty or missing directory", path, entries[0].Name())
+	for _, e := range entries {
+		if e.Name() != allowed {
+			return newError(ErrNotEmpty, nil,
+				"repo %s is not empty and holds no cairn repo (found %q): pick an empty or missing directory", path, e.Name())
+		}
 	}
-	return "", nil
+	return nil
+}
+
+// checkLockCurrent fails with ErrLocked if the lock file lock holds is no
+// longer the one named repo.lock in path: a concurrent Init that failed
+// removed it, so our lock excludes no one.
+func checkLockCurrent(path string, lock *lockFile) error {
+	ok, err := lock.isCurrent()
+	if err != nil {
+		return fmt.Errorf("repo: init %s: check lock file: %w", path, err)
+	}
+	if !ok {
+		return newError(ErrLocked, nil,
+			"repo %s is being initialized by another process (its lock file was replaced): try again", path)
+	}
+	return nil
 }
 
 // Repo is an open, locked repository. Close it to release the lock.
@@ -228,7 +287,7 @@ func Open(path string) (*Repo, error) {
 	if err := CheckVersion(path); err != nil {
 		return nil, err
 	}
-	lock, err := acquireLock(path)
+	lock, _, err := acquireLock(path)
 	if err != nil {
 		return nil, err
 	}

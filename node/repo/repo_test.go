@@ -217,6 +217,88 @@ func TestInitRemovesPartialRepoOnFailure(t *testing.T) {
 	}
 }
 
+// TestInitRacingInitCompletesFirst reproduces two Inits on one path where
+// the second passes prepareInitDir's emptiness check, the first then runs to
+// completion (releasing the lock), and only then does the second take the
+// lock. The second must refuse with ErrExists and leave the finished repo,
+// including the lock file, exactly as it was.
+func TestInitRacingInitCompletesFirst(t *testing.T) {
+	for _, existing := range []bool{true, false} {
+		t.Run(fmt.Sprintf("existing dir %v", existing), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a", "repo")
+			if existing {
+				path = t.TempDir()
+			}
+			var (
+				before   map[string]string
+				config   []byte
+				lockInfo os.FileInfo
+			)
+			testHookInitPrepared = func() {
+				testHookInitPrepared = nil // the racing Init runs straight through
+				if _, err := Init(path, InitOptions{}); err != nil {
+					t.Fatalf("racing Init: %v", err)
+				}
+				before = snapshot(t, path)
+				config = readFile(t, path, configFile)
+				lockInfo = statFile(t, path, lockFileName)
+			}
+			t.Cleanup(func() { testHookInitPrepared = nil })
+
+			_, err := Init(path, InitOptions{})
+			if !errors.Is(err, ErrExists) {
+				t.Fatalf("Init that lost the race: err = %v, want ErrExists", err)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name the path", err)
+			}
+			if before == nil {
+				t.Fatal("the hook did not run")
+			}
+			if after := snapshot(t, path); fmt.Sprint(after) != fmt.Sprint(before) {
+				t.Errorf("losing Init changed the repo:\nbefore %v\nafter  %v", before, after)
+			}
+			if got := readFile(t, path, configFile); !bytes.Equal(got, config) {
+				t.Errorf("config changed:\nbefore %s\nafter  %s", config, got)
+			}
+			if got := statFile(t, path, lockFileName); !os.SameFile(got, lockInfo) {
+				t.Error("lock file was replaced")
+			}
+			r, err := Open(path)
+			if err != nil {
+				t.Fatalf("Open the finished repo: %v", err)
+			}
+			if err := r.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+	}
+}
+
+// TestInitRacingFileBeforeLock: a file that appears between prepareInitDir
+// and taking the lock makes Init fail with ErrNotEmpty, keeping that file
+// (and the directories holding it) while removing the lock file Init created.
+func TestInitRacingFileBeforeLock(t *testing.T) {
+	for _, existing := range []bool{true, false} {
+		t.Run(fmt.Sprintf("existing dir %v", existing), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "a", "repo")
+			if existing {
+				path = t.TempDir()
+			}
+			testHookInitPrepared = func() { writeFile(t, path, "notes.txt", "mine") }
+			t.Cleanup(func() { testHookInitPrepared = nil })
+
+			_, err := Init(path, InitOptions{})
+			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "notes.txt") {
+				t.Fatalf("err = %v, want ErrNotEmpty naming notes.txt", err)
+			}
+			if got := snapshot(t, path); len(got) != 1 || got["notes.txt"] != "mine" {
+				t.Errorf("directory now holds %v, want only notes.txt", got)
+			}
+		})
+	}
+}
+
 func TestOpenChecksVersion(t *testing.T) {
 	tests := []struct {
 		version string
@@ -328,4 +410,22 @@ func removeFile(t *testing.T, dir, name string) {
 	if err := os.Remove(filepath.Join(dir, name)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func readFile(t *testing.T, dir, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func statFile(t *testing.T, dir, name string) os.FileInfo {
+	t.Helper()
+	info, err := os.Stat(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info
 }
