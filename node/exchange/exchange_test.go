@@ -1,0 +1,252 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+type mapBlocks struct {
+	mu sync.Mutex
+	m  map[cid.Cid][]byte
+}
+
+func (b *mapBlocks) Get(_ context.Context, c cid.Cid) ([]byte, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, ok := b.m[c]
+	if !ok {
+		return nil, errors.New("not found")
+	}
+	return d, nil
+}
+
+func (b *mapBlocks) Has(c cid.Cid) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.m[c]
+	return ok, nil
+}
+
+func newHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func connect(t *testing.T, a, b host.Host) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func block(t *testing.T, s string) (cid.Cid, []byte) {
+	t.Helper()
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, []byte(s)
+}
+
+func TestWantHavePushBetweenTwoHosts(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	held := &mapBlocks{m: map[cid.Cid][]byte{}}
+	c1, d1 := block(t, "one")
+	c2, d2 := block(t, "two")
+	missing, _ := block(t, "missing")
+	held.m[c1], held.m[c2] = d1, d2
+	pushed := &mapBlocks{m: map[cid.Cid][]byte{}}
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: held, OnPush: func(_ context.Context, _ peer.ID, c cid.Cid, data []byte) error {
+		if string(data) == "too much" {
+			return &RefusedError{Code: RefuseFull, Reason: "disk full"}
+		}
+		if err := chunk.Verify(c, data); err != nil {
+			return &RefusedError{Code: RefuseInvalid, Reason: err.Error()}
+		}
+		pushed.mu.Lock()
+		pushed.m[c] = data
+		pushed.mu.Unlock()
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	connect(t, client, server)
+	cl := NewClient(client)
+	ctx := context.Background()
+
+	var got []string
+	dontHave, err := cl.Want(ctx, server.ID(), []cid.Cid{c1, missing, c2}, func(_ cid.Cid, d []byte) error {
+		got = append(got, string(d))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != "[one two]" || len(dontHave) != 1 || !dontHave[0].Equals(missing) {
+		t.Fatalf("want gave %v and don't-have %v", got, dontHave)
+	}
+
+	has, err := cl.Have(ctx, server.ID(), []cid.Cid{missing, c2, c1})
+	if err != nil || fmt.Sprint(has) != "[false true true]" {
+		t.Fatalf("have = %v, %v", has, err)
+	}
+
+	c3, d3 := block(t, "three")
+	if err := cl.Push(ctx, server.ID(), c3, d3); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := pushed.Has(c3); !ok {
+		t.Fatal("pushed block not stored")
+	}
+	cFull, dFull := block(t, "too much")
+	var ref *RefusedError
+	if err := cl.Push(ctx, server.ID(), cFull, dFull); !errors.As(err, &ref) || ref.Code != RefuseFull {
+		t.Fatalf("push to a full node = %v, want a full refusal", err)
+	}
+	if err := cl.Push(ctx, server.ID(), c3, []byte("not three")); !errors.As(err, &ref) || ref.Code != RefuseInvalid {
+		t.Fatalf("push of mismatched bytes = %v, want an invalid refusal", err)
+	}
+}
+
+// hostileServer answers every want with whatever reply makes.
+func hostileServer(h host.Host, reply func(w *bufio.Writer, asked []cid.Cid)) {
+	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
+		defer st.Close()
+		r := bufio.NewReader(st)
+		_, body, err := readFrame(r)
+		if err != nil {
+			st.Reset()
+			return
+		}
+		asked, _ := decodeCIDs(body, MaxWant)
+		w := bufio.NewWriter(st)
+		reply(w, asked)
+		w.Flush()
+	})
+}
+
+func TestWantRefusesWhatAHostileProviderSends(t *testing.T) {
+	good, goodData := block(t, "good")
+	other, otherData := block(t, "other")
+	cases := []struct {
+		name  string
+		reply func(w *bufio.Writer, asked []cid.Cid)
+	}{
+		{"bytes that do not match the CID", func(w *bufio.Writer, asked []cid.Cid) {
+			writeFrame(w, typeBlock, appendCID(nil, asked[0]), []byte("evil"))
+		}},
+		{"a block that was not asked for", func(w *bufio.Writer, asked []cid.Cid) {
+			writeFrame(w, typeBlock, appendCID(nil, other), otherData)
+		}},
+		{"an oversized frame", func(w *bufio.Writer, _ []cid.Cid) {
+			var b [binary.MaxVarintLen64]byte
+			w.Write(b[:binary.PutUvarint(b[:], 1<<40)])
+		}},
+		{"garbage", func(w *bufio.Writer, _ []cid.Cid) {
+			w.Write([]byte{0x05, 0x11, 0xff, 0xff, 0xff, 0xff})
+		}},
+		{"an unknown reply type", func(w *bufio.Writer, asked []cid.Cid) {
+			writeFrame(w, 0x7f, appendCID(nil, asked[0]))
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			server, client := newHost(t), newHost(t)
+			hostileServer(server, tc.reply)
+			connect(t, client, server)
+			called := false
+			_, err := NewClient(client).Want(context.Background(), server.ID(), []cid.Cid{good}, func(cid.Cid, []byte) error {
+				called = true
+				return nil
+			})
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("want = %v, want ErrProtocol", err)
+			}
+			if called {
+				t.Fatal("a bad reply reached the caller")
+			}
+		})
+	}
+	_ = goodData
+}
+
+func TestServerReportsAHostileRequesterAndKeepsServingOthers(t *testing.T) {
+	server, hostile, honest := newHost(t), newHost(t), newHost(t)
+	held := &mapBlocks{m: map[cid.Cid][]byte{}}
+	c, d := block(t, "served")
+	held.m[c] = d
+	reported := make(chan peer.ID, 4)
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: held, OnMisbehave: func(p peer.ID, _ error) { reported <- p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	connect(t, hostile, server)
+	connect(t, honest, server)
+
+	for _, frame := range [][]byte{
+		binary.AppendUvarint(nil, 1<<30),      // oversized length
+		{0x03, 0x7f, 0x00, 0x00},              // unknown request type
+		{0x04, typeWant, 0x05, 0x01, 0x02},    // truncated CID
+		{0x02, typeWant, 0x00, 0x00, 0x00, 0}, // length says 2, then a zero-length CID
+	} {
+		st, err := hostile.NewStream(context.Background(), server.ID(), ProtocolID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Write(frame)
+		st.CloseWrite()
+		select {
+		case p := <-reported:
+			if p != hostile.ID() {
+				t.Fatalf("reported %s, want the hostile peer", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("frame %x was not reported", frame)
+		}
+		st.Reset()
+	}
+	var got []byte
+	if _, err := NewClient(honest).Want(context.Background(), server.ID(), []cid.Cid{c}, func(_ cid.Cid, b []byte) error { got = b; return nil }); err != nil || string(got) != "served" {
+		t.Fatalf("honest peer after the attack: %q, %v", got, err)
+	}
+}
+
+func TestWantGivesUpOnAStalledProvider(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	release := make(chan struct{})
+	defer close(release)
+	server.SetStreamHandler(ProtocolID, func(st network.Stream) {
+		<-release // never answers while the test runs
+		st.Reset()
+	})
+	connect(t, client, server)
+	cl := NewClient(client)
+	cl.StallTimeout = 200 * time.Millisecond
+	c, _ := block(t, "x")
+	if _, err := cl.Want(context.Background(), server.ID(), []cid.Cid{c}, func(cid.Cid, []byte) error { return nil }); err == nil {
+		t.Fatal("want from a silent provider succeeded")
+	}
+}

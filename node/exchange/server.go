@@ -1,0 +1,183 @@
+package exchange
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// BlockSource is what the server reads blocks from.
+type BlockSource interface {
+	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	Has(c cid.Cid) (bool, error)
+}
+
+// PushHandler takes a pushed block. It returns nil once the block is
+// durable, a *RefusedError to refuse it, or another error (reported to the
+// pusher as busy).
+type PushHandler func(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	Host   host.Host
+	Blocks BlockSource
+	// OnPush, if nil, refuses every push as unwanted.
+	OnPush PushHandler
+	// OnMisbehave is told of a peer that broke the protocol, so the node
+	// can cut it off.
+	OnMisbehave func(p peer.ID, err error)
+	// StreamTimeout bounds one request and its replies (default 1m).
+	StreamTimeout time.Duration
+	// IdleTimeout bounds the wait for a request to arrive (default 10s).
+	IdleTimeout time.Duration
+}
+
+// Server answers the protocol on a host.
+type Server struct {
+	cfg    ServerConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewServer registers the protocol handler on cfg.Host.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Host == nil || cfg.Blocks == nil {
+		return nil, errors.New("exchange: server needs a host and a block source")
+	}
+	if cfg.StreamTimeout <= 0 {
+		cfg.StreamTimeout = time.Minute
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 10 * time.Second
+	}
+	s := &Server{cfg: cfg}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	cfg.Host.SetStreamHandler(ProtocolID, s.handle)
+	return s, nil
+}
+
+// Close removes the handler and waits for requests in progress to stop.
+func (s *Server) Close() error {
+	s.cfg.Host.RemoveStreamHandler(ProtocolID)
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) handle(st network.Stream) {
+	s.wg.Add(1)
+	defer s.wg.Done()
+	if s.ctx.Err() != nil {
+		st.Reset()
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.StreamTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { st.Reset() })
+	defer stop()
+
+	from := st.Conn().RemotePeer()
+	st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	r := bufio.NewReaderSize(st, 4096)
+	w := bufio.NewWriterSize(st, 64<<10)
+	typ, body, err := readFrame(r)
+	if err != nil {
+		s.fail(st, from, err)
+		return
+	}
+	st.SetReadDeadline(time.Time{})
+	switch typ {
+	case typeWant:
+		err = s.serveWant(ctx, w, body)
+	case typeHave:
+		err = s.serveHave(w, body)
+	case typePush:
+		err = s.servePush(ctx, w, from, body)
+	default:
+		err = protoErr("unknown request type %#x", typ)
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		s.fail(st, from, err)
+		return
+	}
+	st.Close()
+}
+
+func (s *Server) fail(st network.Stream, from peer.ID, err error) {
+	st.Reset()
+	if errors.Is(err, ErrProtocol) && s.cfg.OnMisbehave != nil {
+		s.cfg.OnMisbehave(from, err)
+	}
+}
+
+func (s *Server) serveWant(ctx context.Context, w *bufio.Writer, body []byte) error {
+	cids, err := decodeCIDs(body, MaxWant)
+	if err != nil {
+		return err
+	}
+	for _, c := range cids {
+		cb := appendCID(nil, c)
+		// Any failure to read (missing, or corrupt on disk) is a
+		// don't-have: the asker moves on to another provider.
+		data, err := s.cfg.Blocks.Get(ctx, c)
+		if err != nil {
+			if err := writeFrame(w, typeDontHave, cb); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := writeFrame(w, typeBlock, cb, data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Server) serveHave(w *bufio.Writer, body []byte) error {
+	cids, err := decodeCIDs(body, MaxHave)
+	if err != nil {
+		return err
+	}
+	bits := make([]byte, (len(cids)+7)/8)
+	for i, c := range cids {
+		if ok, err := s.cfg.Blocks.Has(c); err == nil && ok {
+			bits[i/8] |= 1 << (i % 8)
+		}
+	}
+	return writeFrame(w, typeHaves, bits)
+}
+
+func (s *Server) servePush(ctx context.Context, w *bufio.Writer, from peer.ID, body []byte) error {
+	c, data, err := readCID(body)
+	if err != nil {
+		return err
+	}
+	refuse := func(code RefuseCode, reason string) error {
+		return writeFrame(w, typeRefused, append([]byte{byte(code)}, reason...))
+	}
+	if s.cfg.OnPush == nil {
+		return refuse(RefuseUnwanted, "this node takes no pushes")
+	}
+	err = s.cfg.OnPush(ctx, from, c, data)
+	var ref *RefusedError
+	switch {
+	case err == nil:
+		return writeFrame(w, typeStored)
+	case errors.As(err, &ref):
+		return refuse(ref.Code, ref.Reason)
+	default:
+		return refuse(RefuseBusy, fmt.Sprint(err))
+	}
+}

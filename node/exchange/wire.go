@@ -1,0 +1,173 @@
+package exchange
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// ProtocolID names the protocol in libp2p's stream negotiation.
+const ProtocolID = "/cairn/block/1.0.0"
+
+// Limits of the protocol.
+const (
+	MaxFrame = chunk.MaxBlockSize + 4096
+	MaxWant  = 64   // CIDs in one WANT
+	MaxHave  = 1024 // CIDs in one HAVE
+	maxCID   = 256  // bytes of one encoded CID
+)
+
+// Frame types.
+const (
+	typeWant     byte = 0x01
+	typeHave     byte = 0x02
+	typePush     byte = 0x03
+	typeBlock    byte = 0x11
+	typeDontHave byte = 0x12
+	typeHaves    byte = 0x13
+	typeStored   byte = 0x14
+	typeRefused  byte = 0x15
+)
+
+// ErrProtocol marks a peer that broke the protocol: oversized or malformed
+// frames, replies that do not answer the request, blocks that do not match
+// their CIDs.
+var ErrProtocol = errors.New("exchange: protocol violation")
+
+func protoErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
+}
+
+// writeFrame writes one frame made of typ and the concatenated parts.
+func writeFrame(w *bufio.Writer, typ byte, parts ...[]byte) error {
+	n := 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > MaxFrame {
+		return fmt.Errorf("exchange: frame of %d bytes exceeds the limit", n)
+	}
+	var hdr [binary.MaxVarintLen64 + 1]byte
+	k := binary.PutUvarint(hdr[:], uint64(n))
+	hdr[k] = typ
+	if _, err := w.Write(hdr[:k+1]); err != nil {
+		return err
+	}
+	for _, p := range parts {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readFrame reads one frame. The length is checked before anything is
+// allocated, so a hostile length costs nothing.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, nil, io.EOF
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return 0, nil, err
+		}
+		return 0, nil, protoErr("frame length: %v", err)
+	}
+	if n == 0 || n > MaxFrame {
+		return 0, nil, protoErr("frame length %d outside [1, %d]", n, MaxFrame)
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return buf[0], buf[1:], nil
+}
+
+func appendCID(b []byte, c cid.Cid) []byte {
+	cb := c.Bytes()
+	b = binary.AppendUvarint(b, uint64(len(cb)))
+	return append(b, cb...)
+}
+
+// readCID takes one CID off the front of b.
+func readCID(b []byte) (cid.Cid, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n == 0 || n > maxCID || uint64(len(b)-k) < n {
+		return cid.Undef, nil, protoErr("malformed CID length")
+	}
+	c, err := cid.Cast(b[k : k+int(n)])
+	if err != nil {
+		return cid.Undef, nil, protoErr("malformed CID: %v", err)
+	}
+	return c, b[k+int(n):], nil
+}
+
+func encodeCIDs(cids []cid.Cid) []byte {
+	var b []byte
+	for _, c := range cids {
+		b = appendCID(b, c)
+	}
+	return b
+}
+
+func decodeCIDs(b []byte, max int) ([]cid.Cid, error) {
+	var out []cid.Cid
+	for len(b) > 0 {
+		if len(out) == max {
+			return nil, protoErr("more than %d CIDs", max)
+		}
+		c, rest, err := readCID(b)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+		b = rest
+	}
+	if len(out) == 0 {
+		return nil, protoErr("empty CID list")
+	}
+	return out, nil
+}
+
+// RefuseCode says why a push was refused.
+type RefuseCode byte
+
+const (
+	RefuseFull     RefuseCode = 1
+	RefuseBusy     RefuseCode = 2
+	RefuseInvalid  RefuseCode = 3
+	RefuseUnwanted RefuseCode = 4
+)
+
+func (c RefuseCode) String() string {
+	switch c {
+	case RefuseFull:
+		return "full"
+	case RefuseBusy:
+		return "busy"
+	case RefuseInvalid:
+		return "invalid"
+	case RefuseUnwanted:
+		return "unwanted"
+	}
+	return fmt.Sprintf("code %d", byte(c))
+}
+
+// RefusedError is a push the receiver turned down.
+type RefusedError struct {
+	Code   RefuseCode
+	Reason string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("exchange: push refused (%s): %s", e.Code, e.Reason)
+}
