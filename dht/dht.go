@@ -1,0 +1,262 @@
+// Package dht is cairn's view of the Kademlia DHT: a private
+// go-libp2p-kad-dht (protocol prefix /cairn, server mode) that announces
+// the blocks a node holds in batches through kad-dht's sweeping provider,
+// finds providers and closest peers, and measures every lookup (RPCs sent
+// and hops).
+//
+// The sweeping provider starts offline and keeps to itself keys it is given
+// while offline: they go to its keystore, and only the first time it comes
+// online does it announce the keystore's contents. Two cases would slip
+// through: blocks the node stored while no daemon ran (never given to the
+// provider at all), and blocks added during a later offline spell (kept
+// until their region's next reprovide, hours later). So at Start the DHT
+// hands every key the node holds (Config.Keys) to the keystore, and after
+// an offline spell it announces them all again.
+package dht
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/namespace"
+	dssync "github.com/ipfs/go-datastore/sync"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/provider"
+	"github.com/libp2p/go-libp2p-kad-dht/provider/keystore"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// ProtocolPrefix keeps cairn's DHT apart from the public IPFS one.
+const ProtocolPrefix = "/cairn"
+
+// Config configures a DHT.
+type Config struct {
+	Host host.Host
+	// Datastore holds provider records, the keystore of what this node
+	// provides, and the provider's schedule. nil keeps them in memory.
+	Datastore ds.Batching
+	// BootstrapPeers are dialled at Start.
+	BootstrapPeers []peer.AddrInfo
+	// BucketSize is Kademlia's k (default 20). Small values make lookups
+	// take more hops in small networks, as simulations want.
+	BucketSize int
+	// ReprovideInterval is how often provider records are refreshed
+	// (default 22h, as in IPFS).
+	ReprovideInterval time.Duration
+	// Keys walks every block key the node holds; the DHT announces them all
+	// whenever it comes online. nil means nothing to announce then.
+	Keys func(ctx context.Context, fn func(mh.Multihash) error) error
+	// Logf receives notes; default discards them.
+	Logf func(format string, args ...any)
+}
+
+// DHT is a running DHT node.
+type DHT struct {
+	cfg  Config
+	kad  *kaddht.IpfsDHT
+	ks   keystore.Keystore
+	prov *provider.SweepingProvider
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu          sync.Mutex
+	online      bool
+	wentOffline bool // offline since the last announce-all
+	lookups     Totals
+}
+
+// New builds the DHT; Start connects it.
+func New(cfg Config) (*DHT, error) {
+	if cfg.Host == nil {
+		return nil, errors.New("dht: no host")
+	}
+	if cfg.BucketSize == 0 {
+		cfg.BucketSize = 20
+	}
+	if cfg.ReprovideInterval == 0 {
+		cfg.ReprovideInterval = 22 * time.Hour
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	store := cfg.Datastore
+	if store == nil {
+		store = dssync.MutexWrap(ds.NewMapDatastore())
+	}
+	d := &DHT{cfg: cfg}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
+
+	kad, err := kaddht.New(cfg.Host,
+		kaddht.ProtocolPrefix(ProtocolPrefix),
+		kaddht.Mode(kaddht.ModeServer),
+		kaddht.BucketSize(cfg.BucketSize),
+		kaddht.Datastore(namespace.Wrap(store, ds.NewKey("/dht"))),
+		kaddht.BootstrapPeers(cfg.BootstrapPeers...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("dht: %w", err)
+	}
+	d.kad = kad
+	ks, err := keystore.NewKeystore(namespace.Wrap(store, ds.NewKey("/keystore")))
+	if err != nil {
+		kad.Close()
+		return nil, fmt.Errorf("dht: keystore: %w", err)
+	}
+	d.ks = ks
+	prov, err := provider.New(
+		provider.WithHost(cfg.Host),
+		provider.WithRouter(kad),
+		provider.WithMessageSender(kad.MessageSender()),
+		provider.WithSelfAddrs(kad.FilteredAddrs),
+		provider.WithReplicationFactor(cfg.BucketSize),
+		provider.WithReprovideInterval(cfg.ReprovideInterval),
+		provider.WithAddLocalRecord(func(h mh.Multihash) error {
+			return kad.Provide(context.Background(), cid.NewCidV1(cid.Raw, h), false)
+		}),
+		provider.WithKeystore(ks),
+		provider.WithDatastore(namespace.Wrap(store, ds.NewKey("/provider"))),
+		provider.WithConnectivityCallbacks(d.onOnline, d.onDisconnected, d.onOffline),
+	)
+	if err != nil {
+		ks.Close()
+		kad.Close()
+		return nil, fmt.Errorf("dht: provider: %w", err)
+	}
+	d.prov = prov
+	return d, nil
+}
+
+// Start dials the bootstrap peers (those that answer) and fills the routing
+// table. A node with no reachable bootstrap peer still starts: it is alone
+// until a peer finds it.
+func (d *DHT) Start(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, pi := range d.cfg.BootstrapPeers {
+		wg.Add(1)
+		go func(pi peer.AddrInfo) {
+			defer wg.Done()
+			if err := d.cfg.Host.Connect(ctx, pi); err != nil {
+				d.cfg.Logf("dht: bootstrap peer %s: %v", pi.ID, err)
+			}
+		}(pi)
+	}
+	wg.Wait()
+	if err := d.kad.Bootstrap(ctx); err != nil {
+		return fmt.Errorf("dht: bootstrap: %w", err)
+	}
+	d.goAnnounce(false)
+	return nil
+}
+
+// goAnnounce hands every held key to the provider in the background:
+// with force false, keys it has never seen join its keystore (and are
+// announced now if it is online, else at its first online); with force
+// true, all are announced again.
+func (d *DHT) goAnnounce(force bool) {
+	if d.cfg.Keys == nil || d.ctx.Err() != nil {
+		return
+	}
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := d.announceAll(d.ctx, force); err != nil && d.ctx.Err() == nil {
+			d.cfg.Logf("dht: announce held blocks: %v", err)
+		}
+	}()
+}
+
+// Close stops the provider and the DHT.
+func (d *DHT) Close() error {
+	d.cancel()
+	d.wg.Wait()
+	err := d.prov.Close()
+	if kerr := d.ks.Close(); err == nil {
+		err = kerr
+	}
+	if kerr := d.kad.Close(); err == nil {
+		err = kerr
+	}
+	return err
+}
+
+// Kad exposes the underlying kad-dht, for the node's routing needs.
+func (d *DHT) Kad() *kaddht.IpfsDHT { return d.kad }
+
+// Online reports whether the provider sees the network.
+func (d *DHT) Online() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.online
+}
+
+func (d *DHT) onDisconnected() {
+	d.mu.Lock()
+	d.online = false
+	d.mu.Unlock()
+}
+
+func (d *DHT) onOffline() {
+	d.mu.Lock()
+	d.online = false
+	d.wentOffline = true
+	d.mu.Unlock()
+}
+
+// onOnline runs on the provider's goroutine and must not block.
+func (d *DHT) onOnline() {
+	d.mu.Lock()
+	d.online = true
+	again := d.wentOffline
+	d.wentOffline = false
+	d.mu.Unlock()
+	if again {
+		d.goAnnounce(true)
+	}
+}
+
+func (d *DHT) announceAll(ctx context.Context, force bool) error {
+	const batch = 4096
+	var keys []mh.Multihash
+	flush := func() error {
+		if len(keys) == 0 {
+			return nil
+		}
+		err := d.prov.StartProviding(force, keys...)
+		keys = keys[:0]
+		return err
+	}
+	err := d.cfg.Keys(ctx, func(k mh.Multihash) error {
+		keys = append(keys, k)
+		if len(keys) == batch {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// Provide announces keys now (if online) and keeps them reprovided. Keys
+// given while offline are announced when the node comes online.
+func (d *DHT) Provide(keys ...mh.Multihash) error {
+	if err := d.prov.StartProviding(false, keys...); err != nil {
+		return fmt.Errorf("dht: provide: %w", err)
+	}
+	return nil
+}
+
+// StopProviding stops reproviding keys (their records expire).
+func (d *DHT) StopProviding(keys ...mh.Multihash) error {
+	return d.prov.StopProviding(keys...)
+}
