@@ -1,0 +1,270 @@
+// Package node is a cairn peer, the one object a program embeds. A Node
+// owns a libp2p host, the DHT, the block exchange (server and client) and
+// the local block store, and offers what programs need of them: add a
+// file, fetch a DAG from many providers at once, read it, find providers,
+// manage connections. Replication and repair arrive in the replication
+// issue.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/dht"
+	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/pnet"
+	ma "github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Config configures a Node.
+type Config struct {
+	// Identity is the node's key. Unused when Host is given.
+	Identity crypto.PrivKey
+	// Listen addresses for the host the node builds.
+	Listen []ma.Multiaddr
+	// Bootstrap peers are dialled at Start.
+	Bootstrap []peer.AddrInfo
+	// SwarmKey, if set, confines the node to peers with the same key
+	// (TCP only: libp2p's private networks do not cover QUIC).
+	SwarmKey pnet.PSK
+	// Host, if set, is used instead of building one (simulations hand in
+	// mocknet hosts). The caller keeps ownership and closes it.
+	Host host.Host
+	// Store is the node's block store; the node closes it on Close.
+	Store *store.Store
+	// Datastore keeps the DHT's state; nil keeps it in memory.
+	Datastore ds.Batching
+	// BucketSize is the DHT's k (default 20).
+	BucketSize int
+	// FetchWindow is how many wants may be in flight on one provider
+	// (default 4).
+	FetchWindow int
+	// BanDuration is how long a peer that broke the protocol is kept out
+	// (default 1h).
+	BanDuration time.Duration
+	// Logf receives notes; default discards them.
+	Logf func(format string, args ...any)
+}
+
+// Node is a running cairn peer.
+type Node struct {
+	cfg       Config
+	host      host.Host
+	ownsHost  bool
+	store     *store.Store
+	dht       *dht.DHT
+	server    *exchange.Server
+	client    *exchange.Client
+	gater     *banGater
+	closeOnce sync.Once
+}
+
+// New builds a node; Start connects it to the network.
+func New(cfg Config) (*Node, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("node: no block store")
+	}
+	if cfg.Host == nil && cfg.Identity == nil {
+		return nil, errors.New("node: no identity key")
+	}
+	if cfg.FetchWindow <= 0 {
+		cfg.FetchWindow = 4
+	}
+	if cfg.BanDuration <= 0 {
+		cfg.BanDuration = time.Hour
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater()}
+	if cfg.Host != nil {
+		n.host = cfg.Host
+	} else {
+		h, err := newHost(cfg.Identity, cfg.Listen, cfg.SwarmKey, n.gater)
+		if err != nil {
+			return nil, err
+		}
+		n.host, n.ownsHost = h, true
+	}
+	d, err := dht.New(dht.Config{
+		Host:           n.host,
+		Datastore:      cfg.Datastore,
+		BootstrapPeers: cfg.Bootstrap,
+		BucketSize:     cfg.BucketSize,
+		Keys:           n.store.ForEach,
+		Logf:           cfg.Logf,
+	})
+	if err != nil {
+		n.closeHost()
+		return nil, err
+	}
+	n.dht = d
+	n.client = exchange.NewClient(n.host)
+	n.server, err = exchange.NewServer(exchange.ServerConfig{
+		Host:        n.host,
+		Blocks:      n.store,
+		OnMisbehave: n.misbehaved,
+	})
+	if err != nil {
+		d.Close()
+		n.closeHost()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) logf(format string, args ...any) { n.cfg.Logf(format, args...) }
+
+func (n *Node) closeHost() {
+	if n.ownsHost {
+		n.host.Close()
+	}
+}
+
+// Start dials the bootstrap peers and joins the DHT.
+func (n *Node) Start(ctx context.Context) error {
+	return n.dht.Start(ctx)
+}
+
+// Close stops the node and closes its store (and its host, if it built it).
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		n.server.Close()
+		err = n.dht.Close()
+		n.closeHost()
+		if serr := n.store.Close(); err == nil {
+			err = serr
+		}
+	})
+	return err
+}
+
+// misbehaved cuts off a peer that broke the protocol.
+func (n *Node) misbehaved(p peer.ID, err error) {
+	n.logf("node: cutting off %s: %v", p, err)
+	n.gater.ban(p, n.cfg.BanDuration)
+	n.host.Network().ClosePeer(p)
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Store is the node's block store.
+func (n *Node) Store() *store.Store { return n.store }
+
+// DHT is the node's DHT.
+func (n *Node) DHT() *dht.DHT { return n.dht }
+
+// Addrs returns the node's listen addresses as full multiaddrs ending in
+// /p2p/ID, as `cairn id` prints them.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// AddrInfo is how other nodes reach this one.
+func (n *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// Connect dials a peer.
+func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := n.host.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("node: connect %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// Peers lists the connected peers.
+func (n *Node) Peers() []peer.ID { return n.host.Network().Peers() }
+
+// providingSink stores blocks and remembers their keys for announcing.
+type providingSink struct {
+	s    *store.Store
+	mu   sync.Mutex
+	keys []mh.Multihash
+}
+
+func (p *providingSink) PutHashed(c cid.Cid, data []byte) error {
+	if err := p.s.PutHashed(c, data); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.keys = append(p.keys, c.Hash())
+	p.mu.Unlock()
+	return nil
+}
+
+// Add stores a file, makes it durable, and announces its blocks.
+func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, error) {
+	sink := &providingSink{s: n.store}
+	res, err := chunk.Add(ctx, r, sink, opts)
+	if err != nil {
+		return res, err
+	}
+	if err := n.store.Sync(); err != nil {
+		return res, err
+	}
+	if err := n.dht.Provide(sink.keys...); err != nil {
+		n.logf("node: announce %s: %v", res.Root, err)
+	}
+	return res, nil
+}
+
+// Fetch brings every block of the DAG under root into the store, from
+// the providers the DHT knows (and any given), verifying each block, and
+// announces what it fetched. Blocks already held are not fetched again.
+func (n *Node) Fetch(ctx context.Context, root cid.Cid, providers ...peer.ID) error {
+	f := n.newFetch(ctx, providers)
+	if err := f.run(root); err != nil {
+		return err
+	}
+	if err := n.store.Sync(); err != nil {
+		return err
+	}
+	return n.announceDAG(ctx, root)
+}
+
+func (n *Node) announceDAG(ctx context.Context, root cid.Cid) error {
+	var keys []mh.Multihash
+	if err := chunk.WalkCIDs(ctx, n.store, root, func(c cid.Cid) error {
+		keys = append(keys, c.Hash())
+		return nil
+	}); err != nil {
+		return err
+	}
+	return n.dht.Provide(keys...)
+}
+
+// Open fetches the file under root if it is not all held, and returns a
+// reader over it.
+func (n *Node) Open(ctx context.Context, root cid.Cid) (*chunk.Reader, error) {
+	if err := n.Fetch(ctx, root); err != nil {
+		return nil, err
+	}
+	return chunk.NewReader(ctx, n.store, root)
+}
+
+// FindProviders looks up providers of c in the DHT.
+func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.AddrInfo, dht.LookupStats, error) {
+	return n.dht.FindProviders(ctx, c, max)
+}
