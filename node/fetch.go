@@ -46,17 +46,17 @@ type fetch struct {
 	ctx    context.Context
 	window int
 
-	mu        sync.Mutex
-	wake      chan struct{}
-	queue     []cid.Cid            // wanted, not in flight, fetch order
-	pending   map[string]bool      // queued or in flight
-	refused   map[string]peerSet   // who lacks or failed each block
-	lookedUp  map[string]bool      // blocks a provider lookup ran for
-	peers     map[peer.ID]*fetchPeer
-	inflight  int // wants in flight
-	lookups   int // provider lookups in flight
-	err       error
-	wg        sync.WaitGroup
+	mu       sync.Mutex
+	wake     chan struct{}
+	queue    []cid.Cid          // wanted, not in flight, fetch order
+	pending  map[string]bool    // queued or in flight
+	refused  map[string]peerSet // who lacks or failed each block
+	lookedUp map[string]bool    // blocks a provider lookup ran for
+	peers    map[peer.ID]*fetchPeer
+	inflight int // wants in flight
+	lookups  int // provider lookups in flight
+	err      error
+	wg       sync.WaitGroup
 }
 
 type peerSet map[peer.ID]bool
