@@ -247,13 +247,48 @@ func (d *DHT) announceAll(ctx context.Context, force bool) error {
 	return flush()
 }
 
-// Provide announces keys now (if online) and keeps them reprovided. Keys
-// given while offline are announced when the node comes online.
+// Provide announces keys now and keeps them reprovided. The sweeping
+// provider keeps keys to itself while it thinks it is offline, and after
+// a node's first peer arrives it may take up to a minute to notice; in
+// that window the keys are also announced one by one with plain kad-dht
+// provides, so a block added is findable as soon as the node has peers.
 func (d *DHT) Provide(keys ...mh.Multihash) error {
 	if err := d.prov.StartProviding(false, keys...); err != nil {
 		return fmt.Errorf("dht: provide: %w", err)
 	}
+	if !d.Online() && d.kad.RoutingTable().Size() > 0 {
+		d.goProvideDirect(keys)
+	}
 	return nil
+}
+
+// directWorkers bounds the concurrent lookups of direct provides.
+const directWorkers = 16
+
+func (d *DHT) goProvideDirect(keys []mh.Multihash) {
+	keys = append([]mh.Multihash(nil), keys...)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		sem := make(chan struct{}, directWorkers)
+		var wg sync.WaitGroup
+		for _, k := range keys {
+			if d.ctx.Err() != nil || d.Online() {
+				break // the provider has them from here on
+			}
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(k mh.Multihash) {
+				defer func() { <-sem; wg.Done() }()
+				ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+				defer cancel()
+				if err := d.kad.Provide(ctx, cid.NewCidV1(cid.Raw, k), true); err != nil && d.ctx.Err() == nil {
+					d.cfg.Logf("dht: provide %s: %v", k.B58String(), err)
+				}
+			}(k)
+		}
+		wg.Wait()
+	}()
 }
 
 // StopProviding stops reproviding keys (their records expire).

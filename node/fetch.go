@@ -56,7 +56,11 @@ type fetch struct {
 	inflight int // wants in flight
 	lookups  int // provider lookups in flight
 	err      error
-	wg       sync.WaitGroup
+	// Retrying lookups for blocks nobody has yet.
+	found     bool      // a provider was ever known
+	retryAt   time.Time // when stuck blocks get their next lookup
+	retryWait time.Duration
+	wg        sync.WaitGroup
 }
 
 type peerSet map[peer.ID]bool
@@ -71,7 +75,9 @@ func (n *Node) newFetch(ctx context.Context, providers []peer.ID) *fetch {
 		peers:    map[peer.ID]*fetchPeer{},
 	}
 	for _, p := range providers {
-		f.addPeerLocked(p)
+		if f.addPeerLocked(p) {
+			f.found = true
+		}
 	}
 	return f
 }
@@ -184,9 +190,20 @@ func (f *fetch) run(root cid.Cid) error {
 		}
 		f.dispatchLocked()
 		f.mu.Unlock()
+		var retry <-chan time.Time
+		f.mu.Lock()
+		if !f.retryAt.IsZero() {
+			retry = time.After(time.Until(f.retryAt))
+		}
+		found := f.found
+		f.mu.Unlock()
 		select {
 		case <-f.wake:
+		case <-retry:
 		case <-ctx.Done():
+			if !found && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("fetch %s: %w (within the time allowed)", root, ErrNoProvider)
+			}
 			return fmt.Errorf("fetch %s: %w", root, ctx.Err())
 		}
 	}
@@ -232,9 +249,13 @@ func (f *fetch) dispatchLocked() {
 		switch {
 		case !f.lookedUp[c.KeyString()]:
 			f.startLookupLocked(c)
-		case f.lookups == 0 && f.inflight == 0:
-			f.failLocked(fmt.Errorf("fetch: block %s: %w", c, ErrNoProvider))
-			return
+		case f.lookups == 0 && f.inflight == 0 && !time.Now().Before(f.retryAt):
+			// Nobody has it yet; a block just added elsewhere may still be
+			// on its way into the DHT. Ask again, less often each time,
+			// until the caller's deadline.
+			f.startLookupLocked(c)
+			f.retryWait = min(max(2*f.retryWait, 250*time.Millisecond), 5*time.Second)
+			f.retryAt = time.Now().Add(f.retryWait)
 		}
 	}
 }
@@ -281,7 +302,9 @@ func (f *fetch) startLookupLocked(c cid.Cid) {
 			if ai.ID != f.n.host.ID() && len(ai.Addrs) > 0 {
 				f.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 			}
-			f.addPeerLocked(ai.ID)
+			if f.addPeerLocked(ai.ID) {
+				f.found = true
+			}
 		}
 		f.signal()
 	}()

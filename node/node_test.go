@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"io"
 	mrand "math/rand"
 	"testing"
@@ -197,5 +198,30 @@ func TestNodesWithDifferentSwarmKeysCannotConnect(t *testing.T) {
 		if _, err := addr.ValueForProtocol(ma.P_UDP); err == nil {
 			t.Fatalf("private node listens on %s: QUIC is not covered by the swarm key", addr)
 		}
+	}
+}
+
+func TestFetchOfContentNobodyHasEndsWithErrNoProviderAtTheDeadline(t *testing.T) {
+	a := startNode(t)
+	b := startNode(t, withBootstrap(a.AddrInfo()))
+	missing, _ := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte("nobody has this"))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := b.Fetch(ctx, missing); !errors.Is(err, ErrNoProvider) {
+		t.Fatalf("fetch of an unknown block = %v, want ErrNoProvider", err)
+	}
+}
+
+func TestFileIsFetchableRightAfterAddWhileTheProviderStillThinksItIsOffline(t *testing.T) {
+	// A node that started alone: its sweeping provider probes for peers
+	// with a growing backoff, so it is still "offline" when a peer joins.
+	alone := startNode(t)
+	joiner := startNode(t, withBootstrap(alone.AddrInfo()))
+	data := randomData(t, 5, 1<<20)
+	root := addData(t, alone, data)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := joiner.Fetch(ctx, root); err != nil {
+		t.Fatal(err)
 	}
 }

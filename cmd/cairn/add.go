@@ -38,40 +38,36 @@ or not a daemon holds it.`,
 			defer prog.Done()
 			opts := chunk.AddOptions{Hash: h, Progress: func(n uint64) { prog.Set(int64(n)) }}
 
-			var res chunk.AddResult
+			var root string
 			if onlyHash {
-				res, err = chunk.Add(cmd.Context(), in, nil, opts)
+				res, err := chunk.Add(cmd.Context(), in, nil, opts)
+				if err != nil {
+					return err
+				}
+				root = res.Root.String()
 			} else {
-				res, err = addToRepo(cmd, in, opts)
-			}
-			if err != nil {
-				return err
+				b, err := openBackend(cmd)
+				if err != nil {
+					return err
+				}
+				defer b.Close()
+				res, err := b.add(cmd.Context(), in, opts)
+				if err != nil {
+					return err
+				}
+				if err := b.Close(); err != nil {
+					return err
+				}
+				root = res.Cid
 			}
 			prog.Done()
-			fmt.Fprintln(cmd.OutOrStdout(), res.Root)
+			fmt.Fprintln(cmd.OutOrStdout(), root)
 			return nil
 		},
 	}
 	cmd.Flags().BoolVarP(&onlyHash, "only-hash", "n", false, "only compute the CID; store nothing")
 	cmd.Flags().StringVar(&hashName, "hash", "sha2-256", "hash function: sha2-256 or blake3")
 	return cmd
-}
-
-func addToRepo(cmd *cobra.Command, in io.Reader, opts chunk.AddOptions) (chunk.AddResult, error) {
-	l, err := openLocal(cmd)
-	if err != nil {
-		return chunk.AddResult{}, err
-	}
-	defer l.Close()
-	res, err := chunk.Add(cmd.Context(), in, l.store, opts)
-	if err != nil {
-		return res, err
-	}
-	// The CID is only printed once every block is durable.
-	if err := l.store.Sync(); err != nil {
-		return res, err
-	}
-	return res, l.Close()
 }
 
 // openInput opens FILE, or stdin for "-", and its size when known (-1

@@ -4,7 +4,6 @@ import (
 	"io"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -14,14 +13,22 @@ func newCatCmd() *cobra.Command {
 		Short: "Write a file's bytes to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLocalCID(cmd, args[0], func(l *local, c cid.Cid) error {
-				r, err := chunk.NewReader(cmd.Context(), l.store, c)
-				if err != nil {
-					return err
-				}
-				_, err = io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize))
+			c, err := parseCIDArg(args[0])
+			if err != nil {
 				return err
-			})
+			}
+			b, err := openBackend(cmd)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			r, _, err := b.open(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			_, err = io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize))
+			return err
 		},
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -21,23 +20,31 @@ renamed into place only once the whole file is written and synced, so PATH
 never holds a partial file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withLocalCID(cmd, args[0], func(l *local, c cid.Cid) error {
-				if output == "" {
-					output = c.String()
-				}
-				r, err := chunk.NewReader(cmd.Context(), l.store, c)
-				if err != nil {
-					return err
-				}
-				prog := newProgress(cmd.ErrOrStderr(), int64(r.Size()), "getting")
-				defer prog.Done()
-				if err := writeFileAtomic(output, r, prog); err != nil {
-					return err
-				}
-				prog.Done()
-				fmt.Fprintf(cmd.ErrOrStderr(), "saved %s to %s (%d bytes)\n", c, output, r.Size())
-				return nil
-			})
+			c, err := parseCIDArg(args[0])
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				output = c.String()
+			}
+			b, err := openBackend(cmd)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			r, size, err := b.open(cmd.Context(), c)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			prog := newProgress(cmd.ErrOrStderr(), int64(size), "getting")
+			defer prog.Done()
+			if err := writeFileAtomic(output, r, prog); err != nil {
+				return err
+			}
+			prog.Done()
+			fmt.Fprintf(cmd.ErrOrStderr(), "saved %s to %s (%d bytes)\n", c, output, size)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "where to write the file")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -77,35 +76,12 @@ func parseCIDArg(s string) (cid.Cid, error) {
 	return chunk.ParseCID(s)
 }
 
-// notLocal rewrites a store miss into the message a user can act on.
-func notLocal(c cid.Cid, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s not found locally", c)
-	}
-	return err
-}
-
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
 	if !ok {
 		return false
 	}
 	return isatty(file)
-}
-
-// withLocalCID parses a CID argument, opens the local repo and runs fn,
-// turning a store miss into a "not found locally" error.
-func withLocalCID(cmd *cobra.Command, arg string, fn func(l *local, c cid.Cid) error) error {
-	c, err := parseCIDArg(arg)
-	if err != nil {
-		return err
-	}
-	l, err := openLocal(cmd)
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	return notLocal(c, fn(l, c))
 }
 
 // printJSON writes v as indented JSON.

@@ -77,6 +77,11 @@ The repo is $CAIRN_PATH (default ~/.cairn); --repo overrides it.`,
 		newConfigCmd(),
 		newRepoCmd(),
 		newVersionCmd(),
+		newDaemonCmd(),
+		newIDCmd(),
+		newSwarmCmd(),
+		newBootstrapCmd(),
+		newDHTCmd(),
 	)
 	return root
 }

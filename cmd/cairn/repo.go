@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -16,15 +15,6 @@ func newRepoCmd() *cobra.Command {
 	return cmd
 }
 
-type repoStatOutput struct {
-	Path         string `json:"path"`
-	Blocks       int64  `json:"blocks"`
-	Bytes        int64  `json:"bytes"`
-	Segments     int    `json:"segments"`
-	SegmentBytes int64  `json:"segment_bytes"`
-	Garbage      int64  `json:"garbage"`
-}
-
 func newRepoStatCmd() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -32,14 +22,20 @@ func newRepoStatCmd() *cobra.Command {
 		Short: "Blocks, bytes, segment files and garbage awaiting compaction",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := openLocal(cmd)
+			path, err := repoPath(cmd)
 			if err != nil {
 				return err
 			}
-			defer l.Close()
-			st := l.store.Stats()
-			out := repoStatOutput{Path: l.repo.Path(), Blocks: st.Blocks, Bytes: st.Bytes,
-				Segments: st.Segments, SegmentBytes: st.SegmentBytes, Garbage: st.Garbage}
+			b, err := openBackend(cmd)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			out, err := b.repoStat(cmd.Context())
+			if err != nil {
+				return err
+			}
+			out.Path = path
 			w := cmd.OutOrStdout()
 			if asJSON {
 				return printJSON(w, out)
@@ -59,21 +55,24 @@ func newRepoVerifyCmd() *cobra.Command {
 		Short: "Re-hash every block; list those that fail; exit 1 if any did",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := openLocal(cmd)
+			b, err := openBackend(cmd)
 			if err != nil {
 				return err
 			}
-			defer l.Close()
-			total := l.store.Stats().Blocks
+			defer b.Close()
+			total := int64(-1)
+			if st, err := b.repoStat(cmd.Context()); err == nil {
+				total = st.Blocks
+			}
 			prog := newProgress(cmd.ErrOrStderr(), total, "verifying")
-			res, err := l.store.Verify(cmd.Context(), func(n int64) { prog.Set(n) })
+			res, err := b.verify(cmd.Context(), func(n int64) { prog.Set(n) })
 			prog.Done()
 			if err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
 			for _, f := range res.Failed {
-				fmt.Fprintf(w, "FAILED %s (multihash %s): %v\n", cid.NewCidV1(cid.Raw, f.Hash), f.Hash.B58String(), f.Err)
+				fmt.Fprintf(w, "FAILED %s: %s\n", f.Hash, f.Error)
 			}
 			if len(res.Failed) > 0 {
 				return exitError{code: 1, msg: fmt.Sprintf("%d of %d blocks failed verification", len(res.Failed), res.Checked)}

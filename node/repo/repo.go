@@ -315,6 +315,16 @@ func (r *Repo) Config() *Config { return r.config }
 // BlocksDir returns the directory reserved for the block store.
 func (r *Repo) BlocksDir() string { return filepath.Join(r.path, blocksDir) }
 
+// DatastoreDir is where the daemon keeps the DHT's state.
+func (r *Repo) DatastoreDir() string { return filepath.Join(r.path, "datastore") }
+
+// SwarmKeyPath is the private-network key file; the swarm is public when
+// it does not exist.
+func SwarmKeyPath(path string) string { return filepath.Join(path, "swarm.key") }
+
+// APIFilePath is the file in which a running daemon publishes its base URL.
+func APIFilePath(path string) string { return filepath.Join(path, "api") }
+
 // PrivKey reads the node's identity key and checks it against the peer ID
 // recorded in the config.
 func (r *Repo) PrivKey() (crypto.PrivKey, error) {
@@ -337,14 +347,18 @@ func (r *Repo) PrivKey() (crypto.PrivKey, error) {
 }
 
 // APIToken returns the HTTP API token (64 hex characters, no newline).
-func (r *Repo) APIToken() (string, error) {
-	data, err := os.ReadFile(filepath.Join(r.path, tokenFile))
+func (r *Repo) APIToken() (string, error) { return ReadAPIToken(r.path) }
+
+// ReadAPIToken reads the API token of the repo at path without taking the
+// lock: clients of a running daemon need it while the daemon holds the repo.
+func ReadAPIToken(path string) (string, error) {
+	data, err := os.ReadFile(filepath.Join(path, tokenFile))
 	if err != nil {
 		return "", fmt.Errorf("repo: read API token: %w", err)
 	}
 	tok := strings.TrimSpace(string(data))
 	if b, err := hex.DecodeString(tok); err != nil || len(b) != tokenBytes {
-		return "", fmt.Errorf("repo: %s is malformed: want %d hex characters", filepath.Join(r.path, tokenFile), 2*tokenBytes)
+		return "", fmt.Errorf("repo: %s is malformed: want %d hex characters", filepath.Join(path, tokenFile), 2*tokenBytes)
 	}
 	return tok, nil
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/node/repo"
+)
+
+// errNoDaemon is what network commands say when no daemon runs.
+var errNoDaemon = errors.New("no cairn daemon is running for this repo: start one with `cairn daemon`")
+
+// apiClient talks to the daemon that holds a repo.
+type apiClient struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+// daemonClient returns a client of the daemon serving the repo at path,
+// or nil when none runs: no api file, or a stale one left by a killed
+// daemon that nothing answers at.
+func daemonClient(path string) (*apiClient, error) {
+	data, err := os.ReadFile(repo.APIFilePath(path))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	base := strings.TrimSpace(string(data))
+	if _, err := url.Parse(base); err != nil || !strings.HasPrefix(base, "http://") {
+		return nil, nil // not ours to make sense of; treat as stale
+	}
+	probe := &http.Client{Timeout: 2 * time.Second}
+	resp, err := probe.Get(base + "/healthz")
+	if err != nil {
+		return nil, nil // stale: nothing answers
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, nil
+	}
+	token, err := repo.ReadAPIToken(path)
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: base, token: token, hc: &http.Client{}}, nil
+}
+
+// requireDaemon is daemonClient for commands that need the network.
+func requireDaemon(path string) (*apiClient, error) {
+	c, err := daemonClient(path)
+	if err != nil {
+		return nil, err
+	}
+	if c == nil {
+		return nil, errNoDaemon
+	}
+	return c, nil
+}
+
+// request sends a call and returns the response if it succeeded; an error
+// reply becomes an error carrying the daemon's one-line message.
+func (c *apiClient) request(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("daemon at %s: %w", c.base, err)
+	}
+	if resp.StatusCode >= 300 {
+		defer resp.Body.Close()
+		var e gateway.ErrorBody
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&e) == nil && e.Error != "" {
+			return nil, errors.New(e.Error)
+		}
+		return nil, fmt.Errorf("daemon at %s: %s", c.base, resp.Status)
+	}
+	return resp, nil
+}
+
+// call sends a call and decodes its JSON reply into out.
+func (c *apiClient) call(ctx context.Context, method, path string, body io.Reader, out any) error {
+	resp, err := c.request(ctx, method, path, body)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("daemon at %s: bad reply to %s: %w", c.base, path, err)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/node/repo"
+)
+
+// runAsCairnEnv makes the test binary act as the cairn binary, so tests
+// can start real daemon processes without building anything.
+const runAsCairnEnv = "CAIRN_TEST_RUN_AS_CAIRN"
+
+func init() {
+	if os.Getenv(runAsCairnEnv) == "1" {
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
+}
+
+// startDaemon starts `cairn daemon` on repo as a child process and waits
+// until it has published its API address.
+func startDaemon(t *testing.T, repoDir string, args ...string) *exec.Cmd {
+	t.Helper()
+	args = append([]string{"--repo", repoDir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--gateway", "127.0.0.1:0"}, args...)
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runAsCairnEnv+"=1")
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(repo.APIFilePath(repoDir)); err == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon on %s did not publish its API within 30s:\n%s", repoDir, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+}
+
+func daemonID(t *testing.T, repoDir string) gateway.IDResponse {
+	t.Helper()
+	var id gateway.IDResponse
+	if err := json.Unmarshal([]byte(mustCairn(t, repoDir, nil, "id").stdout), &id); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestFiveDaemonsChainedByBootstrapServeAFileAddedOnTheFirstToTheLast(t *testing.T) {
+	var repos []string
+	var daemons []*exec.Cmd
+	for i := 0; i < 5; i++ {
+		dir := newRepo(t)
+		var extra []string
+		if i > 0 {
+			extra = []string{"--bootstrap", daemonID(t, repos[i-1]).Addresses[0]}
+		}
+		daemons = append(daemons, startDaemon(t, dir, extra...))
+		repos = append(repos, dir)
+	}
+	first, last := repos[0], repos[4]
+	id1 := daemonID(t, first)
+	if len(id1.Addresses) == 0 || !strings.HasSuffix(id1.Addresses[0], "/p2p/"+id1.ID) {
+		t.Fatalf("cairn id through the daemon: %+v", id1)
+	}
+
+	data := randomBytes(9, 20<<20)
+	root := mustCairn(t, first, nil, "add", writeFile(t, data)).lastLine()
+
+	// The last node finds the first as a provider through the DHT.
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(cairn(t, last, nil, "dht", "findprovs", root).stdout, id1.ID) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 5 never found node 1 as a provider")
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+	out := filepath.Join(t.TempDir(), "fetched")
+	mustCairn(t, last, nil, "get", root, "-o", out)
+	got, err := os.ReadFile(out)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("node 5 wrote %d bytes that differ from the %d added on node 1 (%v)", len(got), len(data), err)
+	}
+	if peers := mustCairn(t, last, nil, "swarm", "peers").stdout; !strings.Contains(peers, "/p2p/") {
+		t.Fatalf("swarm peers on node 5: %q", peers)
+	}
+
+	// A clean stop removes the api file; the CLI then works offline.
+	daemons[4].Process.Signal(syscall.SIGTERM)
+	if err := daemons[4].Wait(); err != nil {
+		t.Fatalf("daemon exit after SIGTERM: %v", err)
+	}
+	if _, err := os.Stat(repo.APIFilePath(last)); !os.IsNotExist(err) {
+		t.Fatalf("api file left after a clean stop: %v", err)
+	}
+	if got := mustCairn(t, last, nil, "cat", root).stdout; got != string(data) {
+		t.Fatal("offline cat after the daemon stopped differs")
+	}
+
+	// A killed daemon leaves a stale api file, which the CLI sees through.
+	daemons[3].Process.Signal(syscall.SIGKILL)
+	daemons[3].Wait()
+	if _, err := os.Stat(repo.APIFilePath(repos[3])); err != nil {
+		t.Fatalf("expected the killed daemon's api file to remain: %v", err)
+	}
+	if r := cairn(t, repos[3], nil, "repo", "stat"); r.code != 0 {
+		t.Fatalf("repo stat beside a stale api file: %s", r.stderr)
+	}
+	if r := cairn(t, repos[3], nil, "swarm", "peers"); r.code == 0 || !strings.Contains(r.stderr, "no cairn daemon is running") {
+		t.Fatalf("swarm peers without a daemon: %+v", r)
+	}
+}

@@ -1,0 +1,234 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// The API's JSON bodies, shared with the CLI.
+type (
+	IDResponse struct {
+		ID        string
+		Addresses []string
+	}
+	PeerInfo struct {
+		ID   string
+		Addr string
+	}
+	PeersResponse struct {
+		Peers []PeerInfo
+	}
+	ProvidersResponse struct {
+		Providers []PeerInfo
+		RPCs      int
+		Hops      int
+	}
+	AddResponse struct {
+		Cid    string
+		Size   uint64
+		Blocks int
+	}
+	StatResponse struct {
+		CID      string `json:"cid"`
+		Size     uint64 `json:"size"`
+		Blocks   int    `json:"blocks"`
+		RootType string `json:"type"`
+	}
+	RepoStatResponse struct {
+		Path         string `json:"path,omitempty"`
+		Blocks       int64  `json:"blocks"`
+		Bytes        int64  `json:"bytes"`
+		Segments     int    `json:"segments"`
+		SegmentBytes int64  `json:"segment_bytes"`
+		Garbage      int64  `json:"garbage"`
+	}
+	VerifyFailure struct {
+		Hash  string `json:"hash"`
+		Error string `json:"error"`
+	}
+	VerifyResponse struct {
+		Checked int64           `json:"checked"`
+		Failed  []VerifyFailure `json:"failed"`
+	}
+)
+
+func (s *Server) cidParam(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
+	c, err := chunk.ParseCID(r.PathValue("cid"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return cid.Undef, false
+	}
+	return c, true
+}
+
+// fetchStatus maps a failed fetch to an HTTP status.
+func fetchStatus(err error) int {
+	switch {
+	case errors.Is(err, node.ErrNoProvider):
+		return http.StatusNotFound
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout
+	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec):
+		return http.StatusBadRequest
+	}
+	return http.StatusBadGateway
+}
+
+func (s *Server) handleID(w http.ResponseWriter, _ *http.Request) {
+	n := s.cfg.Node
+	out := IDResponse{ID: n.ID().String(), Addresses: []string{}}
+	for _, a := range n.Addrs() {
+		out.Addresses = append(out.Addresses, a.String())
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
+	out := PeersResponse{Peers: []PeerInfo{}}
+	for _, c := range s.cfg.Node.Host().Network().Conns() {
+		out.Peers = append(out.Peers, PeerInfo{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	addr, err := ma.NewMultiaddr(r.URL.Query().Get("addr"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid multiaddr %q: %w", r.URL.Query().Get("addr"), err))
+		return
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (the address must end in /p2p/PEERID)", addr, err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	if err := s.cfg.Node.Connect(ctx, *ai); err != nil {
+		writeError(w, http.StatusBadGateway, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PeerInfo{ID: ai.ID.String(), Addr: addr.String()})
+}
+
+func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	max := 20
+	if v := r.URL.Query().Get("max"); v != "" {
+		if m, err := strconv.Atoi(v); err == nil && m > 0 {
+			max = m
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
+	defer cancel()
+	provs, st, err := s.cfg.Node.FindProviders(ctx, c, max)
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	out := ProvidersResponse{Providers: []PeerInfo{}, RPCs: st.RPCs, Hops: st.Hops}
+	for _, p := range provs {
+		info := PeerInfo{ID: p.ID.String()}
+		if len(p.Addrs) > 0 {
+			info.Addr = p.Addrs[0].String()
+		}
+		out.Providers = append(out.Providers, info)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
+	h, err := chunk.ParseHashFunc(r.URL.Query().Get("hash"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := s.cfg.Node.Add(r.Context(), r.Body, chunk.AddOptions{Hash: h})
+	if err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) {
+			status = http.StatusInsufficientStorage
+		}
+		writeError(w, status, err)
+		return
+	}
+	w.Header().Set("Location", "/ipfs/"+res.Root.String())
+	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks})
+}
+
+func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
+	defer cancel()
+	st, blocks, err := s.cfg.Node.Stat(ctx, c)
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType})
+}
+
+func (s *Server) handleRepoStat(w http.ResponseWriter, _ *http.Request) {
+	st := s.cfg.Node.Store().Stats()
+	writeJSON(w, http.StatusOK, RepoStatResponse{Blocks: st.Blocks, Bytes: st.Bytes, Segments: st.Segments, SegmentBytes: st.SegmentBytes, Garbage: st.Garbage})
+}
+
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	res, err := s.cfg.Node.Store().Verify(r.Context(), nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := VerifyResponse{Checked: res.Checked, Failed: []VerifyFailure{}}
+	for _, f := range res.Failed {
+		out.Failed = append(out.Failed, VerifyFailure{Hash: f.Hash.B58String(), Error: f.Err.Error()})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleIPFS serves a file's bytes. The gateway issue completes it (ranges,
+// caching headers, trustless formats); for now it fetches what is missing
+// and streams the file.
+func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
+	err := s.cfg.Node.Fetch(ctx, c)
+	cancel()
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	rd, err := chunk.NewReader(r.Context(), s.cfg.Node.Store(), c)
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.FormatUint(rd.Size(), 10))
+	w.Header().Set("Etag", `"`+c.String()+`"`)
+	if r.Method == http.MethodHead {
+		return
+	}
+	io.CopyBuffer(w, rd, make([]byte, chunk.ChunkSize))
+}

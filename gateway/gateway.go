@@ -1,0 +1,139 @@
+// Package gateway serves a cairn node over HTTP: reads of /ipfs/{cid} for
+// anyone, the /api/v1/ JSON API that the CLI and tools use (writes and
+// admin calls need the repo's API token as a Bearer token, from every
+// client, loopback included), Prometheus metrics on /metrics and a
+// liveness probe on /healthz.
+//
+// API (all JSON unless noted; errors are {"error": "..."} with a 4xx/5xx):
+//
+//	GET  /api/v1/id                       {"ID", "Addresses"}
+//	GET  /api/v1/peers                    {"Peers": [{"ID", "Addr"}]}
+//	POST /api/v1/peers/connect?addr=MA    connect to a peer (auth)
+//	GET  /api/v1/providers/{cid}?max=N    {"Providers", "RPCs", "Hops"}
+//	POST /api/v1/add?hash=H               body: the file (auth); {"Cid", "Size", "Blocks"}
+//	GET  /api/v1/stat/{cid}               {"cid", "size", "blocks", "type"}
+//	GET  /api/v1/repo/stat                {"blocks", "bytes", "segments", "segment_bytes", "garbage"}
+//	POST /api/v1/repo/verify              {"checked", "failed": [{"hash", "error"}]} (auth)
+//	GET  /ipfs/{cid}                      the file's bytes (application/octet-stream)
+package gateway
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cairnstore/cairn/node"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Config configures a gateway.
+type Config struct {
+	Node *node.Node
+	// Token is the bearer token writes and admin calls need.
+	Token string
+	// FetchTimeout bounds a read of content the node must fetch
+	// (default 1m).
+	FetchTimeout time.Duration
+	// Registry receives the gateway's metrics; nil makes a fresh one.
+	Registry *prometheus.Registry
+}
+
+// Server is the HTTP handler of a node.
+type Server struct {
+	cfg     Config
+	mux     *http.ServeMux
+	metrics *metrics
+}
+
+// New builds the handler.
+func New(cfg Config) (*Server, error) {
+	if cfg.Node == nil {
+		return nil, errors.New("gateway: no node")
+	}
+	if len(cfg.Token) < 16 {
+		return nil, errors.New("gateway: API token missing or too short")
+	}
+	if cfg.FetchTimeout <= 0 {
+		cfg.FetchTimeout = time.Minute
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.metrics = newMetrics(cfg.Registry, cfg.Node)
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /api/v1/id", s.handleID)
+	s.mux.HandleFunc("GET /api/v1/peers", s.handlePeers)
+	s.mux.HandleFunc("POST /api/v1/peers/connect", s.auth(s.handleConnect))
+	s.mux.HandleFunc("GET /api/v1/providers/{cid}", s.handleProviders)
+	s.mux.HandleFunc("POST /api/v1/add", s.auth(s.handleAdd))
+	s.mux.HandleFunc("GET /api/v1/stat/{cid}", s.handleStat)
+	s.mux.HandleFunc("GET /api/v1/repo/stat", s.handleRepoStat)
+	s.mux.HandleFunc("POST /api/v1/repo/verify", s.auth(s.handleVerify))
+	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleIPFS)
+	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	s.metrics.requests.WithLabelValues(http.StatusText(rec.status)).Inc()
+}
+
+// auth admits requests carrying the repo's token.
+func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
+			writeError(w, http.StatusUnauthorized, errors.New("this call needs Authorization: Bearer with the repo's api-token"))
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+// ErrorBody is the JSON of every error reply.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, err error) {
+	writeJSON(w, status, ErrorBody{Error: err.Error()})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

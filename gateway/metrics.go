@@ -1,0 +1,34 @@
+package gateway
+
+import (
+	"github.com/cairnstore/cairn/node"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_http_requests_total",
+			Help: "HTTP requests served, by status.",
+		}, []string{"status"}),
+	}
+	reg.MustRegister(m.requests)
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	gauge("cairn_store_blocks", "Blocks in the local store.", func() float64 { return float64(n.Store().Stats().Blocks) })
+	gauge("cairn_store_bytes", "Data bytes of the blocks in the local store.", func() float64 { return float64(n.Store().Stats().Bytes) })
+	gauge("cairn_store_garbage_bytes", "Bytes of deleted records awaiting compaction.", func() float64 { return float64(n.Store().Stats().Garbage) })
+	gauge("cairn_peers", "Connected peers.", func() float64 { return float64(len(n.Peers())) })
+	counter("cairn_dht_lookups_total", "DHT lookups made.", func() float64 { return float64(n.DHT().Totals().Lookups) })
+	counter("cairn_dht_lookup_rpcs_total", "RPCs sent by DHT lookups.", func() float64 { return float64(n.DHT().Totals().RPCs) })
+	counter("cairn_dht_lookup_hops_total", "Hops of DHT lookups (divide by lookups for the mean).", func() float64 { return float64(n.DHT().Totals().Hops) })
+	return m
+}
