@@ -6,7 +6,7 @@ PKGS     := ./...
 # (100 MB) out of the race run, and test-vectors runs them at full speed.
 RACEFLAGS := -race -short -timeout 8m
 
-.PHONY: all build run test test-race test-vectors vet fmt-check bench bench-go bench-add sim clean
+.PHONY: all build run test test-race test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide sim clean
 
 all: build
 
@@ -33,7 +33,7 @@ test-race:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add
+bench: bench-go bench-add bench-transfer bench-provide
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -41,6 +41,15 @@ bench-go:
 # add throughput for a 1 GiB random file against sha2-256 and disk speed
 bench-add: build
 	$(GO) run ./cmd/cairn-bench -cairn $(BIN) -size 1073741824 -runs 3
+
+# fetch of a 1 GiB file between in-process nodes over loopback, from one
+# provider and from three, against loopback TCP and sha2-256
+bench-transfer:
+	$(GO) run ./cmd/cairn-bench -run transfer -size 1073741824 -runs 3
+
+# announcing the 4,096 blocks of a 1 GiB file in a 20-node loopback network
+bench-provide:
+	$(GO) run ./cmd/cairn-bench -run provide
 
 sim:
 	@echo "simulations arrive with the simulations issue"

@@ -28,6 +28,7 @@ import (
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p-kad-dht/provider"
 	"github.com/libp2p/go-libp2p-kad-dht/provider/keystore"
+	"github.com/libp2p/go-libp2p-kad-dht/provider/stats"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
@@ -289,6 +290,11 @@ func (d *DHT) goProvideDirect(keys []mh.Multihash) {
 		}
 		wg.Wait()
 	}()
+}
+
+// ProviderStats reports the sweeping provider's queues and counters.
+func (d *DHT) ProviderStats(ctx context.Context) (stats.Stats, error) {
+	return d.prov.Stats(ctx)
 }
 
 // StopProviding stops reproviding keys (their records expire).

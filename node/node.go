@@ -233,12 +233,13 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chu
 // Fetch brings every block of the DAG under root into the store, from
 // the providers the DHT knows (and any given), verifying each block, and
 // announces what it fetched. Blocks already held are not fetched again.
+//
+// Fetched blocks are a copy of data that lives elsewhere, so Fetch does
+// not wait for them to be fsynced: the store commits them in the
+// background, and one lost in a crash is fetched again.
 func (n *Node) Fetch(ctx context.Context, root cid.Cid, providers ...peer.ID) error {
 	f := n.newFetch(ctx, providers)
 	if err := f.run(root); err != nil {
-		return err
-	}
-	if err := n.store.Sync(); err != nil {
 		return err
 	}
 	return n.announceDAG(ctx, root)

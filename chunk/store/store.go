@@ -51,8 +51,8 @@ type Options struct {
 	// SegmentSize is the size at which a segment is sealed and a new one
 	// begun (default 256 MiB).
 	SegmentSize int64
-	// CommitEvery bounds the bytes Put may leave uncommitted before it
-	// commits by itself (default 64 MiB).
+	// CommitEvery is how many uncommitted bytes start a background commit
+	// (default 64 MiB), so that a final Sync has little left to flush.
 	CommitEvery int64
 	// Capacity, if non-zero, is the most bytes the segment files may hold;
 	// a Put past it fails with ErrFull.
@@ -118,6 +118,8 @@ type Store struct {
 	durable      counts // what the index holds
 	broken       error  // a failed write that could not be undone
 	closed       bool
+	committing   bool           // a background commit is running
+	bg           sync.WaitGroup // background commits
 }
 
 // Stats describe a store.
@@ -214,12 +216,21 @@ func (s *Store) PutHashed(c cid.Cid, data []byte) error {
 	s.pendingBytes += n
 	s.live.blocks++
 	s.live.bytes += int64(len(data))
-	commit := s.pendingBytes >= s.opts.CommitEvery
-	s.mu.Unlock()
-
-	if commit {
-		return s.Sync()
+	if s.pendingBytes >= s.opts.CommitEvery && !s.committing {
+		// Commit in the background: the writer goes on while the segment
+		// is flushed. A failure is not lost: the blocks stay pending and
+		// the next Sync (which acknowledges them) retries or reports it.
+		s.committing = true
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.Sync()
+			s.mu.Lock()
+			s.committing = false
+			s.mu.Unlock()
+		}()
 	}
+	s.mu.Unlock()
 	return nil
 }
 
@@ -408,6 +419,7 @@ func (s *Store) Stats() Stats {
 
 // Close commits what is pending and closes the files.
 func (s *Store) Close() error {
+	s.bg.Wait()
 	serr := s.Sync()
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()

@@ -4,7 +4,13 @@
 // machine's speed drifts from minute to minute, so the three measurements
 // are interleaved, repeated, and compared as medians and ratios.
 //
-// Usage: cairn-bench -cairn bin/cairn [-size 1GiB] [-runs 3] [-dir DIR]
+// Usage: cairn-bench -run add,transfer,provide -cairn bin/cairn [-size N] [-runs 3] [-dir DIR]
+//
+//   - add: `cairn add` of a random file, against sha2-256 and disk speed;
+//   - transfer: fetching a file between in-process nodes over loopback TCP,
+//     from one provider and from three, against loopback TCP throughput
+//     and sha2-256;
+//   - provide: announcing the blocks of a 1 GiB file in a 20-node network.
 package main
 
 import (
@@ -17,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"syscall"
@@ -30,10 +37,47 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
+	what := flag.String("run", "add", "comma-separated: add, transfer, provide")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
+	flag.StringVar(&fetchProfile, "fetchprofile", "", "write a CPU profile of the timed one-provider fetches here")
 	flag.Parse()
-	if err := run(*cairn, *size, *runs, *dir); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn-bench:", err)
-		os.Exit(1)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "cairn-bench-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+			os.Exit(1)
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	for _, w := range strings.Split(*what, ",") {
+		var err error
+		switch w {
+		case "add":
+			err = run(*cairn, *size, *runs, *dir)
+		case "transfer":
+			err = runTransfer(*size, *runs, *dir)
+		case "provide":
+			err = runProvide(*dir)
+		default:
+			err = fmt.Errorf("unknown benchmark %q", w)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "cairn-bench:", err)
+			pprof.StopCPUProfile()
+			os.Exit(1)
+		}
 	}
 }
 
@@ -43,14 +87,6 @@ type addRun struct {
 }
 
 func run(cairn string, size int64, runs int, dir string) error {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "cairn-bench-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
-	}
 	bin, err := filepath.Abs(cairn)
 	if err != nil {
 		return err
