@@ -6,16 +6,19 @@ PKGS     := ./...
 # (100 MB) out of the race run, and test-vectors runs them at full speed.
 RACEFLAGS := -race -short -timeout 8m
 
-.PHONY: all build run test test-race test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide sim clean
+.PHONY: all build run tour test test-race test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide sim clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/cairn
 
-# Until the daemon exists: make a repo if there is none and take a short
-# tour of add, stat and cat on the local store.
+# Start a node with its gateway (making a repo first if there is none).
 run: build
+	@./scripts/run.sh $(BIN)
+
+# A short tour of add, stat and cat on the local store.
+tour: build
 	@./scripts/tour.sh $(BIN)
 
 test: vet fmt-check test-race test-vectors
