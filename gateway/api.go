@@ -158,10 +158,16 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	res, err := s.cfg.Node.Add(r.Context(), r.Body, chunk.AddOptions{Hash: h})
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
+	res, err := s.cfg.Node.Add(r.Context(), body, chunk.AddOptions{Hash: h})
 	if err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) {
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			status = http.StatusRequestEntityTooLarge
+			err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
+		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
 			status = http.StatusInsufficientStorage
 		}
 		writeError(w, status, err)

@@ -38,6 +38,9 @@ type Config struct {
 	// FetchTimeout bounds a read of content the node must fetch
 	// (default 1m).
 	FetchTimeout time.Duration
+	// MaxUploadSize bounds an upload's body (default 64 GiB); past it the
+	// upload fails with 413 and nothing is acknowledged.
+	MaxUploadSize int64
 	// Registry receives the gateway's metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
 }
@@ -59,6 +62,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.FetchTimeout <= 0 {
 		cfg.FetchTimeout = time.Minute
+	}
+	if cfg.MaxUploadSize <= 0 {
+		cfg.MaxUploadSize = 64 << 30
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -114,7 +115,12 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		return err
 	}
 
-	gw, err := gateway.New(gateway.Config{Node: n, Token: token, FetchTimeout: time.Duration(cfg.Gateway.FetchTimeout)})
+	gw, err := gateway.New(gateway.Config{
+		Node:          n,
+		Token:         token,
+		FetchTimeout:  time.Duration(cfg.Gateway.FetchTimeout),
+		MaxUploadSize: int64(min(uint64(cfg.Gateway.MaxUploadSize), math.MaxInt64)),
+	})
 	if err != nil {
 		return err
 	}

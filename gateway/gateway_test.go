@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	mrand "math/rand"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+const testToken = "0123456789abcdef0123456789abcdef"
+
+func newGateway(t *testing.T) (*httptest.Server, *node.Node) {
+	t.Helper()
+	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{Identity: priv, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gw, err := New(Config{Node: n, Token: testToken, FetchTimeout: time.Second, MaxUploadSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	return srv, n
+}
+
+func do(t *testing.T, method, url, token string, body io.Reader) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func TestUploadNeedsTheTokenAndReadsAreOpen(t *testing.T) {
+	srv, _ := newGateway(t)
+	data := make([]byte, 700_000)
+	mrand.New(mrand.NewSource(1)).Read(data)
+
+	for _, tok := range []string{"", "wrong-token-wrong-token-wrong-tok"} {
+		resp, body := do(t, "POST", srv.URL+"/api/v1/add", tok, bytes.NewReader(data))
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "api-token") {
+			t.Fatalf("upload with token %q: %d %s", tok, resp.StatusCode, body)
+		}
+	}
+	resp, body := do(t, "POST", srv.URL+"/api/v1/add", testToken, bytes.NewReader(data))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d %s", resp.StatusCode, body)
+	}
+	var added AddResponse
+	if err := json.Unmarshal(body, &added); err != nil || added.Size != uint64(len(data)) {
+		t.Fatalf("upload reply %s: %v", body, err)
+	}
+	if loc := resp.Header.Get("Location"); loc != "/ipfs/"+added.Cid {
+		t.Fatalf("Location = %q", loc)
+	}
+
+	resp, body = do(t, "GET", srv.URL+"/ipfs/"+added.Cid, "", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
+		t.Fatalf("read back: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	var st StatResponse
+	resp, body = do(t, "GET", srv.URL+"/api/v1/stat/"+added.Cid, "", nil)
+	if json.Unmarshal(body, &st); resp.StatusCode != 200 || st.Size != uint64(len(data)) || st.Blocks != 4 {
+		t.Fatalf("stat: %d %s", resp.StatusCode, body)
+	}
+	resp, _ = do(t, "POST", srv.URL+"/api/v1/repo/verify", "", nil)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("verify without token: %d", resp.StatusCode)
+	}
+}
+
+func TestErrorsHaveTheRightStatus(t *testing.T) {
+	srv, _ := newGateway(t)
+	cases := []struct {
+		path   string
+		status int
+	}{
+		{"/ipfs/not-a-cid", http.StatusBadRequest},
+		{"/api/v1/stat/bafy-nope", http.StatusBadRequest},
+		// Nobody provides it: 404 once the fetch timeout passes.
+		{"/ipfs/bafkreihmzqbsjjvmvexdhs5liluma546fw34mh4glu5enmn6gec24o4ksu", http.StatusNotFound},
+	}
+	for _, tc := range cases {
+		resp, body := do(t, "GET", srv.URL+tc.path, "", nil)
+		var e ErrorBody
+		if resp.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error == "" {
+			t.Errorf("GET %s: %d %s, want %d with an error message", tc.path, resp.StatusCode, body, tc.status)
+		}
+	}
+}
+
+func TestHealthzMetricsAndID(t *testing.T) {
+	srv, n := newGateway(t)
+	if resp, body := do(t, "GET", srv.URL+"/healthz", "", nil); resp.StatusCode != 200 || string(body) != "ok\n" {
+		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
+	}
+	var id IDResponse
+	_, body := do(t, "GET", srv.URL+"/api/v1/id", "", nil)
+	if json.Unmarshal(body, &id); id.ID != n.ID().String() || len(id.Addresses) == 0 || !strings.HasSuffix(id.Addresses[0], "/p2p/"+id.ID) {
+		t.Fatalf("id: %s", body)
+	}
+	_, body = do(t, "GET", srv.URL+"/metrics", "", nil)
+	for _, m := range []string{"cairn_store_blocks", "cairn_http_requests_total", "cairn_dht_lookups_total"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+func TestUploadPastTheLimitIs413(t *testing.T) {
+	srv, _ := newGateway(t)
+	resp, body := do(t, "POST", srv.URL+"/api/v1/add", testToken, bytes.NewReader(make([]byte, 2<<20)))
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "MaxUploadSize") {
+		t.Fatalf("oversized upload: %d %s", resp.StatusCode, body)
+	}
+}
