@@ -39,6 +39,7 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
 	what := flag.String("run", "add", "comma-separated: add, transfer, provide")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
+	flag.IntVar(&fetchWindow, "window", 4, "wants in flight per provider in the transfer bench")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write a CPU profile of the timed one-provider fetches here")
 	flag.Parse()
 	if *cpuProfile != "" {

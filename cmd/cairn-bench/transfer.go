@@ -31,10 +31,11 @@ func benchNode(ctx context.Context, dir string, boot ...peer.AddrInfo) (*node.No
 		return nil, err
 	}
 	n, err := node.New(node.Config{
-		Identity:  priv,
-		Listen:    []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Bootstrap: boot,
-		Store:     s,
+		Identity:    priv,
+		Listen:      []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
+		Bootstrap:   boot,
+		Store:       s,
+		FetchWindow: fetchWindow,
 	})
 	if err != nil {
 		s.Close()
@@ -117,6 +118,8 @@ in brackets, until the store has also fsynced it all:
 		median(tcps), sha, 0.75*sha, verdict)
 	return nil
 }
+
+var fetchWindow = 4
 
 // fetchProfile, if set, receives a CPU profile of the one-provider fetches.
 var fetchProfile string
