@@ -78,7 +78,7 @@ func fetchStatus(err error) int {
 	switch {
 	case errors.Is(err, node.ErrNoProvider):
 		return http.StatusNotFound
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, node.ErrStalled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec):
 		return http.StatusBadRequest
@@ -182,9 +182,7 @@ func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
-	defer cancel()
-	st, blocks, err := s.cfg.Node.Stat(ctx, c)
+	st, blocks, err := s.cfg.Node.Stat(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
@@ -218,10 +216,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
-	err := s.cfg.Node.Fetch(ctx, c)
-	cancel()
-	if err != nil {
+	if err := s.cfg.Node.Fetch(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}

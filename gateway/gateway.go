@@ -35,8 +35,10 @@ type Config struct {
 	Node *node.Node
 	// Token is the bearer token writes and admin calls need.
 	Token string
-	// FetchTimeout bounds a read of content the node must fetch
-	// (default 1m).
+	// FetchTimeout is how long a read of content the node must fetch may
+	// go without a block arriving (default 1m): 404 if no provider was
+	// found in that time, 504 if providers were found but stalled. A
+	// transfer that keeps moving is never cut off.
 	FetchTimeout time.Duration
 	// MaxUploadSize bounds an upload's body (default 64 GiB); past it the
 	// upload fails with 413 and nothing is acknowledged.
@@ -103,8 +105,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // auth admits requests carrying the repo's token.
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) != 1 {
+		scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.cfg.Token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="cairn"`)
 			writeError(w, http.StatusUnauthorized, errors.New("this call needs Authorization: Bearer with the repo's api-token"))
 			return

@@ -9,13 +9,20 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// ErrNoProvider means no reachable peer had a block the fetch needed.
-var ErrNoProvider = errors.New("no provider has the block")
+var (
+	// ErrNoProvider means no reachable peer was found for a block the
+	// fetch needed.
+	ErrNoProvider = errors.New("no provider has the block")
+	// ErrStalled means providers were found but nothing arrived for the
+	// fetch's stall timeout.
+	ErrStalled = errors.New("providers found but nothing arrived in time")
+)
 
 // errFetchStore marks a local store failure, which ends a fetch: no other
 // provider can help with a full disk.
@@ -23,9 +30,20 @@ var errFetchStore = errors.New("fetch: store")
 
 const (
 	fetchBatch     = 16 // CIDs per want: 4 MiB of leaves
-	maxPeerFailure = 3  // transient failures before a provider is dropped
+	maxPeerFailure = 3  // transient failures before a provider is set aside
 	providersWant  = 20 // providers asked of one lookup
+	maxRetryWait   = 5 * time.Second
 )
+
+// FetchOptions tune a fetch.
+type FetchOptions struct {
+	// Providers to ask before (and besides) those the DHT names.
+	Providers []peer.ID
+	// StallTimeout ends the fetch when no block has arrived for this long
+	// (0: only the context ends it): ErrNoProvider if no provider was ever
+	// found, ErrStalled otherwise.
+	StallTimeout time.Duration
+}
 
 // fetchPeer is what a fetch knows of one provider.
 type fetchPeer struct {
@@ -33,51 +51,51 @@ type fetchPeer struct {
 	inflight int
 	rate     float64 // bytes per second, smoothed; 0 until measured
 	failures int
-	dead     bool
+	dead     bool // set aside until a lookup names it again
 }
 
 // fetch pulls every missing block of one DAG into the store. A single
 // goroutine (run) decides who is asked for what: a window of wants in
 // flight on every provider, the fastest providers served first, a want
 // moved elsewhere when a provider says it lacks a block, fails or stalls,
-// and a provider lookup for any block that no known provider can give.
+// and a provider lookup (one at a time, with a backoff) when no known
+// provider can give a block.
 type fetch struct {
 	n      *Node
 	ctx    context.Context
 	window int
+	stall  time.Duration
 
-	mu       sync.Mutex
-	wake     chan struct{}
-	queue    []cid.Cid          // wanted, not in flight, fetch order
-	pending  map[string]bool    // queued or in flight
-	refused  map[string]peerSet // who lacks or failed each block
-	lookedUp map[string]bool    // blocks a provider lookup ran for
-	peers    map[peer.ID]*fetchPeer
-	inflight int // wants in flight
-	lookups  int // provider lookups in flight
-	err      error
-	// Retrying lookups for blocks nobody has yet.
-	found     bool      // a provider was ever known
-	retryAt   time.Time // when stuck blocks get their next lookup
+	mu        sync.Mutex
+	wake      chan struct{}
+	queue     []cid.Cid          // wanted, not in flight, fetch order
+	pending   map[string]bool    // queued or in flight
+	refused   map[string]peerSet // who lacks or failed each block
+	peers     map[peer.ID]*fetchPeer
+	inflight  int  // wants in flight
+	lookups   int  // provider lookups in flight (at most one)
+	lookedUp  bool // a lookup has run
+	found     bool // a provider was ever known
+	retryAt   time.Time
 	retryWait time.Duration
+	progress  time.Time // last block received
+	err       error
 	wg        sync.WaitGroup
 }
 
 type peerSet map[peer.ID]bool
 
-func (n *Node) newFetch(ctx context.Context, providers []peer.ID) *fetch {
+func (n *Node) newFetch(ctx context.Context, opts FetchOptions) *fetch {
 	f := &fetch{
-		n: n, ctx: ctx, window: n.cfg.FetchWindow,
+		n: n, ctx: ctx, window: n.cfg.FetchWindow, stall: opts.StallTimeout,
 		wake:     make(chan struct{}, 1),
 		pending:  map[string]bool{},
 		refused:  map[string]peerSet{},
-		lookedUp: map[string]bool{},
 		peers:    map[peer.ID]*fetchPeer{},
+		progress: time.Now(),
 	}
-	for _, p := range providers {
-		if f.addPeerLocked(p) {
-			f.found = true
-		}
+	for _, p := range opts.Providers {
+		f.addPeerLocked(p)
 	}
 	return f
 }
@@ -89,15 +107,23 @@ func (f *fetch) signal() {
 	}
 }
 
-func (f *fetch) addPeerLocked(p peer.ID) bool {
+// addPeerLocked adds a provider, or gives one that was set aside another
+// chance (a lookup named it again, so it may have what it lacked).
+func (f *fetch) addPeerLocked(p peer.ID) {
 	if p == f.n.host.ID() || f.n.gater.isBanned(p) {
-		return false
+		return
 	}
-	if _, ok := f.peers[p]; ok {
-		return false
+	f.found = true
+	if fp, ok := f.peers[p]; ok {
+		if fp.dead {
+			fp.dead, fp.failures = false, 0
+			for _, set := range f.refused {
+				delete(set, p)
+			}
+		}
+		return
 	}
 	f.peers[p] = &fetchPeer{id: p}
-	return true
 }
 
 func (f *fetch) failLocked(err error) {
@@ -108,7 +134,8 @@ func (f *fetch) failLocked(err error) {
 
 // want adds blocks to the fetch. Blocks the store holds are resolved on
 // the spot (a held inner node's children are wanted in turn), so a fetch
-// of a partly held DAG asks only for what is missing.
+// of a partly held DAG asks only for what is missing. A held block that
+// fails its check is dropped and fetched again.
 func (f *fetch) want(cids []cid.Cid, front bool) {
 	var missing []cid.Cid
 	for len(cids) > 0 {
@@ -144,7 +171,15 @@ func (f *fetch) want(cids []cid.Cid, front bool) {
 				continue
 			}
 		}
-		// A held block that does not read back is fetched again.
+		if errors.Is(err, store.ErrCorrupt) {
+			f.n.logf("fetch: dropping corrupt local copy of %s: %v", c, err)
+			if derr := f.n.store.Delete(c); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+				f.mu.Lock()
+				f.failLocked(derr)
+				f.mu.Unlock()
+				return
+			}
+		}
 		missing = append(missing, c)
 	}
 	f.mu.Lock()
@@ -172,11 +207,6 @@ func (f *fetch) run(root cid.Cid) error {
 	}()
 	f.ctx = ctx
 	f.want([]cid.Cid{root}, false)
-	f.mu.Lock()
-	if len(f.peers) == 0 && len(f.queue) > 0 {
-		f.startLookupLocked(root)
-	}
-	f.mu.Unlock()
 	for {
 		f.mu.Lock()
 		if f.err != nil {
@@ -188,18 +218,21 @@ func (f *fetch) run(root cid.Cid) error {
 			f.mu.Unlock()
 			return nil
 		}
-		f.dispatchLocked()
-		f.mu.Unlock()
-		var retry <-chan time.Time
-		f.mu.Lock()
-		if !f.retryAt.IsZero() {
-			retry = time.After(time.Until(f.retryAt))
+		if f.stall > 0 && time.Since(f.progress) >= f.stall {
+			found := f.found
+			f.mu.Unlock()
+			if !found {
+				return fmt.Errorf("fetch %s: %w (within %v)", root, ErrNoProvider, f.stall)
+			}
+			return fmt.Errorf("fetch %s: %w (%v without a block)", root, ErrStalled, f.stall)
 		}
+		f.dispatchLocked()
+		timer := f.nextWakeLocked()
 		found := f.found
 		f.mu.Unlock()
 		select {
 		case <-f.wake:
-		case <-retry:
+		case <-timer:
 		case <-ctx.Done():
 			if !found && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return fmt.Errorf("fetch %s: %w (within the time allowed)", root, ErrNoProvider)
@@ -209,8 +242,27 @@ func (f *fetch) run(root cid.Cid) error {
 	}
 }
 
+// nextWakeLocked arms a timer for the next retry or stall check, if any
+// lies ahead.
+func (f *fetch) nextWakeLocked() <-chan time.Time {
+	var next time.Time
+	now := time.Now()
+	if f.retryAt.After(now) {
+		next = f.retryAt
+	}
+	if f.stall > 0 {
+		if s := f.progress.Add(f.stall); next.IsZero() || s.Before(next) {
+			next = s
+		}
+	}
+	if next.IsZero() {
+		return nil
+	}
+	return time.After(time.Until(next))
+}
+
 // dispatchLocked hands queued blocks to providers with room, fastest
-// first, and looks up providers for blocks nobody known can give.
+// first, and looks up providers when a block has nobody to ask.
 func (f *fetch) dispatchLocked() {
 	live := make([]*fetchPeer, 0, len(f.peers))
 	for _, p := range f.peers {
@@ -218,8 +270,8 @@ func (f *fetch) dispatchLocked() {
 			live = append(live, p)
 		}
 	}
-	// Providers with fewer failures first; then unmeasured ones, so each
-	// gets tried; then by speed.
+	// Fewer failures first; then unmeasured providers, so each gets
+	// tried; then by speed.
 	sort.Slice(live, func(i, j int) bool {
 		if live[i].failures != live[j].failures {
 			return live[i].failures < live[j].failures
@@ -241,22 +293,25 @@ func (f *fetch) dispatchLocked() {
 			go f.fetchBatch(p.id, batch)
 		}
 	}
-	// Blocks left in the queue that no live provider may be asked for.
+	if f.lookups > 0 {
+		return
+	}
 	for _, c := range f.queue {
 		if f.candidateLocked(c, live) {
 			continue
 		}
-		switch {
-		case !f.lookedUp[c.KeyString()]:
+		// Nobody known can give c. One lookup at a time, by c's CID (the
+		// providers of one block of a file usually hold the rest); after
+		// the first, with a growing backoff: a block just added elsewhere
+		// may still be on its way into the DHT.
+		if !f.lookedUp || !time.Now().Before(f.retryAt) {
+			if f.lookedUp {
+				f.retryWait = min(max(2*f.retryWait, 250*time.Millisecond), maxRetryWait)
+			}
+			f.retryAt = time.Now().Add(max(f.retryWait, 250*time.Millisecond))
 			f.startLookupLocked(c)
-		case f.lookups == 0 && f.inflight == 0 && !time.Now().Before(f.retryAt):
-			// Nobody has it yet; a block just added elsewhere may still be
-			// on its way into the DHT. Ask again, less often each time,
-			// until the caller's deadline.
-			f.startLookupLocked(c)
-			f.retryWait = min(max(2*f.retryWait, 250*time.Millisecond), 5*time.Second)
-			f.retryAt = time.Now().Add(f.retryWait)
 		}
+		return
 	}
 }
 
@@ -286,7 +341,7 @@ func (f *fetch) takeLocked(p peer.ID) []cid.Cid {
 }
 
 func (f *fetch) startLookupLocked(c cid.Cid) {
-	f.lookedUp[c.KeyString()] = true
+	f.lookedUp = true
 	f.lookups++
 	f.wg.Add(1)
 	go func() {
@@ -302,9 +357,7 @@ func (f *fetch) startLookupLocked(c cid.Cid) {
 			if ai.ID != f.n.host.ID() && len(ai.Addrs) > 0 {
 				f.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 			}
-			if f.addPeerLocked(ai.ID) {
-				f.found = true
-			}
+			f.addPeerLocked(ai.ID)
 		}
 		f.signal()
 	}()
@@ -337,6 +390,7 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 		}
 		f.mu.Lock()
 		delete(f.pending, c.KeyString())
+		f.progress = time.Now()
 		f.mu.Unlock()
 		f.signal()
 		return nil
@@ -365,9 +419,9 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 			fp.dead = true
 			f.n.misbehaved(p, err)
 		default:
-			// A stall or a dropped connection: try again, elsewhere first
-			// (the failure count sorts the peer back), and give up on the
-			// peer after a few.
+			// A stall or a dropped connection: try elsewhere first (the
+			// failure count sorts the peer back), and set the peer aside
+			// after a few.
 			fp.failures++
 			if fp.failures >= maxPeerFailure {
 				fp.dead = true

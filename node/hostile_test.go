@@ -70,7 +70,7 @@ func TestHostileProviderIsCutOffAndNoBadBlockIsStored(t *testing.T) {
 		}
 	}
 	// Hostile first: it is asked before the good one is measured.
-	if err := victim.Fetch(ctx, root, hostile.ID(), good.ID()); err != nil {
+	if err := victim.Fetch(ctx, root, FetchOptions{Providers: []peer.ID{hostile.ID(), good.ID()}}); err != nil {
 		t.Fatal(err)
 	}
 	waitCutOff(t, victim, hostile.ID())
@@ -111,7 +111,7 @@ func TestHostileRequesterIsCutOffAndOthersAreStillServed(t *testing.T) {
 	}
 
 	honest := startNode(t, withBootstrap(server.AddrInfo()))
-	if err := honest.Fetch(ctx, root, server.ID()); err != nil {
+	if err := honest.Fetch(ctx, root, FetchOptions{Providers: []peer.ID{server.ID()}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := readAll(t, honest, root); !bytes.Equal(got, data) {

@@ -237,8 +237,8 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chu
 // Fetched blocks are a copy of data that lives elsewhere, so Fetch does
 // not wait for them to be fsynced: the store commits them in the
 // background, and one lost in a crash is fetched again.
-func (n *Node) Fetch(ctx context.Context, root cid.Cid, providers ...peer.ID) error {
-	f := n.newFetch(ctx, providers)
+func (n *Node) Fetch(ctx context.Context, root cid.Cid, opts FetchOptions) error {
+	f := n.newFetch(ctx, opts)
 	if err := f.run(root); err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (n *Node) announceDAG(ctx context.Context, root cid.Cid) error {
 // Open fetches the file under root if it is not all held, and returns a
 // reader over it.
 func (n *Node) Open(ctx context.Context, root cid.Cid) (*chunk.Reader, error) {
-	if err := n.Fetch(ctx, root); err != nil {
+	if err := n.Fetch(ctx, root, FetchOptions{}); err != nil {
 		return nil, err
 	}
 	return chunk.NewReader(ctx, n.store, root)
@@ -272,8 +272,8 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 
 // Stat fetches the DAG if needed and describes it: its root and the
 // number of distinct blocks in it.
-func (n *Node) Stat(ctx context.Context, root cid.Cid) (chunk.Stat, int, error) {
-	if err := n.Fetch(ctx, root); err != nil {
+func (n *Node) Stat(ctx context.Context, root cid.Cid, opts FetchOptions) (chunk.Stat, int, error) {
+	if err := n.Fetch(ctx, root, opts); err != nil {
 		return chunk.Stat{}, 0, err
 	}
 	st, err := chunk.StatDAG(ctx, n.store, root)

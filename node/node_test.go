@@ -207,7 +207,7 @@ func TestFetchOfContentNobodyHasEndsWithErrNoProviderAtTheDeadline(t *testing.T)
 	missing, _ := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte("nobody has this"))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if err := b.Fetch(ctx, missing); !errors.Is(err, ErrNoProvider) {
+	if err := b.Fetch(ctx, missing, FetchOptions{}); !errors.Is(err, ErrNoProvider) {
 		t.Fatalf("fetch of an unknown block = %v, want ErrNoProvider", err)
 	}
 }
@@ -221,7 +221,7 @@ func TestFileIsFetchableRightAfterAddWhileTheProviderStillThinksItIsOffline(t *t
 	root := addData(t, alone, data)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := joiner.Fetch(ctx, root); err != nil {
+	if err := joiner.Fetch(ctx, root, FetchOptions{}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -75,7 +75,7 @@ func runTransfer(size int64, runs int, dir string) error {
 			return err
 		}
 		provs = append(provs, p)
-		if err := p.Fetch(ctx, res.Root, first.ID()); err != nil {
+		if err := p.Fetch(ctx, res.Root, node.FetchOptions{Providers: []peer.ID{first.ID()}}); err != nil {
 			return err
 		}
 	}
@@ -151,7 +151,7 @@ func timeFetch(ctx context.Context, dir string, root cid.Cid, size int64, provs 
 		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
-	if err := f.Fetch(ctx, root, ids...); err != nil {
+	if err := f.Fetch(ctx, root, node.FetchOptions{Providers: ids}); err != nil {
 		return 0, 0, err
 	}
 	fetched := time.Since(start)

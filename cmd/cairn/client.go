@@ -41,14 +41,22 @@ func daemonClient(path string) (*apiClient, error) {
 	if _, err := url.Parse(base); err != nil || !strings.HasPrefix(base, "http://") {
 		return nil, nil // not ours to make sense of; treat as stale
 	}
+	// Whatever answers must be this repo's node: after a killed daemon the
+	// port may belong to another program, which must not get our token.
+	cfg, err := repo.LoadConfig(path)
+	if err != nil {
+		return nil, err
+	}
 	probe := &http.Client{Timeout: 2 * time.Second}
-	resp, err := probe.Get(base + "/healthz")
+	resp, err := probe.Get(base + "/api/v1/id")
 	if err != nil {
 		return nil, nil // stale: nothing answers
 	}
+	var id gateway.IDResponse
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&id)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil
+	if err != nil || resp.StatusCode != http.StatusOK || id.ID != cfg.Identity.PeerID {
+		return nil, nil // stale: something else answers there
 	}
 	token, err := repo.ReadAPIToken(path)
 	if err != nil {

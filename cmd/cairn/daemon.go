@@ -128,13 +128,25 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Requests run under a context that shutdown cancels, so no handler
+	// outlives the node it uses.
+	reqCtx, cancelReqs := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		BaseContext:       func(net.Listener) context.Context { return reqCtx },
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(sctx)
+		if srv.Shutdown(sctx) != nil {
+			cancelReqs()
+			srv.Close()
+		}
+		cancelReqs()
 	}()
 
 	base := "http://" + ln.Addr().String()

@@ -50,7 +50,7 @@ func (c *Client) request(st network.Stream, typ byte, parts ...[]byte) error {
 
 func (c *Client) readReply(st network.Stream, r *bufio.Reader) (byte, []byte, error) {
 	st.SetReadDeadline(time.Now().Add(c.StallTimeout))
-	return readFrame(r)
+	return readFrame(r, anyFrame)
 }
 
 // Want asks p for blocks and calls fn with each one it sends, in request

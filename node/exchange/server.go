@@ -45,6 +45,9 @@ type Server struct {
 	cfg    ServerConfig
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	mu     sync.Mutex // orders wg.Add against Close's wg.Wait
+	closed bool
 	wg     sync.WaitGroup
 }
 
@@ -68,18 +71,24 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 // Close removes the handler and waits for requests in progress to stop.
 func (s *Server) Close() error {
 	s.cfg.Host.RemoveStreamHandler(ProtocolID)
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	return nil
 }
 
 func (s *Server) handle(st network.Stream) {
-	s.wg.Add(1)
-	defer s.wg.Done()
-	if s.ctx.Err() != nil {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
 		st.Reset()
 		return
 	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.StreamTimeout)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
@@ -89,7 +98,7 @@ func (s *Server) handle(st network.Stream) {
 	st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 	r := bufio.NewReaderSize(st, 4096)
 	w := bufio.NewWriterSize(st, 64<<10)
-	typ, body, err := readFrame(r)
+	typ, body, err := readFrame(r, s.requestLimit)
 	if err != nil {
 		s.fail(st, from, err)
 		return
@@ -113,6 +122,22 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	st.Close()
+}
+
+// requestLimit bounds request frames by type: wants and haves are lists of
+// CIDs, and only a node that takes pushes accepts a block-sized request.
+func (s *Server) requestLimit(typ byte) int {
+	switch typ {
+	case typeWant:
+		return 1 + MaxWant*(maxCID+2)
+	case typeHave:
+		return 1 + MaxHave*(maxCID+2)
+	case typePush:
+		if s.cfg.OnPush != nil {
+			return MaxFrame
+		}
+	}
+	return 1 + maxCID + 2
 }
 
 func (s *Server) fail(st network.Stream, from peer.ID, err error) {

@@ -66,31 +66,56 @@ func writeFrame(w *bufio.Writer, typ byte, parts ...[]byte) error {
 	return nil
 }
 
-// readFrame reads one frame. The length is checked before anything is
-// allocated, so a hostile length costs nothing.
-func readFrame(r *bufio.Reader) (byte, []byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return 0, nil, io.EOF
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+// readFrame reads one frame whose length may not exceed limit(type). The
+// type byte is read before the body is allocated, so a hostile length
+// costs nothing. Only what the peer sent can be a protocol violation: a
+// failed read (timeout, reset, closed connection) is reported as it is.
+func readFrame(r *bufio.Reader, limit func(typ byte) int) (byte, []byte, error) {
+	var n uint64
+	for shift := 0; ; shift += 7 {
+		b, err := r.ReadByte()
+		if err != nil {
+			if shift > 0 && errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
 			return 0, nil, err
 		}
-		return 0, nil, protoErr("frame length: %v", err)
+		if shift == 63 && b > 1 {
+			return 0, nil, protoErr("frame length overflows")
+		}
+		n |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			break
+		}
+		if shift >= 63 {
+			return 0, nil, protoErr("frame length overflows")
+		}
 	}
 	if n == 0 || n > MaxFrame {
 		return 0, nil, protoErr("frame length %d outside [1, %d]", n, MaxFrame)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	typ, err := r.ReadByte()
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return 0, nil, err
 	}
-	return buf[0], buf[1:], nil
+	if max := limit(typ); n > uint64(max) {
+		return 0, nil, protoErr("frame of type %#x with %d bytes (at most %d)", typ, n, max)
+	}
+	body := make([]byte, n-1)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, nil, err
+	}
+	return typ, body, nil
 }
+
+// anyFrame admits every frame type up to MaxFrame.
+func anyFrame(byte) int { return MaxFrame }
 
 func appendCID(b []byte, c cid.Cid) []byte {
 	cb := c.Bytes()
