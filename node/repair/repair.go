@@ -1,0 +1,228 @@
+// Package repair decides where the copies of a chunk belong and what a
+// node should do about the chunks it holds: push copies to the peers that
+// should have them, drop surplus copies, and in what order. It is plain
+// code with no goroutines, sockets or clocks of its own, in the manner of
+// etcd's raft: the node feeds it what it learns (peers seen and gone,
+// peers that refused for lack of room, the live holders of a chunk from
+// have-probes, the time) and carries out the decisions it returns, so
+// tests and simulations drive it deterministically.
+//
+// Placement: a chunk's copies belong on the live peers closest to it in
+// the DHT's keyspace, XOR of SHA-256 of the multihash and SHA-256 of the
+// peer ID, as kad-dht and go-libp2p-kbucket compute it, so any node can
+// work out where a chunk should be, and the chunks of one file spread
+// over the network. Peers that refused for lack of room are passed over.
+//
+// Repair: when fewer than R live peers hold a chunk, the live holder
+// closest to it pushes copies to the closest live peers that lack it;
+// every other holder leaves it alone, so a chunk is repaired once, not by
+// everyone. When more than R+Slack live peers hold a chunk, the holders
+// farthest from it drop their copies, unless pinned there.
+package repair
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Config configures a Policy.
+type Config struct {
+	Self peer.ID
+	// Factor is R, the live copies every chunk should have (default 3).
+	Factor int
+	// Slack is how many copies above R are tolerated before the farthest
+	// holders drop theirs (default 2).
+	Slack int
+	// GraceDelay is how long a vanished peer is given to come back before
+	// its chunks are repaired (default 2m).
+	GraceDelay time.Duration
+	// Interval is the period of the full walk (default 10m).
+	Interval time.Duration
+	// FullFor is how long a peer that refused for lack of room is passed
+	// over (default 10m).
+	FullFor time.Duration
+}
+
+// Policy is one node's repair state. It is not safe for concurrent use;
+// the node serialises calls.
+type Policy struct {
+	cfg      Config
+	live     map[peer.ID]bool
+	goneAt   map[peer.ID]time.Time // vanished, within the grace delay
+	full     map[peer.ID]time.Time // passed over until
+	lastWalk time.Time
+	walkDue  bool
+}
+
+// New validates cfg and returns a policy that knows only itself as live.
+func New(cfg Config) (*Policy, error) {
+	if cfg.Self == "" {
+		return nil, errors.New("repair: no self peer ID")
+	}
+	if cfg.Factor == 0 {
+		cfg.Factor = 3
+	}
+	if cfg.Slack == 0 {
+		cfg.Slack = 2
+	}
+	if cfg.GraceDelay == 0 {
+		cfg.GraceDelay = 2 * time.Minute
+	}
+	if cfg.Interval == 0 {
+		cfg.Interval = 10 * time.Minute
+	}
+	if cfg.FullFor == 0 {
+		cfg.FullFor = 10 * time.Minute
+	}
+	if cfg.Factor < 1 || cfg.Slack < 0 || cfg.GraceDelay < 0 || cfg.Interval <= 0 {
+		return nil, fmt.Errorf("repair: invalid config %+v", cfg)
+	}
+	return &Policy{
+		cfg:    cfg,
+		live:   map[peer.ID]bool{cfg.Self: true},
+		goneAt: map[peer.ID]time.Time{},
+		full:   map[peer.ID]time.Time{},
+	}, nil
+}
+
+// Factor is R.
+func (p *Policy) Factor() int { return p.cfg.Factor }
+
+// PeerUp records a peer seen live. A peer back within its grace delay
+// causes no repair.
+func (p *Policy) PeerUp(id peer.ID) {
+	p.live[id] = true
+	delete(p.goneAt, id)
+}
+
+// PeerDown records a peer that vanished at now. Its chunks are repaired
+// once the grace delay has passed without it coming back.
+func (p *Policy) PeerDown(id peer.ID, now time.Time) {
+	if id == p.cfg.Self || !p.live[id] {
+		return
+	}
+	delete(p.live, id)
+	p.goneAt[id] = now
+}
+
+// PeerLeft records a peer that left cleanly (drained): nothing of its
+// needs repair, so no walk is scheduled for it.
+func (p *Policy) PeerLeft(id peer.ID) {
+	if id == p.cfg.Self {
+		return
+	}
+	delete(p.live, id)
+	delete(p.goneAt, id)
+}
+
+// PeerFull records that a peer refused a copy for lack of room.
+func (p *Policy) PeerFull(id peer.ID, now time.Time) {
+	p.full[id] = now.Add(p.cfg.FullFor)
+}
+
+// Live returns the peers currently counted live, self included.
+func (p *Policy) Live() []peer.ID {
+	out := make([]peer.ID, 0, len(p.live))
+	for id := range p.live {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Tick advances the policy's clock. It reports whether a repair walk
+// should start now: a vanished peer's grace delay has run out, or the
+// periodic walk is due, or a walk was requested.
+func (p *Policy) Tick(now time.Time) bool {
+	for id, until := range p.full {
+		if !now.Before(until) {
+			delete(p.full, id)
+		}
+	}
+	walk := p.walkDue
+	for id, at := range p.goneAt {
+		if now.Sub(at) >= p.cfg.GraceDelay {
+			delete(p.goneAt, id)
+			walk = true
+		}
+	}
+	if p.lastWalk.IsZero() || now.Sub(p.lastWalk) >= p.cfg.Interval {
+		walk = true
+	}
+	if walk {
+		p.lastWalk = now
+		p.walkDue = false
+	}
+	return walk
+}
+
+// RequestWalk asks for a walk at the next Tick (after the node added or
+// fetched chunks, say).
+func (p *Policy) RequestWalk() { p.walkDue = true }
+
+// Closest returns up to n live peers (self included) closest to key,
+// passing over peers that are full, nearest first.
+func (p *Policy) Closest(key mh.Multihash, n int) []peer.ID {
+	cands := make([]peer.ID, 0, len(p.live))
+	for id := range p.live {
+		if _, full := p.full[id]; !full {
+			cands = append(cands, id)
+		}
+	}
+	sorted := kb.SortClosestPeers(cands, kb.ConvertKey(string(key)))
+	if len(sorted) > n {
+		sorted = sorted[:n]
+	}
+	return sorted
+}
+
+// Decision is what this node should do about one chunk it holds.
+type Decision struct {
+	Live int       // live holders counted
+	Push []peer.ID // peers this node should copy the chunk to, in order
+	Drop bool      // this node should drop its copy
+}
+
+// Decide plans one chunk from its live holders (peers that answered a
+// have-probe; self included if it holds the chunk). pinned means the user
+// pinned the chunk on this node, which then never drops it.
+func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decision {
+	target := kb.ConvertKey(string(key))
+	var live []peer.ID
+	seen := map[peer.ID]bool{}
+	for _, h := range holders {
+		if p.live[h] && !seen[h] {
+			seen[h] = true
+			live = append(live, h)
+		}
+	}
+	d := Decision{Live: len(live)}
+	if len(live) == 0 {
+		return d
+	}
+	live = kb.SortClosestPeers(live, target)
+	r := p.cfg.Factor
+	switch {
+	case len(live) < r && live[0] == p.cfg.Self:
+		// This node is the closest live holder: the repair is its job.
+		for _, cand := range p.Closest(key, len(p.live)) {
+			if len(live)+len(d.Push) >= r {
+				break
+			}
+			if !seen[cand] {
+				d.Push = append(d.Push, cand)
+			}
+		}
+	case len(live) > r+p.cfg.Slack && !pinned:
+		for _, h := range live[r+p.cfg.Slack:] {
+			if h == p.cfg.Self {
+				d.Drop = true
+			}
+		}
+	}
+	return d
+}
