@@ -62,6 +62,14 @@ type (
 		Checked int64           `json:"checked"`
 		Failed  []VerifyFailure `json:"failed"`
 	}
+	GCResponse struct {
+		Kept      int64 `json:"kept"`
+		Removed   int64 `json:"removed"`
+		Reclaimed int64 `json:"reclaimed"`
+	}
+	PinsResponse struct {
+		Pins []string
+	}
 )
 
 func (s *Server) cidParam(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
@@ -232,4 +240,54 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	io.CopyBuffer(w, rd, make([]byte, chunk.ChunkSize))
+}
+
+func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Node.GC(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed})
+}
+
+func (s *Server) handlePins(w http.ResponseWriter, _ *http.Request) {
+	pins, err := s.cfg.Node.Store().Pins()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	out := PinsResponse{Pins: []string{}}
+	for _, c := range pins {
+		out.Pins = append(out.Pins, c.String())
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Node.Pin(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{c.String()}})
+}
+
+func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	if err := s.cfg.Node.Store().Unpin(c); err != nil {
+		status := http.StatusInternalServerError
+		if errors.Is(err, store.ErrNotPinned) {
+			status = http.StatusNotFound
+		}
+		writeError(w, status, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{}})
 }

@@ -14,6 +14,10 @@
 //	GET  /api/v1/stat/{cid}               {"cid", "size", "blocks", "type"}
 //	GET  /api/v1/repo/stat                {"blocks", "bytes", "segments", "segment_bytes", "garbage"}
 //	POST /api/v1/repo/verify              {"checked", "failed": [{"hash", "error"}]} (auth)
+//	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
+//	GET  /api/v1/pins                     {"Pins": [cid...]}
+//	POST /api/v1/pins/{cid}               pin, fetching what is missing (auth)
+//	DELETE /api/v1/pins/{cid}             unpin (auth)
 //	GET  /ipfs/{cid}                      the file's bytes (application/octet-stream)
 package gateway
 
@@ -91,6 +95,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/stat/{cid}", s.handleStat)
 	s.mux.HandleFunc("GET /api/v1/repo/stat", s.handleRepoStat)
 	s.mux.HandleFunc("POST /api/v1/repo/verify", s.auth(s.handleVerify))
+	s.mux.HandleFunc("POST /api/v1/repo/gc", s.auth(s.handleGC))
+	s.mux.HandleFunc("GET /api/v1/pins", s.handlePins)
+	s.mux.HandleFunc("POST /api/v1/pins/{cid}", s.auth(s.handlePin))
+	s.mux.HandleFunc("DELETE /api/v1/pins/{cid}", s.auth(s.handleUnpin))
 	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
 }

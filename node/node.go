@@ -224,6 +224,10 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chu
 	if err := n.store.Sync(); err != nil {
 		return res, err
 	}
+	// Added content is pinned on the adding node.
+	if err := n.store.Pin(res.Root); err != nil {
+		return res, err
+	}
 	if err := n.dht.Provide(sink.keys...); err != nil {
 		n.logf("node: announce %s: %v", res.Root, err)
 	}
@@ -283,4 +287,17 @@ func (n *Node) Stat(ctx context.Context, root cid.Cid, opts FetchOptions) (chunk
 	blocks := 0
 	err = chunk.WalkCIDs(ctx, n.store, root, func(cid.Cid) error { blocks++; return nil })
 	return st, blocks, err
+}
+
+// Pin fetches the DAG under root if it is not all held, and pins it.
+func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
+	if err := n.Fetch(ctx, root, opts); err != nil {
+		return err
+	}
+	return n.store.Pin(root)
+}
+
+// GC removes the blocks no pin reaches, and compacts.
+func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
+	return n.store.GC(ctx, nil)
 }

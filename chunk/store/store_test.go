@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 )
 
 func openStore(t *testing.T, dir string, opts store.Options) *store.Store {
@@ -423,5 +425,56 @@ func TestSegmentSizeSmallerThanABlockStillStoresIt(t *testing.T) {
 	}
 	if st := s.Stats(); st.Segments != 3 {
 		t.Fatalf("%d segments, want one per maximal block", st.Segments)
+	}
+}
+
+func TestGCKeepsPinnedDAGsAndClaimedBlocksAndRemovesTheRest(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir, store.Options{SegmentSize: 1 << 20})
+	add := func(seed int64, size int) cid.Cid {
+		t.Helper()
+		data := make([]byte, size)
+		rand.New(rand.NewSource(seed)).Read(data)
+		res, err := chunk.Add(context.Background(), bytes.NewReader(data), s, chunk.AddOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Root
+	}
+	pinned := add(1, 3*chunk.ChunkSize)
+	loose := add(2, 3*chunk.ChunkSize)
+	claimed, claimedData := randomBlock(t, rand.New(rand.NewSource(3)), 1000)
+	if err := s.Put(claimed, claimedData); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Pin(pinned); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Unpin(loose); !errors.Is(err, store.ErrNotPinned) {
+		t.Fatalf("unpin of an unpinned root = %v", err)
+	}
+	st, err := s.GC(context.Background(), func(k mh.Multihash) bool { return bytes.Equal(k, claimed.Hash()) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Removed != 4 || st.Kept != 5 {
+		t.Fatalf("gc %+v, want the 4 blocks of the loose file removed and 4+1 kept", st)
+	}
+	if ok, _ := s.Has(loose); ok {
+		t.Fatal("unpinned root survived gc")
+	}
+	if ok, _ := s.Has(claimed); !ok {
+		t.Fatal("a block the keep hook claimed was collected")
+	}
+	r, err := chunk.NewReader(context.Background(), s, pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := io.Copy(io.Discard, r); err != nil || n != 3*chunk.ChunkSize {
+		t.Fatalf("pinned file after gc: %d bytes, %v", n, err)
+	}
+	pins, _ := s.Pins()
+	if len(pins) != 1 || !pins[0].Equals(pinned) {
+		t.Fatalf("pins = %v", pins)
 	}
 }

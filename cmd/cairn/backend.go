@@ -24,6 +24,10 @@ type backend interface {
 	stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error)
 	repoStat(ctx context.Context) (gateway.RepoStatResponse, error)
 	verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error)
+	gc(ctx context.Context) (gateway.GCResponse, error)
+	pin(ctx context.Context, c cid.Cid) error
+	unpin(ctx context.Context, c cid.Cid) error
+	pins(ctx context.Context) ([]string, error)
 	Close() error
 }
 
@@ -49,8 +53,12 @@ func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (g
 	if err != nil {
 		return gateway.AddResponse{}, err
 	}
-	// The CID is only reported once every block is durable.
+	// The CID is only reported once every block is durable; added content
+	// is pinned on the adding node.
 	if err := l.store.Sync(); err != nil {
+		return gateway.AddResponse{}, err
+	}
+	if err := l.store.Pin(res.Root); err != nil {
 		return gateway.AddResponse{}, err
 	}
 	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks}, nil
@@ -109,6 +117,36 @@ func (l *local) verify(ctx context.Context, progress func(int64)) (gateway.Verif
 		})
 	}
 	return out, nil
+}
+
+func (l *local) gc(ctx context.Context) (gateway.GCResponse, error) {
+	st, err := l.store.GC(ctx, nil)
+	return gateway.GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed}, err
+}
+
+// pin pins a DAG held here in full; fetching the rest needs the daemon.
+func (l *local) pin(ctx context.Context, c cid.Cid) error {
+	if err := chunk.WalkCIDs(ctx, l.store, c, func(b cid.Cid) error {
+		ok, err := l.store.Has(b)
+		if err == nil && !ok {
+			err = fmt.Errorf("block %s: %w", b, store.ErrNotFound)
+		}
+		return err
+	}); err != nil {
+		return notLocal(c, err)
+	}
+	return l.store.Pin(c)
+}
+
+func (l *local) unpin(_ context.Context, c cid.Cid) error { return l.store.Unpin(c) }
+
+func (l *local) pins(context.Context) ([]string, error) {
+	pins, err := l.store.Pins()
+	out := make([]string, len(pins))
+	for i, c := range pins {
+		out[i] = c.String()
+	}
+	return out, err
 }
 
 // notLocal rewrites a store miss into the message a user can act on.
@@ -170,4 +208,25 @@ func (c *countingReader) Read(p []byte) (int, error) {
 		c.progress(c.n)
 	}
 	return k, err
+}
+
+func (r *remote) gc(ctx context.Context) (gateway.GCResponse, error) {
+	var out gateway.GCResponse
+	return out, r.c.call(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &out)
+}
+
+func (r *remote) pin(ctx context.Context, c cid.Cid) error {
+	var out gateway.PinsResponse
+	return r.c.call(ctx, http.MethodPost, "/api/v1/pins/"+c.String(), nil, &out)
+}
+
+func (r *remote) unpin(ctx context.Context, c cid.Cid) error {
+	var out gateway.PinsResponse
+	return r.c.call(ctx, http.MethodDelete, "/api/v1/pins/"+c.String(), nil, &out)
+}
+
+func (r *remote) pins(ctx context.Context) ([]string, error) {
+	var out gateway.PinsResponse
+	err := r.c.call(ctx, http.MethodGet, "/api/v1/pins", nil, &out)
+	return out.Pins, err
 }

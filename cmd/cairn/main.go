@@ -82,6 +82,7 @@ The repo is $CAIRN_PATH (default ~/.cairn); --repo overrides it.`,
 		newSwarmCmd(),
 		newBootstrapCmd(),
 		newDHTCmd(),
+		newPinCmd(),
 	)
 	return root
 }

@@ -11,7 +11,7 @@ func newRepoCmd() *cobra.Command {
 		Use:   "repo",
 		Short: "Inspect and check the local block store",
 	}
-	cmd.AddCommand(newRepoStatCmd(), newRepoVerifyCmd())
+	cmd.AddCommand(newRepoStatCmd(), newRepoVerifyCmd(), newRepoGCCmd())
 	return cmd
 }
 
@@ -78,6 +78,27 @@ func newRepoVerifyCmd() *cobra.Command {
 				return exitError{code: 1, msg: fmt.Sprintf("%d of %d blocks failed verification", len(res.Failed), res.Checked)}
 			}
 			fmt.Fprintf(w, "verified %d blocks: all intact\n", res.Checked)
+			return nil
+		},
+	}
+}
+
+func newRepoGCCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "gc",
+		Short: "Remove blocks no pin reaches, and compact the segment files",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			b, err := openBackend(cmd)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			st, err := b.gc(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blocks, kept %d, reclaimed %d bytes\n", st.Removed, st.Kept, st.Reclaimed)
 			return nil
 		},
 	}
