@@ -228,7 +228,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	rd, err := chunk.NewReader(r.Context(), s.cfg.Node.Store(), c)
+	rd, err := s.cfg.Node.Reader(r.Context(), c)
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return

@@ -27,6 +27,7 @@ func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
 	gauge("cairn_store_bytes", "Data bytes of the blocks in the local store.", func() float64 { return float64(n.Store().Stats().Bytes) })
 	gauge("cairn_store_garbage_bytes", "Bytes of deleted records awaiting compaction.", func() float64 { return float64(n.Store().Stats().Garbage) })
 	gauge("cairn_peers", "Connected peers.", func() float64 { return float64(len(n.Peers())) })
+	counter("cairn_scrub_errors_total", "Blocks found corrupt (by the scrubber or a read) since start.", func() float64 { return float64(n.ScrubErrors()) })
 	counter("cairn_dht_lookups_total", "DHT lookups made.", func() float64 { return float64(n.DHT().Totals().Lookups) })
 	counter("cairn_dht_lookup_rpcs_total", "RPCs sent by DHT lookups.", func() float64 { return float64(n.DHT().Totals().RPCs) })
 	counter("cairn_dht_lookup_hops_total", "Hops of DHT lookups (divide by lookups for the mean).", func() float64 { return float64(n.DHT().Totals().Hops) })

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -54,6 +55,10 @@ type Config struct {
 	// BanDuration is how long a peer that broke the protocol is kept out
 	// (default 1h).
 	BanDuration time.Duration
+	// ScrubInterval, if set, starts a scrub pass this often (the first one
+	// an interval after Start), reading at most ScrubRate bytes per second.
+	ScrubInterval time.Duration
+	ScrubRate     int64
 	// Logf receives notes; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -69,6 +74,13 @@ type Node struct {
 	client    *exchange.Client
 	gater     *banGater
 	closeOnce sync.Once
+
+	scrubErrors atomic.Int64
+
+	// Background work (the scrubber) stops when Close cancels ctx.
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
 }
 
 // New builds a node; Start connects it to the network.
@@ -89,6 +101,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logf = func(string, ...any) {}
 	}
 	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater()}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Host != nil {
 		n.host = cfg.Host
 	} else {
@@ -133,15 +146,44 @@ func (n *Node) closeHost() {
 	}
 }
 
-// Start dials the bootstrap peers and joins the DHT.
+// Start dials the bootstrap peers, joins the DHT and starts the scrubber.
 func (n *Node) Start(ctx context.Context) error {
-	return n.dht.Start(ctx)
+	if err := n.dht.Start(ctx); err != nil {
+		return err
+	}
+	if n.cfg.ScrubInterval > 0 {
+		n.bg.Add(1)
+		go n.scrubLoop()
+	}
+	return nil
+}
+
+func (n *Node) scrubLoop() {
+	defer n.bg.Done()
+	t := time.NewTicker(n.cfg.ScrubInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := n.Scrub(n.ctx, n.cfg.ScrubRate)
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err != nil || st.Corrupt > 0 {
+			n.logf("scrub: checked %d blocks, %d corrupt, %d repaired (%v)", st.Checked, st.Corrupt, st.Repaired, err)
+		}
+	}
 }
 
 // Close stops the node and closes its store (and its host, if it built it).
 func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
+		n.cancel()
+		n.bg.Wait()
 		n.server.Close()
 		err = n.dht.Close()
 		n.closeHost()
@@ -266,7 +308,7 @@ func (n *Node) Open(ctx context.Context, root cid.Cid) (*chunk.Reader, error) {
 	if err := n.Fetch(ctx, root, FetchOptions{}); err != nil {
 		return nil, err
 	}
-	return chunk.NewReader(ctx, n.store, root)
+	return n.Reader(ctx, root)
 }
 
 // FindProviders looks up providers of c in the DHT.

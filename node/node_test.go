@@ -27,11 +27,17 @@ func withSwarmKey(k pnet.PSK) nodeOpt           { return func(c *Config) { c.Swa
 // startNode runs a real node on loopback TCP with a store in a temp dir.
 func startNode(t *testing.T, opts ...nodeOpt) *Node {
 	t.Helper()
+	return startNodeAt(t, t.TempDir(), opts...)
+}
+
+// startNodeAt is startNode with the store in dir.
+func startNodeAt(t *testing.T, dir string, opts ...nodeOpt) *Node {
+	t.Helper()
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(t.TempDir(), store.Options{})
+	s, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

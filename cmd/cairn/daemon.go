@@ -92,13 +92,15 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	defer dstore.Close()
 
 	n, err := node.New(node.Config{
-		Identity:  priv,
-		Listen:    listen,
-		Bootstrap: boot,
-		SwarmKey:  psk,
-		Store:     l.store,
-		Datastore: dstore,
-		Logf:      func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
+		Identity:      priv,
+		Listen:        listen,
+		Bootstrap:     boot,
+		SwarmKey:      psk,
+		Store:         l.store,
+		Datastore:     dstore,
+		ScrubInterval: time.Duration(cfg.Storage.ScrubInterval),
+		ScrubRate:     int64(min(uint64(cfg.Storage.ScrubRate), math.MaxInt64)),
+		Logf:          func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
 	})
 	if err != nil {
 		return err

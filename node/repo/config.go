@@ -40,8 +40,10 @@ type AddressesConfig struct {
 
 // StorageConfig bounds the block store.
 type StorageConfig struct {
-	Max         Size // total bytes the block store may use
-	SegmentSize Size // size of one block store segment file
+	Max           Size     // total bytes the block store may use
+	SegmentSize   Size     // size of one block store segment file
+	ScrubInterval Duration // how often the scrubber starts a pass over every block
+	ScrubRate     Size     // bytes per second the scrubber may read
 }
 
 // ReplicationConfig controls how many copies of data the node maintains.
@@ -77,8 +79,10 @@ func DefaultConfig() *Config {
 		},
 		Bootstrap: []string{},
 		Storage: StorageConfig{
-			Max:         100 * GB,
-			SegmentSize: 256 * MiB,
+			Max:           100 * GB,
+			SegmentSize:   256 * MiB,
+			ScrubInterval: Duration(24 * time.Hour),
+			ScrubRate:     20 * MB,
 		},
 		Replication: ReplicationConfig{
 			Factor:      3,
@@ -121,6 +125,12 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	if c.Storage.ScrubInterval <= 0 {
+		bad("Storage.ScrubInterval must be greater than 0")
+	}
+	if c.Storage.ScrubRate == 0 {
+		bad("Storage.ScrubRate must be greater than 0")
+	}
 	if c.Storage.Max == 0 {
 		bad("Storage.Max must be greater than 0")
 	}

@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/repair"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// ScrubStats report a scrub pass.
+type ScrubStats struct {
+	Checked  int64 // blocks re-hashed
+	Corrupt  int64 // blocks that failed their check and were dropped
+	Repaired int64 // of those, fetched again from a replica
+}
+
+// Scrub re-hashes every block the node holds, at most rate bytes per
+// second (0: as fast as the disk goes). A block that fails its check is
+// dropped and fetched again from a replica; one that no replica can give
+// stays dropped and is reported in the error.
+func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
+	var st ScrubStats
+	budget := repair.NewBudget(rate, max(rate, chunk.MaxBlockSize))
+	var bad []mh.Multihash
+	err := n.store.ForEach(ctx, func(k mh.Multihash) error {
+		data, err := n.store.GetHash(k)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil // deleted meanwhile
+		case err == nil:
+			err = chunk.CheckHash(k, data)
+		}
+		st.Checked++
+		if err != nil {
+			n.logf("scrub: block %s failed its check: %v", k.B58String(), err)
+			bad = append(bad, k)
+		}
+		if wait := budget.Take(int64(len(data)), time.Now()); wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	n.scrubErrors.Add(int64(len(bad)))
+	var lost []string
+	for _, k := range bad {
+		c := cid.NewCidV1(cid.Raw, k) // exchange and DHT go by multihash
+		if err := n.store.Delete(c); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return st, err
+		}
+		st.Corrupt++
+		if err := n.Fetch(ctx, c, FetchOptions{StallTimeout: time.Minute}); err != nil {
+			lost = append(lost, fmt.Sprintf("%s: %v", k.B58String(), err))
+			continue
+		}
+		st.Repaired++
+	}
+	if len(lost) > 0 {
+		return st, fmt.Errorf("scrub: %d corrupt blocks could not be fetched again: %v", len(lost), lost)
+	}
+	return st, nil
+}
+
+// ScrubErrors counts blocks found corrupt since the node started.
+func (n *Node) ScrubErrors() int64 { return n.scrubErrors.Load() }
+
+// healingGetter reads blocks from the store and, when one fails its
+// check, drops it and fetches it again from a replica before answering,
+// so a reader never sees bitrot that a replica can mend.
+type healingGetter struct{ n *Node }
+
+func (g healingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := g.n.store.Get(ctx, c)
+	if !errors.Is(err, store.ErrCorrupt) {
+		return data, err
+	}
+	g.n.scrubErrors.Add(1)
+	g.n.logf("read: block %s failed its check; fetching it again: %v", c, err)
+	raw := cid.NewCidV1(cid.Raw, c.Hash())
+	if derr := g.n.store.Delete(raw); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+		return nil, derr
+	}
+	if ferr := g.n.Fetch(ctx, raw, FetchOptions{StallTimeout: time.Minute}); ferr != nil {
+		return nil, fmt.Errorf("%w (and no replica could replace it: %v)", err, ferr)
+	}
+	return g.n.store.Get(ctx, c)
+}
+
+// Reader reads the file under root from the store, mending corrupt blocks
+// from replicas; blocks missing here are not fetched (use Open).
+func (n *Node) Reader(ctx context.Context, root cid.Cid) (*chunk.Reader, error) {
+	return chunk.NewReader(ctx, healingGetter{n}, root)
+}
