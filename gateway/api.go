@@ -39,6 +39,11 @@ type (
 		Cid    string
 		Size   uint64
 		Blocks int
+		// Copies is the fewest durable copies any block has (the write
+		// quorum, or fewer when there were not enough peers).
+		Copies int
+		// WriteQuorum is the copies that were wanted before returning.
+		WriteQuorum int `json:",omitempty"`
 	}
 	StatResponse struct {
 		CID      string `json:"cid"`
@@ -182,7 +187,8 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/ipfs/"+res.Root.String())
-	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks})
+	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
+		Copies: res.Copies, WriteQuorum: s.cfg.Node.WriteQuorum()})
 }
 
 func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {

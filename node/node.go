@@ -59,6 +59,8 @@ type Config struct {
 	// an interval after Start), reading at most ScrubRate bytes per second.
 	ScrubInterval time.Duration
 	ScrubRate     int64
+	// Replication configures the copies kept on other nodes.
+	Replication ReplicationConfig
 	// Logf receives notes; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -73,6 +75,7 @@ type Node struct {
 	server    *exchange.Server
 	client    *exchange.Client
 	gater     *banGater
+	rep       *replicator
 	closeOnce sync.Once
 
 	scrubErrors atomic.Int64
@@ -125,9 +128,16 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.dht = d
 	n.client = exchange.NewClient(n.host)
+	n.rep, err = newReplicator(n, cfg.Replication)
+	if err != nil {
+		d.Close()
+		n.closeHost()
+		return nil, err
+	}
 	n.server, err = exchange.NewServer(exchange.ServerConfig{
 		Host:        n.host,
 		Blocks:      n.store,
+		OnPush:      n.onPush,
 		OnMisbehave: n.misbehaved,
 	})
 	if err != nil {
@@ -154,6 +164,13 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.ScrubInterval > 0 {
 		n.bg.Add(1)
 		go n.scrubLoop()
+	}
+	if !n.cfg.Replication.Disabled {
+		n.bg.Add(1)
+		go func() {
+			defer n.bg.Done()
+			n.rep.run(n.ctx)
+		}()
 	}
 	return nil
 }
@@ -256,10 +273,23 @@ func (p *providingSink) PutHashed(c cid.Cid, data []byte) error {
 	return nil
 }
 
-// Add stores a file, makes it durable, and announces its blocks.
-func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, error) {
+// AddResult describes an added file and how far it got replicated.
+type AddResult struct {
+	chunk.AddResult
+	// Copies is the fewest durable copies any block of the file has (this
+	// node's included) when Add returns: the write quorum W, or fewer when
+	// there were not enough peers (the file is then under-replicated until
+	// repair finds room).
+	Copies int
+}
+
+// Add stores a file, makes it durable here and on W-1 other nodes (the
+// closest live peers to each block), pins it here, and announces it. The
+// remaining copies up to R are made in the background.
+func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResult, error) {
 	sink := &providingSink{s: n.store}
-	res, err := chunk.Add(ctx, r, sink, opts)
+	cres, err := chunk.Add(ctx, r, sink, opts)
+	res := AddResult{AddResult: cres, Copies: 1}
 	if err != nil {
 		return res, err
 	}
@@ -272,6 +302,9 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chu
 	}
 	if err := n.dht.Provide(sink.keys...); err != nil {
 		n.logf("node: announce %s: %v", res.Root, err)
+	}
+	if !n.cfg.Replication.Disabled {
+		res.Copies = n.rep.replicateWrite(ctx, sink.keys)
 	}
 	return res, nil
 }
@@ -339,7 +372,25 @@ func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
 	return n.store.Pin(root)
 }
 
-// GC removes the blocks no pin reaches, and compacts.
+// GC removes the blocks that no pin reaches and that this node does not
+// hold as one of their closest live peers (its replica duty), then
+// compacts.
 func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
-	return n.store.GC(ctx, nil)
+	self := n.host.ID()
+	return n.store.GC(ctx, func(k mh.Multihash) bool {
+		for _, p := range n.rep.closest(k, n.rep.cfg.Factor+2) {
+			if p == self {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// WriteQuorum is W, the copies Add waits for.
+func (n *Node) WriteQuorum() int {
+	if n.cfg.Replication.Disabled {
+		return 1
+	}
+	return n.rep.cfg.WriteQuorum
 }

@@ -75,15 +75,9 @@ type GCStats struct {
 // it holds for others (replica duty).
 func (s *Store) GC(ctx context.Context, keep func(mh.Multihash) bool) (GCStats, error) {
 	var st GCStats
-	pins, err := s.Pins()
+	reach, err := s.PinnedSet(ctx)
 	if err != nil {
-		return st, err
-	}
-	reach := map[string]bool{}
-	for _, root := range pins {
-		if err := s.markReachable(ctx, root, reach); err != nil {
-			return st, fmt.Errorf("store: gc: walk pin %s: %w", root, err)
-		}
+		return st, fmt.Errorf("store: gc: %w", err)
 	}
 	var doomed []mh.Multihash
 	err = s.ForEach(ctx, func(k mh.Multihash) error {
@@ -142,4 +136,20 @@ func (s *Store) markReachable(ctx context.Context, root cid.Cid, reach map[strin
 		}
 	}
 	return nil
+}
+
+// PinnedSet returns the multihashes of every held block a pinned DAG
+// reaches (keyed as strings).
+func (s *Store) PinnedSet(ctx context.Context) (map[string]bool, error) {
+	pins, err := s.Pins()
+	if err != nil {
+		return nil, err
+	}
+	reach := map[string]bool{}
+	for _, root := range pins {
+		if err := s.markReachable(ctx, root, reach); err != nil {
+			return nil, err
+		}
+	}
+	return reach, nil
 }

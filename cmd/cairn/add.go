@@ -59,6 +59,11 @@ or not a daemon holds it.`,
 					return err
 				}
 				root = res.Cid
+				if res.Copies < res.WriteQuorum {
+					prog.Done()
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: under-replicated: %d durable copies of the %d wanted (not enough peers); repair adds the rest as peers appear\n",
+						res.Copies, res.WriteQuorum)
+				}
 			}
 			prog.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), root)

@@ -61,7 +61,9 @@ func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (g
 	if err := l.store.Pin(res.Root); err != nil {
 		return gateway.AddResponse{}, err
 	}
-	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks}, nil
+	// Offline, this copy is the only one.
+	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
+		Copies: 1, WriteQuorum: l.repo.Config().Replication.WriteQuorum}, nil
 }
 
 func (l *local) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error) {

@@ -99,8 +99,15 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		Store:         l.store,
 		Datastore:     dstore,
 		ScrubInterval: time.Duration(cfg.Storage.ScrubInterval),
-		ScrubRate:     int64(min(uint64(cfg.Storage.ScrubRate), math.MaxInt64)),
-		Logf:          func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
+		Replication: node.ReplicationConfig{
+			Factor:      cfg.Replication.Factor,
+			WriteQuorum: cfg.Replication.WriteQuorum,
+			GraceDelay:  time.Duration(cfg.Replication.GraceDelay),
+			Interval:    time.Duration(cfg.Replication.Interval),
+			Bandwidth:   int64(min(uint64(cfg.Replication.Bandwidth), math.MaxInt64)),
+		},
+		ScrubRate: int64(min(uint64(cfg.Storage.ScrubRate), math.MaxInt64)),
+		Logf:      func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,294 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/cairnstore/cairn/node/repair"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// ReplicationConfig configures how a node keeps copies of chunks on others.
+type ReplicationConfig struct {
+	Factor      int           // R: live copies per chunk (default 3)
+	WriteQuorum int           // W: copies durable before Add returns, own included (default 2)
+	GraceDelay  time.Duration // a vanished peer's time to come back (default 2m)
+	Interval    time.Duration // period of the full repair walk (default 10m)
+	Bandwidth   int64         // repair bytes per second (0: unlimited)
+	// TickEvery is how often the repair policy's clock advances
+	// (default 1s); tests make it short.
+	TickEvery time.Duration
+	// Disabled turns replication and repair off (the node still takes
+	// pushes).
+	Disabled bool
+}
+
+const pushConcurrency = 16
+
+// replicator owns the repair policy and the goroutine that runs walks.
+type replicator struct {
+	n      *Node
+	cfg    ReplicationConfig
+	mu     sync.Mutex // guards policy
+	policy *repair.Policy
+	budget *repair.Budget
+}
+
+func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
+	if cfg.Factor == 0 {
+		cfg.Factor = 3
+	}
+	if cfg.WriteQuorum == 0 {
+		cfg.WriteQuorum = min(2, cfg.Factor)
+	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = time.Second
+	}
+	if cfg.WriteQuorum < 1 || cfg.WriteQuorum > cfg.Factor {
+		return nil, fmt.Errorf("node: write quorum %d outside [1, %d]", cfg.WriteQuorum, cfg.Factor)
+	}
+	p, err := repair.New(repair.Config{Self: n.host.ID(), Factor: cfg.Factor, GraceDelay: cfg.GraceDelay, Interval: cfg.Interval})
+	if err != nil {
+		return nil, err
+	}
+	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20))}
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			r.mu.Lock()
+			r.policy.PeerUp(c.RemotePeer())
+			r.mu.Unlock()
+		},
+		DisconnectedF: func(net network.Network, c network.Conn) {
+			p := c.RemotePeer()
+			if net.Connectedness(p) == network.Connected {
+				return // another connection remains
+			}
+			r.mu.Lock()
+			r.policy.PeerDown(p, time.Now())
+			r.mu.Unlock()
+		},
+	})
+	for _, p := range n.host.Network().Peers() {
+		r.policy.PeerUp(p)
+	}
+	return r, nil
+}
+
+// run ticks the policy and walks when it says so, until ctx ends.
+func (r *replicator) run(ctx context.Context) {
+	t := time.NewTicker(r.cfg.TickEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.mu.Lock()
+			walk := r.policy.Tick(now)
+			r.mu.Unlock()
+			if !walk {
+				continue
+			}
+			if err := r.walk(ctx); err != nil && ctx.Err() == nil {
+				r.n.logf("repair: %v", err)
+			}
+		}
+	}
+}
+
+// closest returns the live peers closest to key, nearest first.
+func (r *replicator) closest(key mh.Multihash, n int) []peer.ID {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.policy.Closest(key, n)
+}
+
+// push offers one block to p and records a refusal for lack of room.
+func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) error {
+	data, err := r.n.store.GetHash(key)
+	if err != nil {
+		return err
+	}
+	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
+	err = r.n.client.Push(ctx, p, c, data)
+	var ref *exchange.RefusedError
+	if errors.As(err, &ref) && (ref.Code == exchange.RefuseFull || ref.Code == exchange.RefuseUnwanted) {
+		r.mu.Lock()
+		r.policy.PeerFull(p, time.Now())
+		r.mu.Unlock()
+	}
+	return err
+}
+
+// replicateWrite makes every key durable on W nodes, this one included,
+// pushing to the closest live peers in order and moving past any that
+// refuse. It returns the fewest copies any key reached.
+func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) int {
+	need := r.cfg.WriteQuorum - 1
+	least := r.cfg.WriteQuorum
+	var mu sync.Mutex
+	sem := make(chan struct{}, pushConcurrency)
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(k mh.Multihash) {
+			defer func() { <-sem; wg.Done() }()
+			copies := 1
+			for _, p := range r.closest(k, len(r.n.host.Network().Peers())+1) {
+				if copies > need {
+					break
+				}
+				if p == r.n.host.ID() {
+					continue
+				}
+				if r.push(ctx, p, k) == nil {
+					copies++
+				}
+			}
+			mu.Lock()
+			least = min(least, copies)
+			mu.Unlock()
+		}(k)
+	}
+	wg.Wait()
+	r.mu.Lock()
+	r.policy.RequestWalk() // the remaining R-W copies are made by the walk
+	r.mu.Unlock()
+	return least
+}
+
+// walk probes the live peers that should hold each held chunk, then
+// repairs under-replicated chunks (most endangered first, within the
+// bandwidth budget) and drops surplus copies.
+func (r *replicator) walk(ctx context.Context) error {
+	pinned, err := r.n.store.PinnedSet(ctx)
+	if err != nil {
+		return err
+	}
+	var keys []mh.Multihash
+	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return err
+	}
+	holders := r.probe(ctx, keys)
+	var q repair.Queue
+	plans := map[string]repair.Decision{}
+	for _, k := range keys {
+		r.mu.Lock()
+		d := r.policy.Decide(k, holders[string(k)], pinned[string(k)])
+		r.mu.Unlock()
+		switch {
+		case len(d.Push) > 0:
+			plans[string(k)] = d
+			q.Push(k, d.Live)
+		case d.Drop:
+			if err := r.n.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	for {
+		k, _, ok := q.Pop()
+		if !ok {
+			return nil
+		}
+		for _, p := range plans[string(k)].Push {
+			r.mu.Lock()
+			wait := r.budget.Take(chunk.ChunkSize, time.Now())
+			r.mu.Unlock()
+			if wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			if err := r.push(ctx, p, k); err != nil && ctx.Err() == nil {
+				r.n.logf("repair: push %s to %s: %v", k.B58String(), p, err)
+			}
+		}
+	}
+}
+
+// probe asks the peers that should hold each key (the R+Slack+2 closest
+// live peers) whether they do, in batched have-probes, and returns the
+// live holders of every key, this node included.
+func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string][]peer.ID {
+	self := r.n.host.ID()
+	holders := map[string][]peer.ID{}
+	ask := map[peer.ID][]mh.Multihash{}
+	for _, k := range keys {
+		holders[string(k)] = []peer.ID{self}
+		for _, p := range r.closest(k, r.cfg.Factor+4) {
+			if p != self {
+				ask[p] = append(ask[p], k)
+			}
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pushConcurrency)
+	for p, ks := range ask {
+		for start := 0; start < len(ks); start += exchange.MaxHave {
+			batch := ks[start:min(start+exchange.MaxHave, len(ks))]
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(p peer.ID, batch []mh.Multihash) {
+				defer func() { <-sem; wg.Done() }()
+				cids := make([]cid.Cid, len(batch))
+				for i, k := range batch {
+					cids[i] = cid.NewCidV1(cid.Raw, k)
+				}
+				has, err := r.n.client.Have(ctx, p, cids)
+				if err != nil {
+					return // not answering: not a live holder
+				}
+				mu.Lock()
+				for i, ok := range has {
+					if ok {
+						holders[string(batch[i])] = append(holders[string(batch[i])], p)
+					}
+				}
+				mu.Unlock()
+			}(p, batch)
+		}
+	}
+	wg.Wait()
+	return holders
+}
+
+// onPush takes a block another node places here: verified, stored,
+// fsynced and announced before it is acknowledged; refused when the store
+// is full.
+func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
+	if err := n.store.Put(c, data); err != nil {
+		switch {
+		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
+			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: err.Error()}
+		case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
+			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
+			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: err.Error()}
+		}
+		return err
+	}
+	if err := n.store.Sync(); err != nil {
+		return err
+	}
+	if err := n.dht.Provide(c.Hash()); err != nil {
+		n.logf("push from %s: announce %s: %v", from, c, err)
+	}
+	return nil
+}
+
