@@ -33,11 +33,19 @@ func startNode(t *testing.T, opts ...nodeOpt) *Node {
 // startNodeAt is startNode with the store in dir.
 func startNodeAt(t *testing.T, dir string, opts ...nodeOpt) *Node {
 	t.Helper()
+	return startNodeWith(t, dir, store.Options{}, opts...)
+}
+
+func withIdentity(k crypto.PrivKey) nodeOpt { return func(c *Config) { c.Identity = k } }
+
+// startNodeWith is startNode with the store in dir, opened with sopts.
+func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
+	t.Helper()
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(dir, store.Options{})
+	s, err := store.Open(dir, sopts)
 	if err != nil {
 		t.Fatal(err)
 	}

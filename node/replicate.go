@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -38,9 +39,31 @@ const pushConcurrency = 16
 type replicator struct {
 	n      *Node
 	cfg    ReplicationConfig
-	mu     sync.Mutex // guards policy
+	mu     sync.Mutex // guards policy and budget
 	policy *repair.Policy
 	budget *repair.Budget
+
+	pushes atomic.Int64 // repair copies made
+	bytes  atomic.Int64 // bytes they carried
+	under  atomic.Int64 // chunks below R at the last walk
+	queued atomic.Int64 // repairs waiting in the current walk
+	walks  atomic.Int64
+}
+
+// RepairStats describe the node's replication work.
+type RepairStats struct {
+	Walks           int64 // repair walks run
+	Pushes          int64 // copies made by repair
+	BytesPushed     int64
+	UnderReplicated int64 // chunks this node found below R at its last walk
+	Queue           int64 // repairs waiting
+}
+
+// RepairStats reports the node's replication work so far.
+func (n *Node) RepairStats() RepairStats {
+	r := n.rep
+	return RepairStats{Walks: r.walks.Load(), Pushes: r.pushes.Load(), BytesPushed: r.bytes.Load(),
+		UnderReplicated: r.under.Load(), Queue: r.queued.Load()}
 }
 
 func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
@@ -120,6 +143,9 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) erro
 	}
 	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
 	err = r.n.client.Push(ctx, p, c, data)
+	if err == nil {
+		r.bytes.Add(int64(len(data)))
+	}
 	var ref *exchange.RefusedError
 	if errors.As(err, &ref) && (ref.Code == exchange.RefuseFull || ref.Code == exchange.RefuseUnwanted) {
 		r.mu.Lock()
@@ -131,40 +157,85 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) erro
 
 // replicateWrite makes every key durable on W nodes, this one included,
 // pushing to the closest live peers in order and moving past any that
-// refuse. It returns the fewest copies any key reached.
+// refuse, and returns the fewest copies any key reached. The copies from
+// W to R are then pushed in the background (until the node closes; what
+// is left undone, the repair walks finish).
 func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) int {
-	need := r.cfg.WriteQuorum - 1
 	least := r.cfg.WriteQuorum
 	var mu sync.Mutex
+	var rest []restCopy
+	r.pushAll(ctx, keys, func(mh.Multihash) (int, []peer.ID) { return 1, nil }, r.cfg.WriteQuorum, func(k mh.Multihash, copies int, tried []peer.ID) {
+		mu.Lock()
+		least = min(least, copies)
+		rest = append(rest, restCopy{k, copies, tried})
+		mu.Unlock()
+	})
+	r.n.bg.Add(1)
+	go func() {
+		defer r.n.bg.Done()
+		byKey := map[string]restCopy{}
+		ks := make([]mh.Multihash, len(rest))
+		for i, rc := range rest {
+			byKey[string(rc.key)] = rc
+			ks[i] = rc.key
+		}
+		r.pushAll(r.n.ctx, ks, func(k mh.Multihash) (int, []peer.ID) {
+			rc := byKey[string(k)]
+			return rc.copies, rc.tried
+		}, r.cfg.Factor, nil)
+	}()
+	return least
+}
+
+type restCopy struct {
+	key    mh.Multihash
+	copies int
+	tried  []peer.ID // peers that took it or refused it
+}
+
+// pushAll pushes each key to the closest live peers until want nodes hold
+// it (this one counted), starting from start(key): the copies made so far
+// and the peers already tried. done, if set, gets each key's outcome.
+func (r *replicator) pushAll(ctx context.Context, keys []mh.Multihash, start func(mh.Multihash) (int, []peer.ID), want int, done func(mh.Multihash, int, []peer.ID)) {
+	self := r.n.host.ID()
 	sem := make(chan struct{}, pushConcurrency)
 	var wg sync.WaitGroup
 	for _, k := range keys {
+		if ctx.Err() != nil {
+			break
+		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(k mh.Multihash) {
 			defer func() { <-sem; wg.Done() }()
-			copies := 1
+			copies, tried := start(k)
 			for _, p := range r.closest(k, len(r.n.host.Network().Peers())+1) {
-				if copies > need {
+				if copies >= want || ctx.Err() != nil {
 					break
 				}
-				if p == r.n.host.ID() {
+				if p == self || containsPeer(tried, p) {
 					continue
 				}
+				tried = append(tried, p)
 				if r.push(ctx, p, k) == nil {
 					copies++
 				}
 			}
-			mu.Lock()
-			least = min(least, copies)
-			mu.Unlock()
+			if done != nil {
+				done(k, copies, tried)
+			}
 		}(k)
 	}
 	wg.Wait()
-	r.mu.Lock()
-	r.policy.RequestWalk() // the remaining R-W copies are made by the walk
-	r.mu.Unlock()
-	return least
+}
+
+func containsPeer(list []peer.ID, p peer.ID) bool {
+	for _, x := range list {
+		if x == p {
+			return true
+		}
+	}
+	return false
 }
 
 // walk probes the live peers that should hold each held chunk, then
@@ -182,13 +253,18 @@ func (r *replicator) walk(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	r.walks.Add(1)
 	holders := r.probe(ctx, keys)
 	var q repair.Queue
 	plans := map[string]repair.Decision{}
+	var under int64
 	for _, k := range keys {
 		r.mu.Lock()
 		d := r.policy.Decide(k, holders[string(k)], pinned[string(k)])
 		r.mu.Unlock()
+		if d.Live < r.cfg.Factor {
+			under++
+		}
 		switch {
 		case len(d.Push) > 0:
 			plans[string(k)] = d
@@ -199,7 +275,10 @@ func (r *replicator) walk(ctx context.Context) error {
 			}
 		}
 	}
+	r.under.Store(under)
+	defer r.queued.Store(0)
 	for {
+		r.queued.Store(int64(q.Len()))
 		k, _, ok := q.Pop()
 		if !ok {
 			return nil
@@ -215,9 +294,13 @@ func (r *replicator) walk(ctx context.Context) error {
 					return ctx.Err()
 				}
 			}
-			if err := r.push(ctx, p, k); err != nil && ctx.Err() == nil {
-				r.n.logf("repair: push %s to %s: %v", k.B58String(), p, err)
+			if err := r.push(ctx, p, k); err != nil {
+				if ctx.Err() == nil {
+					r.n.logf("repair: push %s to %s: %v", k.B58String(), p, err)
+				}
+				continue
 			}
+			r.pushes.Add(1)
 		}
 	}
 }
@@ -291,4 +374,3 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 	}
 	return nil
 }
-
