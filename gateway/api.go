@@ -75,6 +75,19 @@ type (
 	PinsResponse struct {
 		Pins []string
 	}
+	DrainResponse struct {
+		Chunks int `json:"chunks"`
+		Pushed int `json:"pushed"`
+	}
+	ChunkReplicas struct {
+		CID     string   `json:"cid"`
+		Live    int      `json:"live"`
+		Holders []string `json:"holders"`
+	}
+	ReplicasResponse struct {
+		MinLive int             `json:"min_live"`
+		Chunks  []ChunkReplicas `json:"chunks"`
+	}
 )
 
 func (s *Server) cidParam(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
@@ -296,4 +309,37 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{}})
+}
+
+func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Node.Drain(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, DrainResponse{Chunks: st.Chunks, Pushed: st.Pushed})
+}
+
+func (s *Server) handleReplicas(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	out := ReplicasResponse{Chunks: []ChunkReplicas{}}
+	for i, cr := range reps {
+		hs := make([]string, len(cr.Holders))
+		for j, h := range cr.Holders {
+			hs[j] = h.String()
+		}
+		if i == 0 || cr.Live < out.MinLive {
+			out.MinLive = cr.Live
+		}
+		out.Chunks = append(out.Chunks, ChunkReplicas{CID: cr.CID.String(), Live: cr.Live, Holders: hs})
+	}
+	writeJSON(w, http.StatusOK, out)
 }

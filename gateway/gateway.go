@@ -15,6 +15,8 @@
 //	GET  /api/v1/repo/stat                {"blocks", "bytes", "segments", "segment_bytes", "garbage"}
 //	POST /api/v1/repo/verify              {"checked", "failed": [{"hash", "error"}]} (auth)
 //	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
+//	POST /api/v1/drain                    hand every chunk to other peers (auth)
+//	GET  /api/v1/replicas/{cid}           {"min_live", "chunks": [{"cid", "live", "holders"}]}
 //	GET  /api/v1/pins                     {"Pins": [cid...]}
 //	POST /api/v1/pins/{cid}               pin, fetching what is missing (auth)
 //	DELETE /api/v1/pins/{cid}             unpin (auth)
@@ -96,6 +98,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/repo/stat", s.handleRepoStat)
 	s.mux.HandleFunc("POST /api/v1/repo/verify", s.auth(s.handleVerify))
 	s.mux.HandleFunc("POST /api/v1/repo/gc", s.auth(s.handleGC))
+	s.mux.HandleFunc("POST /api/v1/drain", s.auth(s.handleDrain))
+	s.mux.HandleFunc("GET /api/v1/replicas/{cid}", s.handleReplicas)
 	s.mux.HandleFunc("GET /api/v1/pins", s.handlePins)
 	s.mux.HandleFunc("POST /api/v1/pins/{cid}", s.auth(s.handlePin))
 	s.mux.HandleFunc("DELETE /api/v1/pins/{cid}", s.auth(s.handleUnpin))

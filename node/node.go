@@ -79,6 +79,8 @@ type Node struct {
 	closeOnce sync.Once
 
 	scrubErrors atomic.Int64
+	draining    atomic.Bool // handing chunks away: take no more
+	drainMu     sync.Mutex
 
 	// Background work (the scrubber) stops when Close cancels ctx.
 	ctx    context.Context

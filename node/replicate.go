@@ -356,6 +356,9 @@ func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string]
 // fsynced and announced before it is acknowledged; refused when the store
 // is full.
 func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
+	if n.draining.Load() {
+		return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "this node is draining"}
+	}
 	if err := n.store.Put(c, data); err != nil {
 		switch {
 		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):

@@ -286,3 +286,49 @@ func TestANodeBackWithinTheGraceDelayCausesNoRepair(t *testing.T) {
 	}
 	waitCopies(t, nodes, files, 3, 3+2, time.Second)
 }
+
+func TestADrainedNodeLeavesWithoutAnyChunkBelowRAndWithoutRepair(t *testing.T) {
+	nodes := cluster(t, 6, fastRepair)
+	ctx := context.Background()
+	var files []file
+	for i := 0; i < 6; i++ {
+		data := randomData(t, int64(400+i), 500_000)
+		adder := nodes[i]
+		res, err := adder.Add(ctx, bytes.NewReader(data), chunk.AddOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file{root: res.Root, data: data, keys: dagKeys(t, adder, res.Root), adder: adder})
+	}
+	waitCopies(t, nodes, files, 3, 3+2, time.Minute)
+
+	leaving := nodes[0]
+	st, err := leaving.Drain(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := nodes[1:]
+	for _, f := range files {
+		for _, k := range f.keys {
+			if n := len(holders(rest, k)); n < 3 {
+				t.Fatalf("after the drain, block %s has %d copies besides the drained node", k.B58String(), n)
+			}
+		}
+	}
+	t.Logf("drain: %d chunks, %d copies handed over", st.Chunks, st.Pushed)
+	pushes := func() (n int64) {
+		for _, x := range rest {
+			n += x.RepairStats().Pushes
+		}
+		return n
+	}
+	before := pushes()
+	leaving.Close()
+	deadline := time.Now().Add(fastRepair.GraceDelay + 2*fastRepair.Interval)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond) // let the walks run; this checks what does not happen
+	}
+	if after := pushes(); after != before {
+		t.Fatalf("the drained node's departure caused %d repair copies", after-before)
+	}
+}

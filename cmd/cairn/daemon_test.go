@@ -101,6 +101,32 @@ func TestFiveDaemonsChainedByBootstrapServeAFileAddedOnTheFirstToTheLast(t *test
 		t.Fatalf("swarm peers on node 5: %q", peers)
 	}
 
+	// Every block reaches R=3 live copies (the adder, W-1 pushed before add
+	// returned, the rest in the background), and stat --replicas says so.
+	deadline = time.Now().Add(time.Minute)
+	for {
+		var reps gateway.ReplicasResponse
+		out := mustCairn(t, first, nil, "stat", "--replicas", "--json", root).stdout
+		if err := json.Unmarshal([]byte(out), &reps); err != nil {
+			t.Fatalf("stat --replicas --json: %v\n%s", err, out)
+		}
+		if len(reps.Chunks) != 81 || reps.Chunks[0].CID != root {
+			t.Fatalf("stat --replicas lists %d blocks starting with %v, want the 81 of the file from its root", len(reps.Chunks), reps.Chunks[0].CID)
+		}
+		if reps.MinLive >= 3 {
+			for _, h := range reps.Chunks[0].Holders {
+				if !strings.HasPrefix(h, "12D3KooW") {
+					t.Fatalf("holder %q is not a peer ID", h)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("min_live still %d after a minute", reps.MinLive)
+		}
+		time.Sleep(200 * time.Millisecond) // poll interval
+	}
+
 	// A clean stop removes the api file; the CLI then works offline.
 	daemons[4].Process.Signal(syscall.SIGTERM)
 	if err := daemons[4].Wait(); err != nil {

@@ -83,6 +83,7 @@ The repo is $CAIRN_PATH (default ~/.cairn); --repo overrides it.`,
 		newBootstrapCmd(),
 		newDHTCmd(),
 		newPinCmd(),
+		newDrainCmd(),
 	)
 	return root
 }

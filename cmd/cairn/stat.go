@@ -2,20 +2,33 @@ package main
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
 func newStatCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, replicas bool
 	cmd := &cobra.Command{
 		Use:   "stat CID",
-		Short: "Show a file's size, block count and root type",
-		Args:  cobra.ExactArgs(1),
+		Short: "Show a file's size, block count and root type (--replicas: live copies of every block)",
+		Long: `Show a file's size, block count and root type.
+
+--replicas (needs the daemon) lists every block of the file's DAG with its
+live replica count and holders; with --json it prints {"min_live": N,
+"chunks": [{"cid", "live", "holders"}]}, min_live being the smallest live
+count over the file's blocks.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := parseCIDArg(args[0])
 			if err != nil {
 				return err
+			}
+			if replicas {
+				return statReplicas(cmd, c, asJSON)
 			}
 			b, err := openBackend(cmd)
 			if err != nil {
@@ -35,5 +48,26 @@ func newStatCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&replicas, "replicas", false, "list every block's live copies and holders (needs the daemon)")
 	return cmd
+}
+
+func statReplicas(cmd *cobra.Command, c cid.Cid, asJSON bool) error {
+	d, err := daemonFor(cmd)
+	if err != nil {
+		return err
+	}
+	var out gateway.ReplicasResponse
+	if err := d.call(cmd.Context(), http.MethodGet, "/api/v1/replicas/"+c.String(), nil, &out); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if asJSON {
+		return printJSON(w, out)
+	}
+	fmt.Fprintf(w, "min live copies: %d over %d blocks\n", out.MinLive, len(out.Chunks))
+	for _, ch := range out.Chunks {
+		fmt.Fprintf(w, "%s  %d  %s\n", ch.CID, ch.Live, strings.Join(ch.Holders, ","))
+	}
+	return nil
 }

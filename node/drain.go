@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// DrainStats report a drain.
+type DrainStats struct {
+	Chunks int // chunks held here
+	Pushed int // copies handed to other peers
+}
+
+// Drain hands every chunk this node holds to the peers that should hold
+// it next, until each has R live copies on other nodes, and from then on
+// refuses new copies. It returns an error naming the chunks it could not
+// place; when it returns nil the node can leave without any chunk
+// dropping below R, and its leaving causes no repair.
+func (n *Node) Drain(ctx context.Context) (DrainStats, error) {
+	var st DrainStats
+	n.draining.Store(true)
+	self := n.host.ID()
+	var keys []mh.Multihash
+	if err := n.store.ForEach(ctx, func(k mh.Multihash) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return st, err
+	}
+	st.Chunks = len(keys)
+	r := n.rep
+	holders := r.probe(ctx, keys)
+	start := func(k mh.Multihash) (int, []peer.ID) {
+		others := 0
+		var tried []peer.ID
+		for _, h := range holders[string(k)] {
+			if h != self {
+				others++
+				tried = append(tried, h)
+			}
+		}
+		// pushAll counts this node as one copy; a drain must not.
+		return others + 1, tried
+	}
+	var short []string
+	r.pushAll(ctx, keys, start, r.cfg.Factor+1, func(k mh.Multihash, copies int, tried []peer.ID) {
+		others, _ := start(k)
+		n.drainMu.Lock()
+		st.Pushed += copies - others
+		if copies-1 < r.cfg.Factor {
+			short = append(short, fmt.Sprintf("%s (%d copies elsewhere)", cid.NewCidV1(cid.Raw, k), copies-1))
+		}
+		n.drainMu.Unlock()
+	})
+	if err := ctx.Err(); err != nil {
+		return st, err
+	}
+	if len(short) > 0 {
+		return st, fmt.Errorf("drain: %d chunks could not reach %d copies on other nodes (not enough peers with room): %v", len(short), r.cfg.Factor, short[:min(len(short), 5)])
+	}
+	return st, nil
+}
+
+// ChunkReplicas is the live replica count of one block of a file.
+type ChunkReplicas struct {
+	CID     cid.Cid
+	Live    int
+	Holders []peer.ID
+}
+
+// Replicas lists every block of the file under root with its live
+// holders: this node if it holds the block, and the peers among its
+// closest that answer a have-probe for it. A file not held here is
+// fetched first (this node then holds a copy too).
+func (n *Node) Replicas(ctx context.Context, root cid.Cid, opts FetchOptions) ([]ChunkReplicas, error) {
+	if err := n.Fetch(ctx, root, opts); err != nil {
+		return nil, err
+	}
+	var cids []cid.Cid
+	var keys []mh.Multihash
+	if err := chunk.WalkCIDs(ctx, n.store, root, func(c cid.Cid) error {
+		cids = append(cids, c)
+		keys = append(keys, c.Hash())
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	holders := n.rep.probe(ctx, keys)
+	out := make([]ChunkReplicas, len(cids))
+	for i, c := range cids {
+		hs := holders[string(c.Hash())]
+		out[i] = ChunkReplicas{CID: c, Live: len(hs), Holders: hs}
+	}
+	return out, nil
+}
