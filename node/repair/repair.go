@@ -55,6 +55,7 @@ type Policy struct {
 	live     map[peer.ID]bool
 	goneAt   map[peer.ID]time.Time // vanished, within the grace delay
 	full     map[peer.ID]time.Time // passed over until
+	started  time.Time             // first Tick
 	lastWalk time.Time
 	walkDue  bool
 }
@@ -136,12 +137,20 @@ func (p *Policy) Live() []peer.ID {
 
 // Tick advances the policy's clock. It reports whether a repair walk
 // should start now: a vanished peer's grace delay has run out, or the
-// periodic walk is due, or a walk was requested.
+// periodic walk is due, or a walk was requested. A node just started
+// walks only once a grace delay has passed since its first Tick: until
+// its peers have reconnected, its view would count their copies as lost.
 func (p *Policy) Tick(now time.Time) bool {
 	for id, until := range p.full {
 		if !now.Before(until) {
 			delete(p.full, id)
 		}
+	}
+	if p.started.IsZero() {
+		p.started = now
+	}
+	if now.Sub(p.started) < p.cfg.GraceDelay {
+		return false
 	}
 	walk := p.walkDue
 	for id, at := range p.goneAt {

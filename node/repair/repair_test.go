@@ -141,9 +141,13 @@ func TestDeadHoldersDoNotCount(t *testing.T) {
 func TestAPeerBackWithinTheGraceDelayTriggersNoWalk(t *testing.T) {
 	ids := peers(t, 4)
 	p := network(t, ids, Config{GraceDelay: time.Minute, Interval: time.Hour})[ids[0]]
-	t0 := time.Unix(1000, 0)
+	start := time.Unix(940, 0)
+	if p.Tick(start) {
+		t.Fatal("a node just started walked before its peers had a grace delay to reconnect")
+	}
+	t0 := start.Add(time.Minute)
 	if !p.Tick(t0) {
-		t.Fatal("the first tick should start the initial walk")
+		t.Fatal("no initial walk once the grace delay after start had passed")
 	}
 	p.PeerDown(ids[1], t0)
 	if p.Tick(t0.Add(30 * time.Second)) {
