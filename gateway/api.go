@@ -50,6 +50,9 @@ type (
 		Size     uint64 `json:"size"`
 		Blocks   int    `json:"blocks"`
 		RootType string `json:"type"`
+		// Through the daemon: the fewest live copies of any block, and R.
+		MinLive int `json:"min_live,omitempty"`
+		Factor  int `json:"factor,omitempty"`
 	}
 	RepoStatResponse struct {
 		Path         string `json:"path,omitempty"`
@@ -214,7 +217,15 @@ func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType})
+	out := StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType, Factor: s.cfg.Node.Factor()}
+	if reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err == nil {
+		for i, cr := range reps {
+			if i == 0 || cr.Live < out.MinLive {
+				out.MinLive = cr.Live
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleRepoStat(w http.ResponseWriter, _ *http.Request) {

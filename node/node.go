@@ -396,3 +396,6 @@ func (n *Node) WriteQuorum() int {
 	}
 	return n.rep.cfg.WriteQuorum
 }
+
+// Factor is R, the live copies every chunk should have.
+func (n *Node) Factor() int { return n.rep.cfg.Factor }

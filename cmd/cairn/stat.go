@@ -44,6 +44,13 @@ count over the file's blocks.`,
 				return printJSON(w, out)
 			}
 			fmt.Fprintf(w, "CID:     %s\nSize:    %d\nBlocks:  %d\nType:    %s\n", out.CID, out.Size, out.Blocks, out.RootType)
+			if out.Factor > 0 {
+				note := ""
+				if out.MinLive < out.Factor {
+					note = " (under-replicated)"
+				}
+				fmt.Fprintf(w, "Copies:  %d live of %d wanted%s\n", out.MinLive, out.Factor, note)
+			}
 			return nil
 		},
 	}
