@@ -202,6 +202,7 @@ func (n *Node) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
 		n.cancel()
+		n.host.Network().StopNotify(n.rep.notifiee)
 		n.bg.Wait()
 		n.server.Close()
 		err = n.dht.Close()
@@ -290,16 +291,21 @@ type AddResult struct {
 // remaining copies up to R are made in the background.
 func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResult, error) {
 	sink := &providingSink{s: n.store}
+	release := n.store.HoldGC() // until the root is pinned
 	cres, err := chunk.Add(ctx, r, sink, opts)
 	res := AddResult{AddResult: cres, Copies: 1}
 	if err != nil {
+		release()
 		return res, err
 	}
 	if err := n.store.Sync(); err != nil {
+		release()
 		return res, err
 	}
 	// Added content is pinned on the adding node.
-	if err := n.store.Pin(res.Root); err != nil {
+	err = n.store.Pin(res.Root)
+	release()
+	if err != nil {
 		return res, err
 	}
 	if err := n.dht.Provide(sink.keys...); err != nil {
@@ -307,6 +313,10 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (Add
 	}
 	if !n.cfg.Replication.Disabled {
 		res.Copies = n.rep.replicateWrite(ctx, sink.keys)
+		if err := ctx.Err(); err != nil {
+			// Keys never pushed were not counted: no quorum to claim.
+			return res, fmt.Errorf("add %s: replication: %w", res.Root, err)
+		}
 	}
 	return res, nil
 }
@@ -368,25 +378,18 @@ func (n *Node) Stat(ctx context.Context, root cid.Cid, opts FetchOptions) (chunk
 
 // Pin fetches the DAG under root if it is not all held, and pins it.
 func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
+	defer n.store.HoldGC()()
 	if err := n.Fetch(ctx, root, opts); err != nil {
 		return err
 	}
 	return n.store.Pin(root)
 }
 
-// GC removes the blocks that no pin reaches and that this node does not
-// hold as one of their closest live peers (its replica duty), then
-// compacts.
+// GC removes the blocks that no pin reaches and that other nodes did not
+// place here as replicas, then compacts. Replicas leave only through the
+// repair policy, once it has counted enough copies elsewhere.
 func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
-	self := n.host.ID()
-	return n.store.GC(ctx, func(k mh.Multihash) bool {
-		for _, p := range n.rep.closest(k, n.rep.cfg.Factor+2) {
-			if p == self {
-				return true
-			}
-		}
-		return false
-	})
+	return n.store.GC(ctx, nil)
 }
 
 // WriteQuorum is W, the copies Add waits for.

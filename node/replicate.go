@@ -43,6 +43,8 @@ type replicator struct {
 	policy *repair.Policy
 	budget *repair.Budget
 
+	notifiee network.Notifiee
+
 	pushes atomic.Int64 // repair copies made
 	bytes  atomic.Int64 // bytes they carried
 	under  atomic.Int64 // chunks below R at the last walk
@@ -84,7 +86,7 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 		return nil, err
 	}
 	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20))}
-	n.host.Network().Notify(&network.NotifyBundle{
+	r.notifiee = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			r.mu.Lock()
 			r.policy.PeerUp(c.RemotePeer())
@@ -99,11 +101,30 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 			r.policy.PeerDown(p, time.Now())
 			r.mu.Unlock()
 		},
-	})
-	for _, p := range n.host.Network().Peers() {
+	}
+	n.host.Network().Notify(r.notifiee)
+	r.reconcile()
+	return r, nil
+}
+
+// reconcile brings the policy's live set in line with the connections:
+// notifications can arrive out of order (a disconnect overtaking the
+// reconnect that follows it), so every tick checks the truth.
+func (r *replicator) reconcile() {
+	peers := r.n.host.Network().Peers()
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	connected := map[peer.ID]bool{r.n.host.ID(): true}
+	for _, p := range peers {
+		connected[p] = true
 		r.policy.PeerUp(p)
 	}
-	return r, nil
+	for _, p := range r.policy.Live() {
+		if !connected[p] {
+			r.policy.PeerDown(p, now)
+		}
+	}
 }
 
 // run ticks the policy and walks when it says so, until ctx ends.
@@ -115,6 +136,7 @@ func (r *replicator) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
+			r.reconcile()
 			r.mu.Lock()
 			walk := r.policy.Tick(now)
 			r.mu.Unlock()
@@ -147,7 +169,9 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) erro
 		r.bytes.Add(int64(len(data)))
 	}
 	var ref *exchange.RefusedError
-	if errors.As(err, &ref) && (ref.Code == exchange.RefuseFull || ref.Code == exchange.RefuseUnwanted) {
+	if err != nil && ctx.Err() == nil && !(errors.As(err, &ref) && ref.Code == exchange.RefuseBusy) {
+		// Full, draining, not a cairn node, or not answering: pass it over
+		// for a while so placement moves on to the next closest peer.
 		r.mu.Lock()
 		r.policy.PeerFull(p, time.Now())
 		r.mu.Unlock()
@@ -243,8 +267,10 @@ func containsPeer(list []peer.ID, p peer.ID) bool {
 // bandwidth budget) and drops surplus copies.
 func (r *replicator) walk(ctx context.Context) error {
 	pinned, err := r.n.store.PinnedSet(ctx)
+	canDrop := err == nil
 	if err != nil {
-		return err
+		// Without knowing every pinned block, drop nothing; repair still runs.
+		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
 	}
 	var keys []mh.Multihash
 	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
@@ -269,7 +295,7 @@ func (r *replicator) walk(ctx context.Context) error {
 		case len(d.Push) > 0:
 			plans[string(k)] = d
 			q.Push(k, d.Live)
-		case d.Drop:
+		case d.Drop && canDrop:
 			if err := r.n.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
@@ -283,7 +309,18 @@ func (r *replicator) walk(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
-		for _, p := range plans[string(k)].Push {
+		// Walk the closest live peers until R hold the chunk: a target
+		// that refuses or fails is replaced by the next one.
+		copies := plans[string(k)].Live
+		tried := holders[string(k)]
+		for _, p := range r.closest(k, len(r.n.host.Network().Peers())+1) {
+			if copies >= r.cfg.Factor || ctx.Err() != nil {
+				break
+			}
+			if p == r.n.host.ID() || containsPeer(tried, p) {
+				continue
+			}
+			tried = append(tried, p)
 			r.mu.Lock()
 			wait := r.budget.Take(chunk.ChunkSize, time.Now())
 			r.mu.Unlock()
@@ -300,6 +337,7 @@ func (r *replicator) walk(ctx context.Context) error {
 				}
 				continue
 			}
+			copies++
 			r.pushes.Add(1)
 		}
 	}
@@ -370,6 +408,9 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 		return err
 	}
 	if err := n.store.Sync(); err != nil {
+		return err
+	}
+	if err := n.store.MarkDuty(c.Hash()); err != nil {
 		return err
 	}
 	if err := n.dht.Provide(c.Hash()); err != nil {

@@ -34,12 +34,18 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 		case errors.Is(err, store.ErrNotFound):
 			return nil // deleted meanwhile
 		case err == nil:
-			err = chunk.CheckHash(k, data)
+			if herr := chunk.CheckHash(k, data); herr != nil {
+				err = fmt.Errorf("%w: %v", store.ErrCorrupt, herr)
+			}
 		}
 		st.Checked++
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrCorrupt):
 			n.logf("scrub: block %s failed its check: %v", k.B58String(), err)
 			bad = append(bad, k)
+		case err != nil:
+			// An I/O error is not proof of rot: never drop a copy for it.
+			n.logf("scrub: block %s could not be read: %v", k.B58String(), err)
 		}
 		if wait := budget.Take(int64(len(data)), time.Now()); wait > 0 {
 			select {

@@ -151,6 +151,7 @@ func (s *Store) Delete(c cid.Cid) error {
 	dataLen := l.n - headerSize - int64(len(key))
 	var b leveldb.Batch
 	b.Delete(indexKey(key))
+	b.Delete(dutyKey(key))
 	durable := s.durable
 	durable.blocks--
 	durable.bytes -= dataLen

@@ -13,8 +13,38 @@ import (
 
 // Pins are roots of DAGs the user wants kept on this node: GC never
 // removes a block of a pinned DAG. They live in the index database under
-// "p/" + the root's CID bytes.
-var prefixPin = []byte("p/")
+// "p/" + the root's CID bytes. Blocks other nodes placed here (replica
+// duty) are marked under "d/" + multihash: GC never removes them either;
+// only the repair policy, having counted enough copies elsewhere, does.
+var (
+	prefixPin  = []byte("p/")
+	prefixDuty = []byte("d/")
+)
+
+func dutyKey(mh []byte) []byte { return append(append([]byte(nil), prefixDuty...), mh...) }
+
+// MarkDuty records that this node holds a block as a replica for the
+// network, which GC must leave alone.
+func (s *Store) MarkDuty(key mh.Multihash) error {
+	if err := s.db.Put(dutyKey(key), nil, nil); err != nil {
+		return fmt.Errorf("store: mark %s: %w", key.B58String(), err)
+	}
+	return nil
+}
+
+// IsDuty reports whether a block is held as a replica for the network.
+func (s *Store) IsDuty(key mh.Multihash) bool {
+	ok, err := s.db.Has(dutyKey(key), nil)
+	return err == nil && ok
+}
+
+// HoldGC keeps GC from running until the returned function is called:
+// writers that store blocks and then pin them (add, pin) hold it across
+// both steps, so GC never sees their blocks unpinned.
+func (s *Store) HoldGC() func() {
+	s.gcMu.RLock()
+	return s.gcMu.RUnlock
+}
 
 // ErrNotPinned is returned by Unpin for a CID that is not pinned.
 var ErrNotPinned = errors.New("not pinned")
@@ -75,13 +105,15 @@ type GCStats struct {
 // it holds for others (replica duty).
 func (s *Store) GC(ctx context.Context, keep func(mh.Multihash) bool) (GCStats, error) {
 	var st GCStats
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
 	reach, err := s.PinnedSet(ctx)
 	if err != nil {
 		return st, fmt.Errorf("store: gc: %w", err)
 	}
 	var doomed []mh.Multihash
 	err = s.ForEach(ctx, func(k mh.Multihash) error {
-		if reach[string(k)] || (keep != nil && keep(k)) {
+		if reach[string(k)] || s.IsDuty(k) || (keep != nil && keep(k)) {
 			st.Kept++
 			return nil
 		}
@@ -105,9 +137,9 @@ func (s *Store) GC(ctx context.Context, keep func(mh.Multihash) bool) (GCStats, 
 	return st, err
 }
 
-// markReachable marks every block of the DAG under root, going past inner
-// nodes that are missing or unreadable here: a pinned DAG held in part
-// still protects every part that is held.
+// markReachable marks every block of the DAG under root. An inner node
+// that is missing or unreadable here hides which blocks below it the pin
+// covers, so the walk fails rather than let GC guess (fail closed).
 func (s *Store) markReachable(ctx context.Context, root cid.Cid, reach map[string]bool) error {
 	stack := []cid.Cid{root}
 	for len(stack) > 0 {
@@ -125,11 +157,11 @@ func (s *Store) markReachable(ctx context.Context, root cid.Cid, reach map[strin
 		}
 		data, err := s.Get(ctx, c)
 		if err != nil {
-			continue
+			return fmt.Errorf("pinned DAG %s: %w", root, err)
 		}
 		n, err := chunk.DecodeNode(data)
 		if err != nil {
-			continue
+			return fmt.Errorf("pinned DAG %s: %s: %w", root, c, err)
 		}
 		for i := len(n.Links) - 1; i >= 0; i-- {
 			stack = append(stack, n.Links[i].CID)

@@ -107,7 +107,8 @@ type Store struct {
 	// commitMu serialises everything that writes the index: commits,
 	// deletes and compaction's final steps.
 	commitMu  sync.Mutex
-	compactMu sync.Mutex // one compaction at a time
+	compactMu sync.Mutex   // one compaction at a time
+	gcMu      sync.RWMutex // GC excludes writers between store and pin
 
 	mu           sync.RWMutex
 	segs         map[uint32]*segment

@@ -49,6 +49,7 @@ func openBackend(cmd *cobra.Command) (backend, error) {
 // --- offline, on the local repo ---
 
 func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
+	defer l.store.HoldGC()() // until the root is pinned
 	res, err := chunk.Add(ctx, in, l.store, opts)
 	if err != nil {
 		return gateway.AddResponse{}, err
@@ -128,6 +129,7 @@ func (l *local) gc(ctx context.Context) (gateway.GCResponse, error) {
 
 // pin pins a DAG held here in full; fetching the rest needs the daemon.
 func (l *local) pin(ctx context.Context, c cid.Cid) error {
+	defer l.store.HoldGC()()
 	if err := chunk.WalkCIDs(ctx, l.store, c, func(b cid.Cid) error {
 		ok, err := l.store.Has(b)
 		if err == nil && !ok {

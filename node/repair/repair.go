@@ -159,6 +159,15 @@ func (p *Policy) Tick(now time.Time) bool {
 			walk = true
 		}
 	}
+	if len(p.goneAt) > 0 {
+		// A walk now would count the copies of a peer still within its
+		// grace delay as lost; whatever is due waits until it is back or
+		// its delay has run out.
+		if walk {
+			p.walkDue = true
+		}
+		return false
+	}
 	if p.lastWalk.IsZero() || now.Sub(p.lastWalk) >= p.cfg.Interval {
 		walk = true
 	}

@@ -168,7 +168,17 @@ func TestAPeerBackWithinTheGraceDelayTriggersNoWalk(t *testing.T) {
 	if p.Tick(t0.Add(10 * time.Minute)) {
 		t.Fatal("walk for a peer that left cleanly")
 	}
-	if !p.Tick(t0.Add(time.Hour + 5*time.Minute)) {
+	// A walk that falls due while another peer is within its grace delay
+	// waits for that delay to run out.
+	p.RequestWalk()
+	p.PeerDown(ids[1], t0.Add(20*time.Minute))
+	if p.Tick(t0.Add(20*time.Minute + 10*time.Second)) {
+		t.Fatal("walk while a peer was within its grace delay")
+	}
+	if !p.Tick(t0.Add(21 * time.Minute)) {
+		t.Fatal("the postponed walk did not run once the grace delay ran out")
+	}
+	if !p.Tick(t0.Add(21*time.Minute + time.Hour)) {
 		t.Fatal("no periodic walk")
 	}
 }
