@@ -343,9 +343,10 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 }
 
-// probe asks the peers that should hold each key (the R+Slack+2 closest
-// live peers) whether they do, in batched have-probes, and returns the
-// live holders of every key, this node included.
+// probe finds the live holders of each key, this node included: the R+4
+// closest live peers of each key are asked in batched have-probes, and for
+// keys that still seem short of R, so are the peers the DHT names as
+// providers. Only a peer that answers yes counts.
 func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string][]peer.ID {
 	self := r.n.host.ID()
 	holders := map[string][]peer.ID{}
@@ -358,6 +359,58 @@ func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string]
 			}
 		}
 	}
+	r.haveProbe(ctx, ask, holders)
+	r.probeProviders(ctx, keys, holders)
+	return holders
+}
+
+// probeProviders looks beyond the closest peers for chunks that seem to
+// have fewer than R holders: copies placed while closer peers were away
+// or full live farther out, and a holder that sees only itself would
+// otherwise repair a chunk others hold too. The DHT's provider records
+// name candidates; a record counts only once its peer answers a
+// have-probe (records outlive their nodes).
+func (r *replicator) probeProviders(ctx context.Context, keys []mh.Multihash, holders map[string][]peer.ID) {
+	var short []mh.Multihash
+	for _, k := range keys {
+		if len(holders[string(k)]) < r.cfg.Factor {
+			short = append(short, k)
+		}
+	}
+	if len(short) == 0 {
+		return
+	}
+	ask := map[peer.ID][]mh.Multihash{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, k := range short {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(k mh.Multihash) {
+			defer func() { <-sem; wg.Done() }()
+			lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			provs, _, err := r.n.dht.FindProviders(lctx, cid.NewCidV1(cid.Raw, k), 2*r.cfg.Factor+4)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, ai := range provs {
+				if ai.ID != r.n.host.ID() && !containsPeer(holders[string(k)], ai.ID) {
+					ask[ai.ID] = append(ask[ai.ID], k)
+				}
+			}
+		}(k)
+	}
+	wg.Wait()
+	r.haveProbe(ctx, ask, holders)
+}
+
+// haveProbe asks each peer in ask about its keys, in batches, and adds
+// the peers that answer yes to holders.
+func (r *replicator) haveProbe(ctx context.Context, ask map[peer.ID][]mh.Multihash, holders map[string][]peer.ID) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, pushConcurrency)
@@ -387,7 +440,6 @@ func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string]
 		}
 	}
 	wg.Wait()
-	return holders
 }
 
 // onPush takes a block another node places here: verified, stored,
