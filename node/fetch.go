@@ -413,7 +413,9 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 		}
 		switch {
 		case f.ctx.Err() != nil:
-		case errors.Is(err, errFetchStore):
+		case errors.Is(err, errFetchStore), errors.Is(err, exchange.ErrBadContent):
+			// A full disk, or a DAG whose own bytes are malformed: no
+			// other provider can help, and this one did nothing wrong.
 			f.failLocked(err)
 		case errors.Is(err, exchange.ErrProtocol):
 			fp.dead = true

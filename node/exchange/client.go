@@ -87,7 +87,11 @@ func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(ci
 			switch typ {
 			case typeBlock:
 				if verr := chunk.Verify(want, data); verr != nil {
-					err = protoErr("block %s: %v", want, verr)
+					if errors.Is(verr, chunk.ErrBadNode) {
+						err = fmt.Errorf("%w: %s: %v", ErrBadContent, want, verr)
+					} else {
+						err = protoErr("block %s: %v", want, verr)
+					}
 				}
 			case typeDontHave:
 				if len(data) != 0 {

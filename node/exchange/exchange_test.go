@@ -254,3 +254,25 @@ func TestWantGivesUpOnAStalledProvider(t *testing.T) {
 		t.Fatalf("a stall was reported as a protocol violation (the peer would be banned): %v", err)
 	}
 }
+
+func TestMalformedContentThatMatchesItsHashIsNotBlamedOnTheProvider(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	garbage := []byte{0x0a, 0x03, 0xff, 0xff}
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.DagProtobuf, garbage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: &mapBlocks{m: map[cid.Cid][]byte{c: garbage}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	connect(t, client, server)
+	_, err = NewClient(client).Want(context.Background(), server.ID(), []cid.Cid{c}, func(cid.Cid, []byte) error {
+		t.Fatal("a malformed node reached the caller")
+		return nil
+	})
+	if !errors.Is(err, ErrBadContent) || errors.Is(err, ErrProtocol) {
+		t.Fatalf("want of a malformed but hash-true node = %v, want ErrBadContent and no protocol violation", err)
+	}
+}

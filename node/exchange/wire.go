@@ -39,6 +39,11 @@ const (
 // their CIDs.
 var ErrProtocol = errors.New("exchange: protocol violation")
 
+// ErrBadContent marks a block whose bytes match its hash but are not a
+// well-formed node of its codec: the content itself is bad, whoever
+// serves it, so the provider is not to blame.
+var ErrBadContent = errors.New("exchange: block matches its hash but is malformed")
+
 func protoErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrProtocol, fmt.Sprintf(format, args...))
 }
