@@ -46,6 +46,16 @@ func openBackend(cmd *cobra.Command) (backend, error) {
 	return openLocalAt(path, cmd.ErrOrStderr())
 }
 
+// withBackend runs fn on the command's backend and closes it.
+func withBackend(cmd *cobra.Command, fn func(b backend) error) error {
+	b, err := openBackend(cmd)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
 // --- offline, on the local repo ---
 
 func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {

@@ -17,18 +17,15 @@ func newCatCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := openBackend(cmd)
-			if err != nil {
+			return withBackend(cmd, func(b backend) error {
+				r, _, err := b.open(cmd.Context(), c)
+				if err != nil {
+					return err
+				}
+				defer r.Close()
+				_, err = io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize))
 				return err
-			}
-			defer b.Close()
-			r, _, err := b.open(cmd.Context(), c)
-			if err != nil {
-				return err
-			}
-			defer r.Close()
-			_, err = io.CopyBuffer(cmd.OutOrStdout(), r, make([]byte, chunk.ChunkSize))
-			return err
+			})
 		},
 	}
 }

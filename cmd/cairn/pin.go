@@ -25,12 +25,7 @@ fetches the rest (with the daemon).`,
 				if err != nil {
 					return err
 				}
-				b, err := openBackend(cmd)
-				if err != nil {
-					return err
-				}
-				defer b.Close()
-				return fn(b, cmd, c)
+				return withBackend(cmd, func(b backend) error { return fn(b, cmd, c) })
 			},
 		}
 	}
@@ -54,19 +49,13 @@ fetches the rest (with the daemon).`,
 			Short: "List pinned roots",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				b, err := openBackend(cmd)
-				if err != nil {
+				return withBackend(cmd, func(b backend) error {
+					pins, err := b.pins(cmd.Context())
+					for _, p := range pins {
+						fmt.Fprintln(cmd.OutOrStdout(), p)
+					}
 					return err
-				}
-				defer b.Close()
-				pins, err := b.pins(cmd.Context())
-				if err != nil {
-					return err
-				}
-				for _, p := range pins {
-					fmt.Fprintln(cmd.OutOrStdout(), p)
-				}
-				return nil
+				})
 			},
 		},
 	)

@@ -31,7 +31,7 @@ func newProgress(stderr io.Writer, total int64, desc string) *progress {
 
 // Set reports how many bytes are done.
 func (p *progress) Set(done int64) {
-	if !p.enabled {
+	if p == nil || !p.enabled {
 		return
 	}
 	if p.bar == nil {
@@ -54,7 +54,7 @@ func (p *progress) Set(done int64) {
 
 // Done clears the bar.
 func (p *progress) Done() {
-	if p.bar != nil {
+	if p != nil && p.bar != nil {
 		p.bar.Finish()
 		p.bar.Exit()
 	}

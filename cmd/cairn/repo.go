@@ -89,17 +89,14 @@ func newRepoGCCmd() *cobra.Command {
 		Short: "Remove blocks no pin reaches, and compact the segment files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			b, err := openBackend(cmd)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			st, err := b.gc(cmd.Context())
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "removed %d blocks, kept %d, reclaimed %d bytes\n", st.Removed, st.Kept, st.Reclaimed)
-			return nil
+			return withBackend(cmd, func(b backend) error {
+				st, err := b.gc(cmd.Context())
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "removed %d blocks, kept %d, reclaimed %d bytes\n", st.Removed, st.Kept, st.Reclaimed)
+				return nil
+			})
 		},
 	}
 }
