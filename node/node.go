@@ -82,10 +82,28 @@ type Node struct {
 	draining    atomic.Bool // handing chunks away: take no more
 	drainMu     sync.Mutex
 
-	// Background work (the scrubber) stops when Close cancels ctx.
+	// Background work (scrubber, repair, write copies) stops when Close
+	// cancels ctx; goBG refuses new work once Close has begun waiting.
 	ctx    context.Context
 	cancel context.CancelFunc
+	bgMu   sync.Mutex
+	closed bool
 	bg     sync.WaitGroup
+}
+
+// goBG runs fn in the background unless the node is closing.
+func (n *Node) goBG(fn func()) bool {
+	n.bgMu.Lock()
+	defer n.bgMu.Unlock()
+	if n.closed {
+		return false
+	}
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		fn()
+	}()
+	return true
 }
 
 // New builds a node; Start connects it to the network.
@@ -164,21 +182,15 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if n.cfg.ScrubInterval > 0 {
-		n.bg.Add(1)
-		go n.scrubLoop()
+		n.goBG(n.scrubLoop)
 	}
 	if !n.cfg.Replication.Disabled {
-		n.bg.Add(1)
-		go func() {
-			defer n.bg.Done()
-			n.rep.run(n.ctx)
-		}()
+		n.goBG(func() { n.rep.run(n.ctx) })
 	}
 	return nil
 }
 
 func (n *Node) scrubLoop() {
-	defer n.bg.Done()
 	t := time.NewTicker(n.cfg.ScrubInterval)
 	defer t.Stop()
 	for {
@@ -203,6 +215,9 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		n.host.Network().StopNotify(n.rep.notifiee)
+		n.bgMu.Lock()
+		n.closed = true
+		n.bgMu.Unlock()
 		n.bg.Wait()
 		n.server.Close()
 		err = n.dht.Close()

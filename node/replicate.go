@@ -194,9 +194,7 @@ func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) in
 		rest = append(rest, restCopy{k, copies, tried})
 		mu.Unlock()
 	})
-	r.n.bg.Add(1)
-	go func() {
-		defer r.n.bg.Done()
+	r.n.goBG(func() {
 		byKey := map[string]restCopy{}
 		ks := make([]mh.Multihash, len(rest))
 		for i, rc := range rest {
@@ -207,7 +205,7 @@ func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) in
 			rc := byKey[string(k)]
 			return rc.copies, rc.tried
 		}, r.cfg.Factor, nil)
-	}()
+	})
 	return least
 }
 
