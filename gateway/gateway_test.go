@@ -150,3 +150,48 @@ func TestUploadPastTheLimitIs413(t *testing.T) {
 		t.Fatalf("oversized upload: %d %s", resp.StatusCode, body)
 	}
 }
+
+func TestReadsAnswerRangesConditionalsAndCacheHeaders(t *testing.T) {
+	srv, _ := newGateway(t)
+	data := make([]byte, 600_000) // three chunks
+	mrand.New(mrand.NewSource(3)).Read(data)
+	_, body := do(t, "POST", srv.URL+"/api/v1/add", testToken, bytes.NewReader(data))
+	var added AddResponse
+	if err := json.Unmarshal(body, &added); err != nil {
+		t.Fatal(err)
+	}
+	url := srv.URL + "/ipfs/" + added.Cid
+	etag := `"` + added.Cid + `"`
+
+	get := func(headers map[string]string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", url, nil)
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, b := get(nil)
+	if resp.StatusCode != 200 || !bytes.Equal(b, data) || resp.Header.Get("Etag") != etag ||
+		!strings.Contains(resp.Header.Get("Cache-Control"), "immutable") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("plain GET: %d, headers %v", resp.StatusCode, resp.Header)
+	}
+	// Across the first chunk boundary (262144).
+	resp, b = get(map[string]string{"Range": "bytes=262140-262150"})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(b, data[262140:262151]) ||
+		resp.Header.Get("Content-Range") != "bytes 262140-262150/600000" {
+		t.Fatalf("range: %d %q %v", resp.StatusCode, b, resp.Header)
+	}
+	if resp, _ = get(map[string]string{"Range": "bytes=700000-"}); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		t.Fatalf("unsatisfiable range: %d", resp.StatusCode)
+	}
+	if resp, _ = get(map[string]string{"If-None-Match": etag}); resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+}
