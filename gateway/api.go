@@ -189,16 +189,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
 	res, err := s.cfg.Node.Add(r.Context(), body, chunk.AddOptions{Hash: h})
 	if err != nil {
-		status := http.StatusInternalServerError
-		var tooBig *http.MaxBytesError
-		switch {
-		case errors.As(err, &tooBig):
-			status = http.StatusRequestEntityTooLarge
-			err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
-		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
-			status = http.StatusInsufficientStorage
-		}
-		writeError(w, status, err)
+		s.addFailed(w, err)
 		return
 	}
 	w.Header().Set("Location", "/ipfs/"+res.Root.String())
@@ -254,8 +245,22 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	etag := `"` + c.String() + `"`
 	h := w.Header()
+	h.Set("Vary", "Accept")
+	format, err := responseFormat(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch format {
+	case mimeRaw:
+		s.serveRaw(w, r, c)
+		return
+	case mimeCAR:
+		s.serveCAR(w, r, c)
+		return
+	}
+	etag := `"` + c.String() + `"`
 	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
 		h.Set("Etag", etag)
 		w.WriteHeader(http.StatusNotModified)
@@ -273,6 +278,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	h.Set("Etag", etag)
 	h.Set("Cache-Control", "public, max-age=29030400, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
+	fileHeaders(h, r)
 	// ServeContent sniffs the type from the first bytes (seeking back),
 	// answers Range and conditional requests, and skips the body on HEAD.
 	http.ServeContent(w, r, "", time.Time{}, rd)

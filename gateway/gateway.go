@@ -20,7 +20,10 @@
 //	GET  /api/v1/pins                     {"Pins": [cid...]}
 //	POST /api/v1/pins/{cid}               pin, fetching what is missing (auth)
 //	DELETE /api/v1/pins/{cid}             unpin (auth)
-//	GET  /ipfs/{cid}                      the file's bytes (application/octet-stream)
+//	GET  /ipfs/{cid}                      the file (Range, If-None-Match, ?filename=);
+//	                                      ?format=raw or Accept: application/vnd.ipld.raw: one block;
+//	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the DAG
+//	POST /ipfs/                           upload: body is the file, or the file part of multipart (auth)
 package gateway
 
 import (
@@ -105,6 +108,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /api/v1/pins/{cid}", s.auth(s.handleUnpin))
 	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
+	s.mux.HandleFunc("POST /ipfs/{$}", s.auth(s.handleUpload))
 }
 
 // ServeHTTP implements http.Handler.

@@ -7,14 +7,18 @@ import (
 	"encoding/json"
 	"io"
 	mrand "math/rand"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -193,5 +197,102 @@ func TestReadsAnswerRangesConditionalsAndCacheHeaders(t *testing.T) {
 	}
 	if resp, _ = get(map[string]string{"If-None-Match": etag}); resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+}
+
+func addVia(t *testing.T, srv *httptest.Server, data []byte) string {
+	t.Helper()
+	resp, body := do(t, "POST", srv.URL+"/ipfs/", testToken, bytes.NewReader(data))
+	var added AddResponse
+	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &added) != nil || resp.Header.Get("Location") != "/ipfs/"+added.Cid {
+		t.Fatalf("POST /ipfs/: %d %s %v", resp.StatusCode, body, resp.Header)
+	}
+	return added.Cid
+}
+
+func TestTrustlessRawAndCARResponsesVerifyAgainstTheirCIDs(t *testing.T) {
+	srv, _ := newGateway(t)
+	data := make([]byte, 900_000)
+	mrand.New(mrand.NewSource(5)).Read(data)
+	root := addVia(t, srv, data)
+
+	for _, tc := range []struct{ query, accept string }{{"?format=raw", ""}, {"", "application/vnd.ipld.raw"}} {
+		req, _ := http.NewRequest("GET", srv.URL+"/ipfs/"+root+tc.query, nil)
+		if tc.accept != "" {
+			req.Header.Set("Accept", tc.accept)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		c, _ := cid.Decode(root)
+		if resp.Header.Get("Content-Type") != "application/vnd.ipld.raw" || chunk.Verify(c, b) != nil ||
+			resp.Header.Get("Etag") == `"`+root+`"` || resp.Header.Get("Vary") != "Accept" {
+			t.Fatalf("raw %q/%q: %d %v", tc.query, tc.accept, resp.StatusCode, resp.Header)
+		}
+	}
+
+	resp, err := http.Get(srv.URL + "/ipfs/" + root + "?format=car")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br, err := carv2.NewBlockReader(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(br.Roots) != 1 || br.Roots[0].String() != root {
+		t.Fatalf("CAR roots %v, want [%s]", br.Roots, root)
+	}
+	n := 0
+	for {
+		blk, err := br.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chunk.Verify(blk.Cid(), blk.RawData()); err != nil {
+			t.Fatalf("CAR block %s: %v", blk.Cid(), err)
+		}
+		if n == 0 && blk.Cid().String() != root {
+			t.Fatalf("CAR starts with %s, not the root", blk.Cid())
+		}
+		n++
+	}
+	if n != 5 { // root and four leaves
+		t.Fatalf("CAR holds %d blocks, want 5", n)
+	}
+}
+
+func TestMultipartUploadAndFilenameHeaders(t *testing.T) {
+	srv, _ := newGateway(t)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("note", "ignored")
+	fw, _ := mw.CreateFormFile("file", "hello.txt")
+	fw.Write([]byte("hello world\n"))
+	mw.Close()
+	req, _ := http.NewRequest("POST", srv.URL+"/ipfs/", &body)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); resp.StatusCode != 201 || loc != "/ipfs/bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4" {
+		t.Fatalf("multipart upload: %d, Location %q", resp.StatusCode, loc)
+	}
+	resp, b := do(t, "GET", srv.URL+"/ipfs/bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4?filename=greeting.txt", "", nil)
+	if string(b) != "hello world\n" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
+		resp.Header.Get("Content-Disposition") != `inline; filename=greeting.txt` {
+		t.Fatalf("filename: %q %v", b, resp.Header)
+	}
+	if resp, _ := do(t, "POST", srv.URL+"/ipfs/", "", strings.NewReader("x")); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("upload without a token: %d", resp.StatusCode)
 	}
 }

@@ -1,0 +1,176 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	carstorage "github.com/ipld/go-car/v2/storage"
+)
+
+// Trustless response types (IPFS trustless gateway spec).
+const (
+	mimeRaw = "application/vnd.ipld.raw"
+	mimeCAR = "application/vnd.ipld.car"
+)
+
+// responseFormat picks the representation a read asks for: ?format=
+// first, then the Accept header; "" is the file itself.
+func responseFormat(r *http.Request) (string, error) {
+	switch f := r.URL.Query().Get("format"); f {
+	case "raw":
+		return mimeRaw, nil
+	case "car":
+		return mimeCAR, nil
+	case "":
+	default:
+		return "", fmt.Errorf("unknown format %q: use raw or car", f)
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case mimeRaw:
+			return mimeRaw, nil
+		case mimeCAR:
+			return mimeCAR, nil
+		}
+	}
+	return "", nil
+}
+
+// serveRaw answers one block, verifiable against the CID by the client.
+func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	// Fetch just this block: as a raw CID it has no children to follow.
+	raw := cid.NewCidV1(cid.Raw, c.Hash())
+	if err := s.cfg.Node.Fetch(r.Context(), raw, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	data, err := s.cfg.Node.Store().Get(r.Context(), c)
+	if err != nil {
+		writeError(w, http.StatusBadGateway, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", mimeRaw)
+	h.Set("Etag", `"`+c.String()+`.raw"`)
+	h.Set("Cache-Control", "public, max-age=29030400, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Length", strconv.Itoa(len(data)))
+	if r.Method == http.MethodHead {
+		return
+	}
+	w.Write(data)
+}
+
+// serveCAR answers a CARv1 of the whole DAG: the root first, then every
+// block once, parents before children in link order, so the same DAG
+// always gives the same bytes.
+func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
+	if err := s.cfg.Node.Fetch(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", mimeCAR+"; version=1")
+	h.Set("Etag", `"`+c.String()+`.car"`)
+	h.Set("Cache-Control", "public, max-age=29030400, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if r.Method == http.MethodHead {
+		return
+	}
+	car, err := carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true))
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	// Past the header, an error can only cut the stream short; the client
+	// sees a truncated CAR, never a wrong block.
+	chunk.Walk(r.Context(), s.cfg.Node.Store(), c, func(b cid.Cid, data []byte) error {
+		return car.Put(r.Context(), b.KeyString(), data)
+	})
+}
+
+// handleUpload is POST /ipfs/: the body is the file, unless it is
+// multipart/form-data, whose first file part is. 201 with Location.
+func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
+	body := io.Reader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize))
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
+		part, err := firstFilePart(multipart.NewReader(body, params["boundary"]))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err)
+			return
+		}
+		body = part
+	}
+	res, err := s.cfg.Node.Add(r.Context(), body, chunk.AddOptions{})
+	if err != nil {
+		s.addFailed(w, err)
+		return
+	}
+	w.Header().Set("Location", "/ipfs/"+res.Root.String())
+	w.Header().Set("Ipfs-Hash", res.Root.String())
+	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
+		Copies: res.Copies, WriteQuorum: s.cfg.Node.WriteQuorum()})
+}
+
+func firstFilePart(mr *multipart.Reader) (io.Reader, error) {
+	for {
+		p, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("multipart upload without a file part")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("malformed multipart body: %w", err)
+		}
+		if p.FileName() != "" || p.FormName() == "file" {
+			return p, nil
+		}
+	}
+}
+
+// addFailed maps a failed add to its status.
+func (s *Server) addFailed(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		status = http.StatusRequestEntityTooLarge
+		err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
+	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
+		status = http.StatusInsufficientStorage
+	}
+	writeError(w, status, err)
+}
+
+// fileHeaders sets the type and disposition of a file response from
+// ?filename= when given (ServeContent sniffs the type otherwise).
+func fileHeaders(h http.Header, r *http.Request) {
+	name := r.URL.Query().Get("filename")
+	if name == "" {
+		return
+	}
+	name = path.Base(strings.ReplaceAll(name, `\`, "/"))
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" {
+		h.Set("Content-Type", t)
+	}
+	disp := "inline"
+	if r.URL.Query().Get("download") == "true" {
+		disp = "attachment"
+	}
+	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
+}
