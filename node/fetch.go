@@ -79,6 +79,9 @@ type fetch struct {
 	retryAt   time.Time
 	retryWait time.Duration
 	progress  time.Time // last block received
+	// arrived is closed (and replaced) whenever a block lands, so that
+	// streaming readers can wait for the block they need.
+	arrived chan struct{}
 	err       error
 	wg        sync.WaitGroup
 }
@@ -93,6 +96,7 @@ func (n *Node) newFetch(ctx context.Context, opts FetchOptions) *fetch {
 		refused:  map[string]peerSet{},
 		peers:    map[peer.ID]*fetchPeer{},
 		progress: time.Now(),
+		arrived:  make(chan struct{}),
 	}
 	for _, p := range opts.Providers {
 		f.addPeerLocked(p)
@@ -391,6 +395,8 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 		f.mu.Lock()
 		delete(f.pending, c.KeyString())
 		f.progress = time.Now()
+		close(f.arrived)
+		f.arrived = make(chan struct{})
 		f.mu.Unlock()
 		f.signal()
 		return nil
@@ -458,4 +464,11 @@ func (f *fetch) refuseLocked(c cid.Cid, p peer.ID) {
 	}
 	f.refused[k][p] = true
 	f.queue = append(f.queue, c)
+}
+
+// waitChan returns a channel closed when the next block arrives.
+func (f *fetch) waitChan() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.arrived
 }
