@@ -82,8 +82,8 @@ type fetch struct {
 	// arrived is closed (and replaced) whenever a block lands, so that
 	// streaming readers can wait for the block they need.
 	arrived chan struct{}
-	err       error
-	wg        sync.WaitGroup
+	err     error
+	wg      sync.WaitGroup
 }
 
 type peerSet map[peer.ID]bool
