@@ -220,7 +220,7 @@ func TestAFullNodeRefusesCopiesAndTheyLandElsewhere(t *testing.T) {
 
 func TestANodeBackWithinTheGraceDelayCausesNoRepair(t *testing.T) {
 	rc := fastRepair
-	rc.GraceDelay = 3 * time.Second
+	rc.GraceDelay = 5 * time.Second // far above the 1 s outage, even on a loaded machine
 	rc.Interval = time.Hour // only a loss may start a walk in this test
 	var nodes []*Node
 	keys := make([]crypto.PrivKey, 5)
