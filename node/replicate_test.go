@@ -221,7 +221,7 @@ func TestAFullNodeRefusesCopiesAndTheyLandElsewhere(t *testing.T) {
 func TestANodeBackWithinTheGraceDelayCausesNoRepair(t *testing.T) {
 	rc := fastRepair
 	rc.GraceDelay = 5 * time.Second // far above the 1 s outage, even on a loaded machine
-	rc.Interval = time.Hour // only a loss may start a walk in this test
+	rc.Interval = time.Hour         // only a loss may start a walk in this test
 	var nodes []*Node
 	keys := make([]crypto.PrivKey, 5)
 	dirs := make([]string, 5)
