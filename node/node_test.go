@@ -14,8 +14,10 @@ import (
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -69,6 +71,29 @@ func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOp
 		t.Fatal(err)
 	}
 	return n
+}
+
+// link connects a to b, retrying past libp2p's dial backoff: a dial that
+// raced with another (both sides dialling, or the DHT dialling) can fail
+// and leave a backoff that would fail the next attempt at once.
+func link(t *testing.T, a, b *Node) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := a.Connect(ctx, b.AddrInfo())
+		cancel()
+		if err == nil || a.Host().Network().Connectedness(b.ID()) == network.Connected {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect %s to %s: %v", a.ID(), b.ID(), err)
+		}
+		if sw, ok := a.Host().Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(b.ID())
+		}
+		time.Sleep(50 * time.Millisecond) // retry pause
+	}
 }
 
 func randomData(t *testing.T, seed int64, size int) []byte {

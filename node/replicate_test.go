@@ -30,13 +30,9 @@ func cluster(t *testing.T, n int, rc ReplicationConfig) []*Node {
 	for i := 0; i < n; i++ {
 		nodes = append(nodes, startNode(t, withReplication(rc)))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
-			if err := a.Connect(ctx, b.AddrInfo()); err != nil {
-				t.Fatal(err)
-			}
+			link(t, a, b)
 		}
 	}
 	return nodes
@@ -184,9 +180,7 @@ func TestAFullNodeRefusesCopiesAndTheyLandElsewhere(t *testing.T) {
 	full := startNodeWith(t, t.TempDir(), store.Options{Capacity: 1}, withReplication(fastRepair))
 	ctx := context.Background()
 	for _, n := range nodes {
-		if err := full.Connect(ctx, n.AddrInfo()); err != nil {
-			t.Fatal(err)
-		}
+		link(t, full, n)
 	}
 	alive := append(nodes, full)
 	var files []file
@@ -233,9 +227,7 @@ func TestANodeBackWithinTheGraceDelayCausesNoRepair(t *testing.T) {
 	ctx := context.Background()
 	for i, a := range nodes {
 		for _, b := range nodes[i+1:] {
-			if err := a.Connect(ctx, b.AddrInfo()); err != nil {
-				t.Fatal(err)
-			}
+			link(t, a, b)
 		}
 	}
 	var files []file
@@ -265,9 +257,7 @@ func TestANodeBackWithinTheGraceDelayCausesNoRepair(t *testing.T) {
 	back := startNodeWith(t, dirs[2], store.Options{}, withReplication(rc), withIdentity(keys[2]))
 	for _, n := range nodes {
 		if n != restart {
-			if err := back.Connect(ctx, n.AddrInfo()); err != nil {
-				t.Fatal(err)
-			}
+			link(t, back, n)
 		}
 	}
 	nodes[2] = back
