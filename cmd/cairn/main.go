@@ -1,5 +1,5 @@
-// Command cairn is cairn's one binary: the CLI and (from the peers issue
-// on) the daemon and gateway. Every verb lives in a file of its own.
+// Command cairn is cairn's one binary: the CLI, the daemon and its HTTP
+// gateway. Every verb lives in a file of its own.
 package main
 
 import (
