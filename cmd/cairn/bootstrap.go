@@ -22,11 +22,7 @@ the next daemon start; 'cairn swarm connect' reaches a peer right away.`,
 		Short: "Print the bootstrap peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := repoPath(cmd)
-			if err != nil {
-				return err
-			}
-			cfg, err := repo.LoadConfig(path)
+			_, cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -78,11 +74,7 @@ the next daemon start; 'cairn swarm connect' reaches a peer right away.`,
 
 // editBootstrap rewrites the Bootstrap list of the config.
 func editBootstrap(cmd *cobra.Command, change func([]string) []string) error {
-	path, err := repoPath(cmd)
-	if err != nil {
-		return err
-	}
-	cfg, err := repo.LoadConfig(path)
+	path, cfg, err := loadConfig(cmd)
 	if err != nil {
 		return err
 	}

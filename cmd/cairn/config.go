@@ -24,17 +24,15 @@ Sizes take decimal units (100GB = 10^11 bytes) or binary ones (100GiB =
 A running daemon reads its config at start.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path, err := repoPath(cmd)
-			if err != nil {
-				return err
-			}
 			if len(args) == 2 {
-				if _, err := repo.SetConfigValue(path, args[0], args[1]); err != nil {
+				path, err := repoPath(cmd)
+				if err != nil {
 					return err
 				}
-				return nil
+				_, err = repo.SetConfigValue(path, args[0], args[1])
+				return err
 			}
-			cfg, err := repo.LoadConfig(path)
+			_, cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}
@@ -51,11 +49,7 @@ A running daemon reads its config at start.`,
 		Short: "Print the whole config",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			path, err := repoPath(cmd)
-			if err != nil {
-				return err
-			}
-			cfg, err := repo.LoadConfig(path)
+			_, cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
 			}

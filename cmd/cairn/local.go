@@ -22,6 +22,17 @@ func repoPath(cmd *cobra.Command) (string, error) {
 	return repo.DefaultPath()
 }
 
+// loadConfig reads the config of the command's repo without locking it
+// (a running daemon holds the lock).
+func loadConfig(cmd *cobra.Command) (string, *repo.Config, error) {
+	path, err := repoPath(cmd)
+	if err != nil {
+		return "", nil, err
+	}
+	cfg, err := repo.LoadConfig(path)
+	return path, cfg, err
+}
+
 // local is the repo and block store of a command that works offline.
 type local struct {
 	repo  *repo.Repo
