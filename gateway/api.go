@@ -274,9 +274,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer rd.Close()
-	h.Set("Etag", etag)
-	h.Set("Cache-Control", "public, max-age=29030400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
+	immutable(h, etag)
 	fileHeaders(h, r)
 	// ServeContent sniffs the type from the first bytes (seeking back),
 	// answers Range and conditional requests, and skips the body on HEAD.

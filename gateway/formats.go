@@ -52,6 +52,15 @@ func responseFormat(r *http.Request) (string, error) {
 	return "", nil
 }
 
+// immutable sets the headers every /ipfs/ representation shares: content
+// addressing means a response for a CID never changes, so caches may keep
+// it as long as they like; each form has its own ETag.
+func immutable(h http.Header, etag string) {
+	h.Set("Etag", etag)
+	h.Set("Cache-Control", "public, max-age=29030400, immutable")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
 // serveRaw answers one block, verifiable against the CID by the client.
 func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	// Fetch just this block: as a raw CID it has no children to follow.
@@ -67,9 +76,7 @@ func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", mimeRaw)
-	h.Set("Etag", `"`+c.String()+`.raw"`)
-	h.Set("Cache-Control", "public, max-age=29030400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
+	immutable(h, `"`+c.String()+`.raw"`)
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	if r.Method == http.MethodHead {
 		return
@@ -87,9 +94,7 @@ func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", mimeCAR+"; version=1")
-	h.Set("Etag", `"`+c.String()+`.car"`)
-	h.Set("Cache-Control", "public, max-age=29030400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
+	immutable(h, `"`+c.String()+`.car"`)
 	if r.Method == http.MethodHead {
 		return
 	}
