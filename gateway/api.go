@@ -202,20 +202,20 @@ func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	st, blocks, err := s.cfg.Node.Stat(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
+	// Replicas fetches what is missing and lists every distinct block once,
+	// which is the block count too.
+	reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	out := StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType, Factor: s.cfg.Node.Factor()}
-	if reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err == nil {
-		for i, cr := range reps {
-			if i == 0 || cr.Live < out.MinLive {
-				out.MinLive = cr.Live
-			}
-		}
+	st, err := chunk.StatDAG(r.Context(), s.cfg.Node.Store(), c)
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, StatResponse{CID: c.String(), Size: st.Size, Blocks: len(reps), RootType: st.RootType,
+		MinLive: node.MinLive(reps), Factor: s.cfg.Node.Factor()})
 }
 
 func (s *Server) handleRepoStat(w http.ResponseWriter, _ *http.Request) {
@@ -350,14 +350,11 @@ func (s *Server) handleReplicas(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	out := ReplicasResponse{Chunks: []ChunkReplicas{}}
-	for i, cr := range reps {
+	out := ReplicasResponse{MinLive: node.MinLive(reps), Chunks: []ChunkReplicas{}}
+	for _, cr := range reps {
 		hs := make([]string, len(cr.Holders))
 		for j, h := range cr.Holders {
 			hs[j] = h.String()
-		}
-		if i == 0 || cr.Live < out.MinLive {
-			out.MinLive = cr.Live
 		}
 		out.Chunks = append(out.Chunks, ChunkReplicas{CID: cr.CID.String(), Live: cr.Live, Holders: hs})
 	}

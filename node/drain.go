@@ -98,3 +98,14 @@ func (n *Node) Replicas(ctx context.Context, root cid.Cid, opts FetchOptions) ([
 	}
 	return out, nil
 }
+
+// MinLive is the smallest live copy count over a file's blocks (0 for none).
+func MinLive(reps []ChunkReplicas) int {
+	least := 0
+	for i, cr := range reps {
+		if i == 0 || cr.Live < least {
+			least = cr.Live
+		}
+	}
+	return least
+}

@@ -376,21 +376,6 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 	return n.dht.FindProviders(ctx, c, max)
 }
 
-// Stat fetches the DAG if needed and describes it: its root and the
-// number of distinct blocks in it.
-func (n *Node) Stat(ctx context.Context, root cid.Cid, opts FetchOptions) (chunk.Stat, int, error) {
-	if err := n.Fetch(ctx, root, opts); err != nil {
-		return chunk.Stat{}, 0, err
-	}
-	st, err := chunk.StatDAG(ctx, n.store, root)
-	if err != nil {
-		return st, 0, err
-	}
-	blocks := 0
-	err = chunk.WalkCIDs(ctx, n.store, root, func(cid.Cid) error { blocks++; return nil })
-	return st, blocks, err
-}
-
 // Pin fetches the DAG under root if it is not all held, and pins it.
 func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
 	defer n.store.HoldGC()()
