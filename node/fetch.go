@@ -177,7 +177,7 @@ func (f *fetch) want(cids []cid.Cid, front bool) {
 		}
 		if errors.Is(err, store.ErrCorrupt) {
 			f.n.logf("fetch: dropping corrupt local copy of %s: %v", c, err)
-			if derr := f.n.store.Delete(c); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			if derr := f.n.drop(c.Hash()); derr != nil {
 				f.mu.Lock()
 				f.failLocked(derr)
 				f.mu.Unlock()

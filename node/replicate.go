@@ -294,7 +294,7 @@ func (r *replicator) walk(ctx context.Context) error {
 			plans[string(k)] = d
 			q.Push(k, d.Live)
 		case d.Drop && canDrop:
-			if err := r.n.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			if err := r.n.drop(k); err != nil {
 				return err
 			}
 		}

@@ -62,12 +62,11 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 	n.scrubErrors.Add(int64(len(bad)))
 	var lost []string
 	for _, k := range bad {
-		c := cid.NewCidV1(cid.Raw, k) // exchange and DHT go by multihash
-		if err := n.store.Delete(c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := n.drop(k); err != nil {
 			return st, err
 		}
 		st.Corrupt++
-		if err := n.Fetch(ctx, c, FetchOptions{StallTimeout: time.Minute}); err != nil {
+		if err := n.refetch(ctx, k); err != nil {
 			lost = append(lost, fmt.Sprintf("%s: %v", k.B58String(), err))
 			continue
 		}
@@ -82,6 +81,22 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 // ScrubErrors counts blocks found corrupt since the node started.
 func (n *Node) ScrubErrors() int64 { return n.scrubErrors.Load() }
 
+// drop deletes a block by multihash; one already gone is no error (a
+// concurrent delete or GC got there first).
+func (n *Node) drop(key mh.Multihash) error {
+	if err := n.store.Delete(cid.NewCidV1(cid.Raw, key)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// refetch fetches one dropped block again from a replica. It asks by
+// multihash (a raw CID), as exchange and DHT go by it, so only that block
+// is fetched whatever its codec.
+func (n *Node) refetch(ctx context.Context, key mh.Multihash) error {
+	return n.Fetch(ctx, cid.NewCidV1(cid.Raw, key), FetchOptions{StallTimeout: time.Minute})
+}
+
 // healingGetter reads blocks from the store and, when one fails its
 // check, drops it and fetches it again from a replica before answering,
 // so a reader never sees bitrot that a replica can mend.
@@ -94,11 +109,10 @@ func (g healingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 	}
 	g.n.scrubErrors.Add(1)
 	g.n.logf("read: block %s failed its check; fetching it again: %v", c, err)
-	raw := cid.NewCidV1(cid.Raw, c.Hash())
-	if derr := g.n.store.Delete(raw); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+	if derr := g.n.drop(c.Hash()); derr != nil {
 		return nil, derr
 	}
-	if ferr := g.n.Fetch(ctx, raw, FetchOptions{StallTimeout: time.Minute}); ferr != nil {
+	if ferr := g.n.refetch(ctx, c.Hash()); ferr != nil {
 		return nil, fmt.Errorf("%w (and no replica could replace it: %v)", err, ferr)
 	}
 	return g.n.store.Get(ctx, c)
