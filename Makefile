@@ -6,7 +6,7 @@ PKGS     := ./...
 # (100 MB) out of the race run, and test-vectors runs them at full speed.
 RACEFLAGS := -race -short -timeout 8m
 
-.PHONY: all build run tour test test-race test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide sim clean
+.PHONY: all build run tour test test-race test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide bench-gateway sim clean
 
 all: build
 
@@ -36,7 +36,7 @@ test-race:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-transfer bench-provide
+bench: bench-go bench-add bench-transfer bench-provide bench-gateway
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -53,6 +53,12 @@ bench-transfer:
 # announcing the 4,096 blocks of a 1 GiB file in a 20-node loopback network
 bench-provide:
 	$(GO) run ./cmd/cairn-bench -run provide
+
+# the HTTP gateway of an in-process node over loopback: 1,000 1 KiB
+# objects on 16 keep-alive connections (req/s), and a 1 GiB object per
+# fresh connection (TTFB and MB/s)
+bench-gateway:
+	$(GO) run ./cmd/cairn-bench -run gateway -size 1073741824 -runs 3 -duration 10s
 
 sim:
 	@echo "simulations arrive with the simulations issue"

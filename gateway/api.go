@@ -252,6 +252,11 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
+	release, ok := s.acquireFetch(w, c)
+	if !ok {
+		return
+	}
+	defer release()
 	switch format {
 	case mimeRaw:
 		s.serveRaw(w, r, c)

@@ -30,11 +30,15 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -52,6 +56,15 @@ type Config struct {
 	// MaxUploadSize bounds an upload's body (default 64 GiB); past it the
 	// upload fails with 413 and nothing is acknowledged.
 	MaxUploadSize int64
+	// MaxFetches bounds the reads of content not held here that are served
+	// at once (default 64); past it a read gets 503 with Retry-After, so a
+	// flood of requests for absent content cannot tie up the node.
+	MaxFetches int
+	// ClientTimeout is how long a client may go without taking response
+	// bytes or sending request body bytes (default 30s); then its
+	// connection is closed, so a stalled client holds no goroutine for
+	// ever. A client that keeps moving is never cut off.
+	ClientTimeout time.Duration
 	// Registry receives the gateway's metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
 }
@@ -61,6 +74,7 @@ type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
 	metrics *metrics
+	fetches chan struct{} // a token per read of content not held here
 }
 
 // New builds the handler.
@@ -77,10 +91,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxUploadSize <= 0 {
 		cfg.MaxUploadSize = 64 << 30
 	}
+	if cfg.MaxFetches <= 0 {
+		cfg.MaxFetches = 64
+	}
+	if cfg.ClientTimeout <= 0 {
+		cfg.ClientTimeout = 30 * time.Second
+	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), fetches: make(chan struct{}, cfg.MaxFetches)}
 	s.metrics = newMetrics(cfg.Registry, cfg.Node)
 	s.routes()
 	return s, nil
@@ -113,9 +133,60 @@ func (s *Server) routes() {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := &recorder{
+		ResponseWriter: w,
+		rc:             http.NewResponseController(w),
+		idle:           s.cfg.ClientTimeout,
+		start:          time.Now(),
+		status:         http.StatusOK,
+	}
+	// net/http leaves a write deadline in place across keep-alive
+	// requests; start each request with a fresh one.
+	rec.rc.SetWriteDeadline(rec.start.Add(rec.idle))
+	if r.Body != nil && r.Body != http.NoBody {
+		// Also bounds net/http's draining of a body the handler left unread.
+		rec.rc.SetReadDeadline(rec.start.Add(rec.idle))
+		r.Body = &idleReader{ReadCloser: r.Body, rc: rec.rc, idle: s.cfg.ClientTimeout}
+	}
 	s.mux.ServeHTTP(rec, r)
-	s.metrics.requests.WithLabelValues(http.StatusText(rec.status)).Inc()
+	route := routeOf(r.Pattern)
+	s.metrics.requests.WithLabelValues(strconv.Itoa(rec.status)).Inc()
+	if rec.bytes > 0 {
+		s.metrics.bytes.WithLabelValues(route).Add(float64(rec.bytes))
+		s.metrics.ttfb.WithLabelValues(route).Observe(rec.firstByte.Sub(rec.start).Seconds())
+	}
+}
+
+// routeOf names the part of the API a matched pattern belongs to, a label
+// with few values: "ipfs", "api", "metrics" or "other".
+func routeOf(pattern string) string {
+	_, path, _ := strings.Cut(pattern, " ")
+	switch {
+	case strings.HasPrefix(path, "/ipfs/"):
+		return "ipfs"
+	case strings.HasPrefix(path, "/api/"):
+		return "api"
+	case path == "/metrics":
+		return "metrics"
+	}
+	return "other"
+}
+
+// acquireFetch takes a fetch slot for a read of c when c is not held
+// here; it answers 503 itself and returns false when none is free. The
+// returned func gives the slot back.
+func (s *Server) acquireFetch(w http.ResponseWriter, c cid.Cid) (release func(), ok bool) {
+	if has, err := s.cfg.Node.Store().Has(c); err == nil && has {
+		return func() {}, true
+	}
+	select {
+	case s.fetches <- struct{}{}:
+		return func() { <-s.fetches }, true
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%d reads of content not held here are in flight; try again shortly", cap(s.fetches)))
+		return nil, false
+	}
 }
 
 // auth admits requests carrying the repo's token.
@@ -146,18 +217,67 @@ func writeError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, ErrorBody{Error: err.Error()})
 }
 
-type statusRecorder struct {
+// recorder notes a response's status, size and time to first byte, and
+// pushes the connection's write deadline forward before every write, so a
+// client that stops reading is cut off after the idle timeout while one
+// that keeps reading is not.
+type recorder struct {
 	http.ResponseWriter
-	status int
+	rc        *http.ResponseController
+	idle      time.Duration
+	start     time.Time
+	firstByte time.Time
+	status    int
+	wrote     bool
+	bytes     int64
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	r.status = code
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status = code
+		r.wrote = true
+	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *statusRecorder) Flush() {
-	if f, ok := r.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.bytes == 0 && len(p) > 0 {
+		r.firstByte = time.Now()
 	}
+	r.wrote = true
+	r.rc.SetWriteDeadline(time.Now().Add(r.idle))
+	n, err := r.ResponseWriter.Write(p)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	r.rc.SetWriteDeadline(time.Now().Add(r.idle))
+	r.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection underneath.
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// idleReader pushes the connection's read deadline forward before every
+// read of a request body: an upload that stalls is cut off, a slow one
+// that keeps moving is not.
+type idleReader struct {
+	io.ReadCloser
+	rc   *http.ResponseController
+	idle time.Duration
+}
+
+func (b *idleReader) Read(p []byte) (int, error) {
+	b.rc.SetReadDeadline(time.Now().Add(b.idle))
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		// Past the body, net/http reads in the background to notice a
+		// client hanging up, and a timeout there would cancel the
+		// request while the handler still works on it. (After other
+		// errors the deadline stays, so net/http's draining of the rest
+		// fails fast and the connection is closed.)
+		b.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
 }

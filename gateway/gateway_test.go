@@ -25,7 +25,7 @@ import (
 
 const testToken = "0123456789abcdef0123456789abcdef"
 
-func newGateway(t *testing.T) (*httptest.Server, *node.Node) {
+func newGateway(t *testing.T, opts ...func(*Config)) (*httptest.Server, *node.Node) {
 	t.Helper()
 	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
@@ -43,7 +43,11 @@ func newGateway(t *testing.T) (*httptest.Server, *node.Node) {
 	if err := n.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	gw, err := New(Config{Node: n, Token: testToken, FetchTimeout: time.Second, MaxUploadSize: 1 << 20})
+	cfg := Config{Node: n, Token: testToken, FetchTimeout: time.Second, MaxUploadSize: 1 << 20}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 type metrics struct {
 	requests *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
+	ttfb     *prometheus.HistogramVec
 }
 
 func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
@@ -15,8 +17,18 @@ func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
 			Name: "cairn_http_requests_total",
 			Help: "HTTP requests served, by status.",
 		}, []string{"status"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_http_response_bytes_total",
+			Help: "Response body bytes written, by route (ipfs, api, metrics, other).",
+		}, []string{"route"}),
+		ttfb: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "cairn_http_time_to_first_byte_seconds",
+			Help: "Time from a request's arrival to the first byte of its response body, by route.",
+			// From a local block (~100µs) to a slow network fetch (~10s).
+			Buckets: prometheus.ExponentialBuckets(0.0001, 3, 12),
+		}, []string{"route"}),
 	}
-	reg.MustRegister(m.requests)
+	reg.MustRegister(m.requests, m.bytes, m.ttfb)
 	gauge := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 	}

@@ -4,13 +4,17 @@
 // machine's speed drifts from minute to minute, so the three measurements
 // are interleaved, repeated, and compared as medians and ratios.
 //
-// Usage: cairn-bench -run add,transfer,provide -cairn bin/cairn [-size N] [-runs 3] [-dir DIR]
+// Usage: cairn-bench -run add,transfer,provide,gateway -cairn bin/cairn [-size N] [-runs 3] [-dir DIR]
 //
 //   - add: `cairn add` of a random file, against sha2-256 and disk speed;
 //   - transfer: fetching a file between in-process nodes over loopback TCP,
 //     from one provider and from three, against loopback TCP throughput
 //     and sha2-256;
-//   - provide: announcing the blocks of a 1 GiB file in a 20-node network.
+//   - provide: announcing the blocks of a 1 GiB file in a 20-node network;
+//   - gateway: the HTTP gateway of one in-process node over loopback, with
+//     many small objects on keep-alive connections (req/s, for -duration)
+//     and one object of -size bytes per fresh connection (TTFB and MB/s);
+//     gateway-small and gateway-large run one half.
 package main
 
 import (
@@ -37,10 +41,13 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
-	what := flag.String("run", "add", "comma-separated: add, transfer, provide")
+	what := flag.String("run", "add", "comma-separated: add, transfer, provide, gateway (gateway-small, gateway-large)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 4, "wants in flight per provider in the transfer bench")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write a CPU profile of the timed one-provider fetches here")
+	flag.DurationVar(&gwDuration, "duration", gwDuration, "length of each small-object round of the gateway bench")
+	flag.IntVar(&gwWorkers, "workers", gwWorkers, "load workers (one keep-alive connection each) in the gateway bench")
+	flag.StringVar(&gwProfile, "gatewayprofile", "", "write CPU profiles of the timed gateway load to PREFIX.small and PREFIX.large")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -53,6 +60,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	tmp := "" // removed on every exit, the error ones included
 	if *dir == "" {
 		d, err := os.MkdirTemp("", "cairn-bench-")
 		if err != nil {
@@ -60,7 +68,7 @@ func main() {
 			os.Exit(1)
 		}
 		defer os.RemoveAll(d)
-		*dir = d
+		*dir, tmp = d, d
 	}
 	for _, w := range strings.Split(*what, ",") {
 		var err error
@@ -71,12 +79,17 @@ func main() {
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
 			err = runProvide(*dir)
+		case "gateway", "gateway-small", "gateway-large":
+			err = runGateway(w != "gateway-large", w != "gateway-small", *size, *runs, *dir)
 		default:
 			err = fmt.Errorf("unknown benchmark %q", w)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "cairn-bench:", err)
 			pprof.StopCPUProfile()
+			if tmp != "" {
+				os.RemoveAll(tmp)
+			}
 			os.Exit(1)
 		}
 	}

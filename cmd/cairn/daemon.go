@@ -129,6 +129,8 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		Token:         token,
 		FetchTimeout:  time.Duration(cfg.Gateway.FetchTimeout),
 		MaxUploadSize: int64(min(uint64(cfg.Gateway.MaxUploadSize), math.MaxInt64)),
+		MaxFetches:    cfg.Gateway.MaxFetches,
+		ClientTimeout: time.Duration(cfg.Gateway.ClientTimeout),
 	})
 	if err != nil {
 		return err

@@ -59,6 +59,8 @@ type ReplicationConfig struct {
 type GatewayConfig struct {
 	MaxUploadSize Size     // largest accepted upload
 	FetchTimeout  Duration // how long to look for content before giving up
+	MaxFetches    int      // reads of content not held here served at once
+	ClientTimeout Duration // how long a client may stall reading or sending
 }
 
 // Bounds on Storage.SegmentSize: below 1MiB the per-segment overhead
@@ -94,6 +96,8 @@ func DefaultConfig() *Config {
 		Gateway: GatewayConfig{
 			MaxUploadSize: 64 * GiB,
 			FetchTimeout:  Duration(time.Minute),
+			MaxFetches:    64,
+			ClientTimeout: Duration(30 * time.Second),
 		},
 	}
 }
@@ -156,6 +160,8 @@ func (c *Config) Validate() error {
 		{"Replication.Bandwidth", r.Bandwidth > 0},
 		{"Gateway.MaxUploadSize", c.Gateway.MaxUploadSize > 0},
 		{"Gateway.FetchTimeout", c.Gateway.FetchTimeout > 0},
+		{"Gateway.MaxFetches", c.Gateway.MaxFetches > 0},
+		{"Gateway.ClientTimeout", c.Gateway.ClientTimeout > 0},
 	}
 	for _, p := range positive {
 		if !p.ok {

@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"io"
+	mrand "math/rand"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+)
+
+// mockNode starts a node on a mocknet host, with replication off so that
+// only reads move blocks.
+func mockNode(t *testing.T, h host.Host, bootstrap ...peer.AddrInfo) *node.Node {
+	t.Helper()
+	s, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(node.Config{Host: h, Store: s, Bootstrap: bootstrap, Replication: node.ReplicationConfig{Disabled: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A file added on A is read through B's gateway, B holding none of it;
+// the link between them is slow, so the whole file takes seconds to
+// cross, and the first bytes reach the client long before that.
+func TestGatewayStreamsContentItFetchesFromAnotherNode(t *testing.T) {
+	const bandwidth = 2 << 20 // bytes per second, each way
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	mn.SetLinkDefaults(mocknet.LinkOptions{Bandwidth: bandwidth})
+	ha, err := mn.GenPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	hb, err := mn.GenPeer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	a := mockNode(t, ha)
+	b := mockNode(t, hb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()})
+
+	data := make([]byte, 40*chunk.ChunkSize+777) // 10 MiB: 5 s over the link
+	mrand.New(mrand.NewSource(9)).Read(data)
+	root := addBytes(t, a, data)
+	blocks := a.Store().Stats().Blocks
+
+	gw, err := New(Config{Node: b, Token: testToken, FetchTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+"/ipfs/"+root.String(), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET through B: %d", resp.StatusCode)
+	}
+	first := make([]byte, 4096)
+	if _, err := io.ReadFull(resp.Body, first); err != nil {
+		t.Fatal(err)
+	}
+	if held := b.Store().Stats().Blocks; held >= blocks {
+		t.Fatalf("B held the whole file (%d of %d blocks) before the client had its first bytes", held, blocks)
+	}
+	rest, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(append(first, rest...), data) {
+		t.Fatal("the file read through B differs from the one added on A")
+	}
+}
