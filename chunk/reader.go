@@ -11,9 +11,21 @@ import (
 
 // BlockGetter fetches a block by CID. Implementations return bytes they
 // have checked against the CID (the store by CRC of what it verified on the
-// way in, the network by hashing).
+// way in, the network by hashing). A Reader with read-ahead calls Get from
+// more than one goroutine at once.
 type BlockGetter interface {
 	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+}
+
+// BufferGetter is a BlockGetter that can read a block into a buffer of the
+// caller's, so that a long read reuses a few buffers instead of allocating
+// (and zeroing) one per block. GetBuffer returns the block's bytes, which
+// alias buf when it is large enough and a new buffer otherwise; it also
+// returns that buffer (or buf, on an error), which is the caller's to pass
+// in again once it no longer needs the bytes.
+type BufferGetter interface {
+	BlockGetter
+	GetBuffer(ctx context.Context, c cid.Cid, buf []byte) (data, backing []byte, err error)
 }
 
 var (
@@ -38,16 +50,20 @@ type pathNode struct {
 // costs nothing, and the next Read walks from the root to the one leaf that
 // holds the offset, using the UnixFS blocksizes, so a byte range is read
 // without touching the leaves before it. Inner nodes on the current path are
-// cached, so a sequential read fetches each block once.
+// cached, so a sequential read fetches each block once. With SetReadAhead,
+// a sequential read also fetches the next leaves in the background.
 type Reader struct {
 	ctx  context.Context
 	get  BlockGetter
 	size uint64
 	off  uint64
 
-	leaf   []byte
-	leafAt uint64
-	path   []pathNode
+	leaf    []byte
+	leafBuf []byte // the buffer leaf aliases, when it is the reader's own
+	leafAt  uint64
+	path    []pathNode
+
+	readAhead // see readahead.go
 }
 
 // Stat describes a DAG's root.
@@ -91,17 +107,30 @@ func (r *Reader) Size() uint64 { return r.size }
 
 // Read implements io.Reader.
 func (r *Reader) Read(p []byte) (int, error) {
+	b, err := r.Next(len(p))
+	return copy(p, b), err
+}
+
+// Next returns up to max of the next bytes of the file and moves past
+// them, like Read but without the copy: the bytes are the reader's own
+// (they lie in a buffer it reuses) and are valid only until its next
+// call. Writing a file out with Next spares a copy of every byte. At the
+// end of the file it returns io.EOF.
+func (r *Reader) Next(max int) ([]byte, error) {
 	if r.off >= r.size {
-		return 0, io.EOF
+		return nil, io.EOF
 	}
 	if r.off < r.leafAt || r.off >= r.leafAt+uint64(len(r.leaf)) {
 		if err := r.locate(r.off); err != nil {
-			return 0, err
+			return nil, err
 		}
 	}
-	n := copy(p, r.leaf[r.off-r.leafAt:])
-	r.off += uint64(n)
-	return n, nil
+	b := r.leaf[r.off-r.leafAt:]
+	if len(b) > max {
+		b = b[:max]
+	}
+	r.off += uint64(len(b))
+	return b, nil
 }
 
 // Seek implements io.Seeker.
@@ -126,6 +155,9 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 
 // locate loads the leaf holding file offset off.
 func (r *Reader) locate(off uint64) error {
+	// A leaf that starts where the last one ended means a sequential read.
+	seq := len(r.leaf) > 0 && off == r.leafAt+uint64(len(r.leaf))
+	r.dropLeaf()
 	if len(r.path) == 0 {
 		return fmt.Errorf("read: offset %d: %w", off, ErrBadDAG) // raw root covers everything
 	}
@@ -164,17 +196,14 @@ func (r *Reader) locate(off uint64) error {
 			return err
 		}
 		r.path = r.path[:depth+1]
+		if child.Type() == cid.Raw {
+			return r.loadLeaf(cur, i, pos, seq)
+		}
 		data, err := r.get.Get(r.ctx, child)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", child, err)
 		}
 		switch child.Type() {
-		case cid.Raw:
-			if uint64(len(data)) != want {
-				return fmt.Errorf("read %s: %w: leaf is %d bytes, parent says %d", child, ErrBadDAG, len(data), want)
-			}
-			r.leaf, r.leafAt = data, pos
-			return nil
 		case cid.DagProtobuf:
 			cn, err := DecodeNode(data)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
 )
 
 var (
@@ -82,8 +83,11 @@ type fetch struct {
 	// arrived is closed (and replaced) whenever a block lands, so that
 	// streaming readers can wait for the block they need.
 	arrived chan struct{}
-	err     error
-	wg      sync.WaitGroup
+	// stored lists the blocks this fetch brought, which it announces:
+	// blocks that were held already were announced when they came.
+	stored []mh.Multihash
+	err    error
+	wg     sync.WaitGroup
 }
 
 type peerSet map[peer.ID]bool
@@ -393,6 +397,7 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 			f.want(children, true)
 		}
 		f.mu.Lock()
+		f.stored = append(f.stored, c.Hash())
 		delete(f.pending, c.KeyString())
 		f.progress = time.Now()
 		close(f.arrived)
@@ -464,6 +469,18 @@ func (f *fetch) refuseLocked(c cid.Cid, p peer.ID) {
 	}
 	f.refused[k][p] = true
 	f.queue = append(f.queue, c)
+}
+
+// announce provides the blocks the fetch stored; call it once run has
+// returned.
+func (f *fetch) announce() error {
+	f.mu.Lock()
+	keys := f.stored
+	f.mu.Unlock()
+	if len(keys) == 0 {
+		return nil
+	}
+	return f.n.dht.Provide(keys...)
 }
 
 // waitChan returns a channel closed when the next block arrives.

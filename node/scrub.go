@@ -103,19 +103,25 @@ func (n *Node) refetch(ctx context.Context, key mh.Multihash) error {
 type healingGetter struct{ n *Node }
 
 func (g healingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
-	data, err := g.n.store.Get(ctx, c)
+	data, _, err := g.GetBuffer(ctx, c, nil)
+	return data, err
+}
+
+// GetBuffer implements chunk.BufferGetter: Get, reading into buf.
+func (g healingGetter) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, []byte, error) {
+	data, buf, err := g.n.store.GetBuffer(ctx, c, buf)
 	if !errors.Is(err, store.ErrCorrupt) {
-		return data, err
+		return data, buf, err
 	}
 	g.n.scrubErrors.Add(1)
 	g.n.logf("read: block %s failed its check; fetching it again: %v", c, err)
 	if derr := g.n.drop(c.Hash()); derr != nil {
-		return nil, derr
+		return nil, buf, derr
 	}
 	if ferr := g.n.refetch(ctx, c.Hash()); ferr != nil {
-		return nil, fmt.Errorf("%w (and no replica could replace it: %v)", err, ferr)
+		return nil, buf, fmt.Errorf("%w (and no replica could replace it: %v)", err, ferr)
 	}
-	return g.n.store.Get(ctx, c)
+	return g.n.store.GetBuffer(ctx, c, buf)
 }
 
 // Reader reads the file under root from the store, mending corrupt blocks

@@ -80,8 +80,11 @@ type VerifyFailure struct {
 // block with the number checked so far.
 func (s *Store) Verify(ctx context.Context, progress func(checked int64)) (VerifyResult, error) {
 	var res VerifyResult
+	var buf []byte // one buffer for every block: each is checked and dropped
 	err := s.ForEach(ctx, func(key mh.Multihash) error {
-		data, err := s.getHash(key)
+		var data []byte
+		var err error
+		data, buf, err = s.getHash(key, buf)
 		switch {
 		case errors.Is(err, ErrNotFound):
 			return nil // deleted while we walked
@@ -107,7 +110,7 @@ func (s *Store) Verify(ctx context.Context, progress func(checked int64)) (Verif
 // GetHash reads a block by multihash; the store is keyed by multihash, so
 // callers that walk it (the scrubber, verify) need no CID.
 func (s *Store) GetHash(key mh.Multihash) ([]byte, error) {
-	data, err := s.getHash(key)
+	data, _, err := s.getHash(key, nil)
 	if err != nil {
 		return nil, fmt.Errorf("store: get %s: %w", key.B58String(), err)
 	}

@@ -2,8 +2,10 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
 )
 
 // A record in a segment file is
@@ -81,4 +83,36 @@ func parseRecord(rec []byte) (key, data []byte, err error) {
 		return nil, nil, fmt.Errorf("crc32c %08x, record says %08x", got, want)
 	}
 	return rec[headerSize : headerSize+kl], rec[headerSize+kl:], nil
+}
+
+// errSegmentClosed means a segment file was closed under a read made
+// outside s.mu (by compaction, or Close).
+var errSegmentClosed = errors.New("segment file closed")
+
+// readRecord reads and checks the record at l of sg into buf (or a new
+// buffer if buf is too small), returning the key and data, which alias
+// the returned buffer. It needs no lock: the bytes at an indexed location
+// never change while its segment file exists (segments are only appended
+// to; compaction removes a whole file, once its live records are indexed
+// elsewhere), and a file closed under the read gives errSegmentClosed,
+// never another file's bytes.
+func readRecord(sg *segment, l loc, buf []byte) (key, data, backing []byte, err error) {
+	if l.n < headerSize || l.n > maxRecordLen {
+		return nil, nil, buf, fmt.Errorf("%w: index gives a record of %d bytes", ErrCorrupt, l.n)
+	}
+	if int64(cap(buf)) < l.n {
+		buf = make([]byte, l.n)
+	}
+	rec := buf[:l.n]
+	if _, err := sg.f.ReadAt(rec, l.off); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return nil, nil, buf, errSegmentClosed
+		}
+		return nil, nil, buf, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
+	}
+	key, data, err = parseRecord(rec)
+	if err != nil {
+		return nil, nil, buf, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
+	}
+	return key, data, buf, nil
 }

@@ -336,60 +336,80 @@ func (s *Store) lookupLocked(key []byte) (loc, bool, error) {
 	return l, err == nil, err
 }
 
-// readRecordLocked reads and checks the record at l; s.mu must be held
-// (read or write), so compaction cannot remove the file underneath.
-func (s *Store) readRecordLocked(l loc) ([]byte, []byte, error) {
-	sg, ok := s.segs[l.seg]
-	if !ok {
-		return nil, nil, fmt.Errorf("%w: segment %d is missing", ErrCorrupt, l.seg)
-	}
-	if l.n < headerSize || l.n > maxRecordLen {
-		return nil, nil, fmt.Errorf("%w: index gives a record of %d bytes", ErrCorrupt, l.n)
-	}
-	rec := make([]byte, l.n)
-	if _, err := sg.f.ReadAt(rec, l.off); err != nil {
-		return nil, nil, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
-	}
-	key, data, err := parseRecord(rec)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
-	}
-	return key, data, nil
-}
-
 // Get returns a block's bytes, checked against the record's CRC. A record
 // that fails the check gives ErrCorrupt, never wrong bytes. The context is
 // accepted so that Store satisfies chunk.BlockGetter; a local read does not
 // block on anything it could cancel.
-func (s *Store) Get(_ context.Context, c cid.Cid) ([]byte, error) {
-	data, err := s.getHash(c.Hash())
-	if err != nil {
-		return nil, fmt.Errorf("store: get %s: %w", c, err)
-	}
-	return data, nil
+func (s *Store) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, _, err := s.GetBuffer(ctx, c, nil)
+	return data, err
 }
 
-func (s *Store) getHash(key mh.Multihash) ([]byte, error) {
+// GetBuffer is Get reading into buf, for readers that go through many
+// blocks and would otherwise allocate (and zero) a fresh buffer for each.
+// The bytes alias buf when it can hold the block's record (a little more
+// than the block), else a new buffer; that buffer is returned too, for
+// the caller to pass in again once it is done with the bytes.
+func (s *Store) GetBuffer(_ context.Context, c cid.Cid, buf []byte) ([]byte, []byte, error) {
+	data, buf, err := s.getHash(c.Hash(), buf)
+	if err != nil {
+		return nil, buf, fmt.Errorf("store: get %s: %w", c, err)
+	}
+	return data, buf, nil
+}
+
+// getHash reads a block into buf (see GetBuffer). The record is read and
+// checked outside s.mu: a read that goes to disk can take milliseconds,
+// and holding the read lock that long would stall every Put and, behind a
+// waiting Put, every other read.
+func (s *Store) getHash(key mh.Multihash, buf []byte) ([]byte, []byte, error) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
+	l, sg, err := s.findLocked(key)
+	s.mu.RUnlock()
+	if err != nil {
+		return nil, buf, err
+	}
+	rkey, data, buf, err := readRecord(sg, l, buf)
+	if errors.Is(err, errSegmentClosed) {
+		// Compaction moved the record and closed its segment between the
+		// look-up and the read (or the store is closing). Look again and
+		// read under the lock this time: compaction drops a segment from
+		// s.segs under the write lock before closing it, and Close marks
+		// the store closed first, so no file found under the lock is
+		// closed while it is held.
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		if l, sg, err = s.findLocked(key); err != nil {
+			return nil, buf, err
+		}
+		rkey, data, buf, err = readRecord(sg, l, buf)
+	}
+	if err != nil {
+		return nil, buf, err
+	}
+	if string(rkey) != string(key) {
+		return nil, buf, fmt.Errorf("%w: record at segment %d offset %d holds another block", ErrCorrupt, l.seg, l.off)
+	}
+	return data, buf, nil
+}
+
+// findLocked finds a block's record and its segment; s.mu must be held.
+func (s *Store) findLocked(key mh.Multihash) (loc, *segment, error) {
 	if s.closed {
-		return nil, ErrClosed
+		return loc{}, nil, ErrClosed
 	}
 	l, ok, err := s.lookupLocked(key)
 	if err != nil {
-		return nil, err
+		return loc{}, nil, err
 	}
 	if !ok {
-		return nil, ErrNotFound
+		return loc{}, nil, ErrNotFound
 	}
-	rkey, data, err := s.readRecordLocked(l)
-	if err != nil {
-		return nil, err
+	sg, ok := s.segs[l.seg]
+	if !ok {
+		return loc{}, nil, fmt.Errorf("%w: segment %d is missing", ErrCorrupt, l.seg)
 	}
-	if string(rkey) != string(key) {
-		return nil, fmt.Errorf("%w: record at segment %d offset %d holds another block", ErrCorrupt, l.seg, l.off)
-	}
-	return data, nil
+	return l, sg, nil
 }
 
 // Has reports whether the store holds the block (without reading it).
