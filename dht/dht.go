@@ -48,6 +48,13 @@ type Config struct {
 	// BucketSize is Kademlia's k (default 20). Small values make lookups
 	// take more hops in small networks, as simulations want.
 	BucketSize int
+	// Concurrency is the lookups' alpha, the queries in flight at once
+	// (default 10, kad-dht's). Simulations lower it to Kademlia's 3 so
+	// that hops show at small N.
+	Concurrency int
+	// KadOptions are appended to the options cairn gives kad-dht, for
+	// simulations that tune what cairn does not expose.
+	KadOptions []kaddht.Option
 	// ReprovideInterval is how often provider records are refreshed
 	// (default 22h, as in IPFS).
 	ReprovideInterval time.Duration
@@ -83,6 +90,12 @@ func New(cfg Config) (*DHT, error) {
 	if cfg.BucketSize == 0 {
 		cfg.BucketSize = 20
 	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.BucketSize < 0 || cfg.Concurrency < 0 {
+		return nil, errors.New("dht: negative bucket size or concurrency")
+	}
 	if cfg.ReprovideInterval == 0 {
 		cfg.ReprovideInterval = 22 * time.Hour
 	}
@@ -96,13 +109,15 @@ func New(cfg Config) (*DHT, error) {
 	d := &DHT{cfg: cfg}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 
-	kad, err := kaddht.New(cfg.Host,
+	opts := append([]kaddht.Option{
 		kaddht.ProtocolPrefix(ProtocolPrefix),
 		kaddht.Mode(kaddht.ModeServer),
 		kaddht.BucketSize(cfg.BucketSize),
+		kaddht.Concurrency(cfg.Concurrency),
 		kaddht.Datastore(namespace.Wrap(store, ds.NewKey("/dht"))),
 		kaddht.BootstrapPeers(cfg.BootstrapPeers...),
-	)
+	}, cfg.KadOptions...)
+	kad, err := kaddht.New(cfg.Host, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("dht: %w", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
+	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -49,6 +50,10 @@ type Config struct {
 	Datastore ds.Batching
 	// BucketSize is the DHT's k (default 20).
 	BucketSize int
+	// DHTConcurrency is the DHT lookups' alpha (default 10).
+	DHTConcurrency int
+	// KadOptions tune kad-dht beyond what cairn exposes (simulations).
+	KadOptions []kaddht.Option
 	// FetchWindow is how many wants may be in flight on one provider
 	// (default 4).
 	FetchWindow int
@@ -139,6 +144,8 @@ func New(cfg Config) (*Node, error) {
 		Datastore:      cfg.Datastore,
 		BootstrapPeers: cfg.Bootstrap,
 		BucketSize:     cfg.BucketSize,
+		Concurrency:    cfg.DHTConcurrency,
+		KadOptions:     cfg.KadOptions,
 		Keys:           n.store.ForEach,
 		Logf:           cfg.Logf,
 	})
@@ -338,28 +345,23 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (Add
 
 // Fetch brings every block of the DAG under root into the store, from
 // the providers the DHT knows (and any given), verifying each block, and
-// announces what it fetched. Blocks already held are not fetched again.
+// announces what it fetched. Blocks already held are neither fetched nor
+// announced again: every way a block comes in (add, fetch, a replica's
+// push) announces it, and the DHT hands every held block to its provider
+// at start.
 //
 // Fetched blocks are a copy of data that lives elsewhere, so Fetch does
 // not wait for them to be fsynced: the store commits them in the
 // background, and one lost in a crash is fetched again.
 func (n *Node) Fetch(ctx context.Context, root cid.Cid, opts FetchOptions) error {
 	f := n.newFetch(ctx, opts)
-	if err := f.run(root); err != nil {
-		return err
+	err := f.run(root)
+	// Announced even when the fetch failed: the blocks it did store are
+	// held, and a later fetch of the DAG would not announce them.
+	if perr := f.announce(); err == nil {
+		err = perr
 	}
-	return n.announceDAG(ctx, root)
-}
-
-func (n *Node) announceDAG(ctx context.Context, root cid.Cid) error {
-	var keys []mh.Multihash
-	if err := chunk.WalkCIDs(ctx, n.store, root, func(c cid.Cid) error {
-		keys = append(keys, c.Hash())
-		return nil
-	}); err != nil {
-		return err
-	}
-	return n.dht.Provide(keys...)
+	return err
 }
 
 // Open fetches the file under root if it is not all held, and returns a
