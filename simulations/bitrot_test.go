@@ -56,7 +56,9 @@ func TestBitrotAcrossNodesIsFoundAndRepaired(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := nw.Corrupt(m, k); err != nil {
-			t.Fatal(err)
+			// A copy a scrub pass is already replacing: pick another.
+			t.Logf("skip: %v", err)
+			continue
 		}
 		rotted[copyAt{m, string(k)}] = true
 		perKey[string(k)]++
