@@ -151,7 +151,8 @@ func (nw *Network) WaitSettled(ctx context.Context, files []File, least, most in
 // Corrupt flips one byte in the middle of key's block in m's segment
 // files, as a rotting disk would, behind the store's back.
 func (nw *Network) Corrupt(m *Member, key mh.Multihash) error {
-	data, err := m.Node.Store().GetHash(key)
+	st := m.Node.Store()
+	data, err := st.GetHash(key)
 	if err != nil {
 		return fmt.Errorf("simulations: corrupt %s on %s: %w", key.B58String(), m, err)
 	}
@@ -159,26 +160,49 @@ func (nw *Network) Corrupt(m *Member, key mh.Multihash) error {
 	if err != nil {
 		return err
 	}
+	// A block dropped and fetched again leaves a dead record behind the
+	// live one; flipping a byte there would rot nothing. Flip each copy
+	// of the bytes in turn until the store itself reads the block bad.
 	for _, seg := range segs {
 		b, err := os.ReadFile(seg)
 		if err != nil {
 			return err
 		}
-		at := bytes.Index(b, data)
-		if at < 0 {
-			continue
+		for from := 0; ; {
+			at := bytes.Index(b[from:], data)
+			if at < 0 {
+				break
+			}
+			off := int64(from + at + len(data)/2)
+			from += at + 1
+			rotted, err := flipByte(seg, off, b[off], func() bool {
+				_, err := st.GetHash(key)
+				return err != nil
+			})
+			if err != nil || rotted {
+				return err
+			}
 		}
-		f, err := os.OpenFile(seg, os.O_RDWR, 0)
-		if err != nil {
-			return err
-		}
-		off := int64(at + len(data)/2)
-		flip := []byte{b[off] ^ 0x40}
-		_, err = f.WriteAt(flip, off)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
 	}
-	return fmt.Errorf("simulations: corrupt %s on %s: block not found in its segments", key.B58String(), m)
+	return fmt.Errorf("simulations: corrupt %s on %s: no live copy found in its segments", key.B58String(), m)
+}
+
+// flipByte flips a bit of the byte at off in file, keeps the change if
+// took says it took, and puts the byte back otherwise.
+func flipByte(file string, off int64, was byte, took func() bool) (bool, error) {
+	f, err := os.OpenFile(file, os.O_RDWR, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{was ^ 0x40}, off); err != nil {
+		return false, err
+	}
+	if took() {
+		return true, f.Close()
+	}
+	if _, err := f.WriteAt([]byte{was}, off); err != nil {
+		return false, err
+	}
+	return false, f.Close()
 }

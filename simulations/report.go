@@ -41,6 +41,7 @@ func summarize[T int | float64](xs []T) Stat {
 type LookupRow struct {
 	N         int
 	Lookups   int
+	Missed    int // lookups that found no provider; not in Hops or RPCs
 	Hops      Stat
 	RPCs      Stat
 	TableSize float64 // mean routing-table size
