@@ -43,12 +43,12 @@ func (r *Report) Write(dir string) error {
 }
 
 func (r *Report) markdown(b *bytes.Buffer) {
-	variant := "small variants (go test -short)"
+	variant := "the small variants (go test -short ./simulations -report DIR)"
 	if r.Full {
-		variant = "full run (make sim)"
+		variant = "`make sim`, the full scenarios,"
 	}
 	fmt.Fprintf(b, "# cairn simulations\n\n")
-	fmt.Fprintf(b, "Written by `make sim` (%s) on %s, seed %d. Every figure below was measured in that run by\n", variant, r.Date, r.Seed)
+	fmt.Fprintf(b, "Written by %s on %s, seed %d. Every figure below was measured in that run by\n", variant, r.Date, r.Seed)
 	fmt.Fprintf(b, "the code in `simulations/`: real `node.Node`s (DHT, block exchange, repair) on libp2p's mocknet in\n")
 	fmt.Fprintf(b, "one process, and the model in `simulations/model` for sizes no one machine can run. The run took\n")
 	fmt.Fprintf(b, "%s on this 2-core machine, with a peak resident memory of %d MiB.\n\n", round(r.Took), r.MaxRSS>>20)
