@@ -55,7 +55,10 @@ type Config struct {
 	// KadOptions tune kad-dht beyond what cairn exposes (simulations).
 	KadOptions []kaddht.Option
 	// FetchWindow is how many wants may be in flight on one provider
-	// (default 4).
+	// (default 16). Each is a stream of up to 16 blocks that the
+	// provider sends one after another, so the window is what keeps a
+	// provider busy while this node hashes and stores what came: 4 gave
+	// 322 MB/s and 16 gave 519 MB/s over loopback (cairn-bench -window).
 	FetchWindow int
 	// BanDuration is how long a peer that broke the protocol is kept out
 	// (default 1h).
@@ -120,7 +123,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, errors.New("node: no identity key")
 	}
 	if cfg.FetchWindow <= 0 {
-		cfg.FetchWindow = 4
+		cfg.FetchWindow = 16
 	}
 	if cfg.BanDuration <= 0 {
 		cfg.BanDuration = time.Hour

@@ -54,7 +54,8 @@ func (c *Client) readReply(st network.Stream, r *bufio.Reader) (byte, []byte, er
 }
 
 // Want asks p for blocks and calls fn with each one it sends, in request
-// order, after checking the bytes against the CID. It returns the CIDs p
+// order, after checking the bytes against the CID. The bytes are valid
+// only until fn returns: the next block is read into the same buffer. It returns the CIDs p
 // said it does not have. A reply that breaks the protocol (a block that
 // does not match its CID, an unrequested CID, a malformed frame) ends the
 // request with an error wrapping ErrProtocol; the block is never passed on.
@@ -72,9 +73,12 @@ func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(ci
 		return nil, fmt.Errorf("exchange: want from %s: %w", p, err)
 	}
 	r := bufio.NewReaderSize(st, 64<<10)
+	buf := framePool.Get().(*[]byte)
+	defer framePool.Put(buf)
 	var dontHave []cid.Cid
 	for _, want := range cids {
-		typ, body, err := c.readReply(st, r)
+		st.SetReadDeadline(time.Now().Add(c.StallTimeout))
+		typ, body, err := readFrameInto(r, anyFrame, *buf)
 		if err != nil {
 			st.Reset()
 			return dontHave, c.wrap(ctx, p, err)

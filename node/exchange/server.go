@@ -16,7 +16,9 @@ import (
 
 // BlockSource is what the server reads blocks from.
 type BlockSource interface {
-	Get(ctx context.Context, c cid.Cid) ([]byte, error)
+	// GetBuffer reads c's block, into buf when it fits; it returns the
+	// bytes and the buffer to pass in next time (chunk/store's contract).
+	GetBuffer(ctx context.Context, c cid.Cid, buf []byte) (data, backing []byte, err error)
 	Has(c cid.Cid) (bool, error)
 }
 
@@ -152,11 +154,18 @@ func (s *Server) serveWant(ctx context.Context, w *bufio.Writer, body []byte) er
 	if err != nil {
 		return err
 	}
+	bp := framePool.Get().(*[]byte)
+	defer framePool.Put(bp)
 	for _, c := range cids {
 		cb := appendCID(nil, c)
 		// Any failure to read (missing, or corrupt on disk) is a
-		// don't-have: the asker moves on to another provider.
-		data, err := s.cfg.Blocks.Get(ctx, c)
+		// don't-have: the asker moves on to another provider. The
+		// buffer is reused once writeFrame returns: the stream has
+		// taken the bytes by then.
+		data, backing, err := s.cfg.Blocks.GetBuffer(ctx, c, *bp)
+		if cap(backing) > cap(*bp) {
+			*bp = backing
+		}
 		if err != nil {
 			if err := writeFrame(w, typeDontHave, cb); err != nil {
 				return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
@@ -76,6 +77,13 @@ func writeFrame(w *bufio.Writer, typ byte, parts ...[]byte) error {
 // costs nothing. Only what the peer sent can be a protocol violation: a
 // failed read (timeout, reset, closed connection) is reported as it is.
 func readFrame(r *bufio.Reader, limit func(typ byte) int) (byte, []byte, error) {
+	return readFrameInto(r, limit, nil)
+}
+
+// readFrameInto is readFrame reading the body into buf when it is large
+// enough, so that a reader of many blocks does not allocate (and zero)
+// 256 KiB for each.
+func readFrameInto(r *bufio.Reader, limit func(typ byte) int, buf []byte) (byte, []byte, error) {
 	var n uint64
 	for shift := 0; ; shift += 7 {
 		b, err := r.ReadByte()
@@ -109,7 +117,12 @@ func readFrame(r *bufio.Reader, limit func(typ byte) int) (byte, []byte, error) 
 	if max := limit(typ); n > uint64(max) {
 		return 0, nil, protoErr("frame of type %#x with %d bytes (at most %d)", typ, n, max)
 	}
-	body := make([]byte, n-1)
+	var body []byte
+	if cap(buf) >= int(n-1) {
+		body = buf[:n-1]
+	} else {
+		body = make([]byte, n-1)
+	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
@@ -118,6 +131,10 @@ func readFrame(r *bufio.Reader, limit func(typ byte) int) (byte, []byte, error) 
 	}
 	return typ, body, nil
 }
+
+// framePool holds MaxFrame-sized buffers for block frames, on both sides
+// of a want.
+var framePool = sync.Pool{New: func() any { b := make([]byte, MaxFrame); return &b }}
 
 // anyFrame admits every frame type up to MaxFrame.
 func anyFrame(byte) int { return MaxFrame }
