@@ -36,13 +36,13 @@ func (s *Store) commitLocked() error {
 		entries[k] = p
 	}
 	type segState struct {
-		sg   *segment
-		size int64
+		sg         *segment
+		from, size int64 // the bytes this commit makes durable
 	}
 	var dirty []segState
 	for _, sg := range s.segs {
 		if sg.size > sg.committed {
-			dirty = append(dirty, segState{sg, sg.size})
+			dirty = append(dirty, segState{sg, sg.committed, sg.size})
 		}
 	}
 	s.mu.Unlock()
@@ -57,6 +57,10 @@ func (s *Store) commitLocked() error {
 			s.broken = fmt.Errorf("sync segment %d: %w", d.sg.id, err)
 			s.mu.Unlock()
 			return fmt.Errorf("store: sync segment %d: %w", d.sg.id, err)
+		}
+		if !s.opts.KeepWrittenCache {
+			// Advice only: a failure costs page cache, nothing else.
+			_ = unix.Fadvise(int(d.sg.f.Fd()), d.from, d.size-d.from, unix.FADV_DONTNEED)
 		}
 	}
 

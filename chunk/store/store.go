@@ -57,6 +57,15 @@ type Options struct {
 	// Capacity, if non-zero, is the most bytes the segment files may hold;
 	// a Put past it fails with ErrFull.
 	Capacity int64
+	// KeepWrittenCache keeps committed records in the page cache. By
+	// default a commit drops the pages it has just made durable: a store
+	// mostly takes in blocks it will not read back soon (replicas, fetched
+	// files), and filling memory with them makes writing slower, not
+	// faster. On this project's 2-core VMs, 1 GiB written in 256 KiB
+	// pieces with an fdatasync every 64 MiB ran at 400-950 MB/s keeping
+	// the pages and at 1,070-1,160 MB/s dropping them; a later read of
+	// the dropped pages came back at 1.5 GB/s or more.
+	KeepWrittenCache bool
 	// Logf receives notes on recovery; default discards them.
 	Logf func(format string, args ...any)
 }
