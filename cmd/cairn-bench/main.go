@@ -43,8 +43,8 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
 	what := flag.String("run", "add", "comma-separated: add, transfer, provide, gateway (gateway-small, gateway-large)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
-	flag.IntVar(&fetchWindow, "window", 4, "wants in flight per provider in the transfer bench")
-	flag.StringVar(&fetchProfile, "fetchprofile", "", "write a CPU profile of the timed one-provider fetches here")
+	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
+	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
 	flag.DurationVar(&gwDuration, "duration", gwDuration, "length of each small-object round of the gateway bench")
 	flag.IntVar(&gwWorkers, "workers", gwWorkers, "load workers (one keep-alive connection each) in the gateway bench")
 	flag.StringVar(&gwProfile, "gatewayprofile", "", "write CPU profiles of the timed gateway load to PREFIX.small and PREFIX.large")
@@ -186,7 +186,15 @@ func shaSpeed(n int) float64 {
 // diskSpeed writes size bytes sequentially in 1 MiB writes and fdatasyncs,
 // as `dd bs=1M conv=fdatasync` does.
 func diskSpeed(path string, size int64) (float64, error) {
-	buf := make([]byte, 1<<20)
+	return writeSpeed(path, size, 1<<20, size)
+}
+
+// writeSpeed times writing size bytes to a new file in pieces of piece
+// bytes with an fdatasync every commitEvery bytes and at the end. With
+// more than one commit it drops the committed pages from the page cache,
+// as the store does (store.Options.KeepWrittenCache).
+func writeSpeed(path string, size int64, piece int, commitEvery int64) (float64, error) {
+	buf := make([]byte, piece)
 	rand.Read(buf)
 	f, err := os.Create(path)
 	if err != nil {
@@ -194,14 +202,23 @@ func diskSpeed(path string, size int64) (float64, error) {
 	}
 	defer os.Remove(path)
 	defer f.Close()
+	fd := int(f.Fd())
 	start := time.Now()
-	for done := int64(0); done < size; done += int64(len(buf)) {
+	var committed int64
+	for done := int64(0); done < size; {
 		if _, err := f.Write(buf); err != nil {
 			return 0, err
 		}
-	}
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
-		return 0, err
+		done += int64(len(buf))
+		if done-committed >= commitEvery || done >= size {
+			if err := unix.Fdatasync(fd); err != nil {
+				return 0, err
+			}
+			if commitEvery < size {
+				_ = unix.Fadvise(fd, committed, done-committed, unix.FADV_DONTNEED)
+			}
+			committed = done
+		}
 	}
 	return float64(size) / 1e6 / time.Since(start).Seconds(), nil
 }
