@@ -371,13 +371,14 @@ func (f *fetch) startLookupLocked(c cid.Cid) {
 	}()
 }
 
-// fetchBatch asks one provider for a batch and files what comes back.
+// fetchBatch asks one provider for a batch and files what comes back. It
+// waits for one of the node's want slots first (Config.MaxWants), which
+// bound the block buffers of every fetch together.
 func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 	defer f.wg.Done()
-	start := time.Now()
 	got := map[string]bool{}
 	var bytes int
-	dontHave, err := f.n.client.Want(f.ctx, p, batch, func(c cid.Cid, data []byte) error {
+	onBlock := func(c cid.Cid, data []byte) error {
 		if err := f.n.store.PutHashed(c, data); err != nil {
 			return fmt.Errorf("%w %s: %w", errFetchStore, c, err)
 		}
@@ -405,7 +406,20 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 		f.mu.Unlock()
 		f.signal()
 		return nil
-	})
+	}
+	var (
+		dontHave []cid.Cid
+		err      error
+		start    time.Time
+	)
+	select {
+	case f.n.wantSlots <- struct{}{}:
+		start = time.Now()
+		dontHave, err = f.n.client.Want(f.ctx, p, batch, onBlock)
+		<-f.n.wantSlots
+	case <-f.ctx.Done():
+		err = f.ctx.Err()
+	}
 
 	f.mu.Lock()
 	defer f.mu.Unlock()

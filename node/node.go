@@ -60,6 +60,11 @@ type Config struct {
 	// provider busy while this node hashes and stores what came: 4 gave
 	// 322 MB/s and 16 gave 519 MB/s over loopback (cairn-bench -window).
 	FetchWindow int
+	// MaxWants bounds the wants in flight across all of the node's
+	// fetches together (default 128); each holds a block buffer while it
+	// runs, so this caps that memory (about 33 MiB at the default) however
+	// many files are fetched at once.
+	MaxWants int
 	// BanDuration is how long a peer that broke the protocol is kept out
 	// (default 1h).
 	BanDuration time.Duration
@@ -82,6 +87,7 @@ type Node struct {
 	dht       *dht.DHT
 	server    *exchange.Server
 	client    *exchange.Client
+	wantSlots chan struct{} // one per want in flight, across fetches (MaxWants)
 	gater     *banGater
 	rep       *replicator
 	closeOnce sync.Once
@@ -125,13 +131,16 @@ func New(cfg Config) (*Node, error) {
 	if cfg.FetchWindow <= 0 {
 		cfg.FetchWindow = 16
 	}
+	if cfg.MaxWants <= 0 {
+		cfg.MaxWants = 128
+	}
 	if cfg.BanDuration <= 0 {
 		cfg.BanDuration = time.Hour
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater()}
+	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater(), wantSlots: make(chan struct{}, cfg.MaxWants)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Host != nil {
 		n.host = cfg.Host

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,8 +45,9 @@ func (g memGetter) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 // gatedProvider speaks /cairn/block/1.0.0 from memory: it answers at once
 // the wants that ask for a block in free, and holds every other want until
 // gate closes. (Streams are handled concurrently, so gating by arrival
-// order would not say which want gets through.)
-func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <-chan struct{}) peer.AddrInfo {
+// order would not say which want gets through.) held, if not nil, counts
+// the wants held at the gate, and maxHeld the most held at once.
+func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <-chan struct{}, held, maxHeld *atomic.Int32) peer.AddrInfo {
 	t.Helper()
 	h := rawHost(t)
 	h.SetStreamHandler(exchange.ProtocolID, func(st network.Stream) {
@@ -71,6 +73,12 @@ func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <
 			}
 		}
 		if wait {
+			if held != nil {
+				now := held.Add(1)
+				for m := maxHeld.Load(); now > m && !maxHeld.CompareAndSwap(m, now); m = maxHeld.Load() {
+				}
+				defer held.Add(-1)
+			}
 			<-gate
 		}
 		w := bufio.NewWriter(st)
@@ -114,7 +122,7 @@ func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
 		}
 		return nil
 	})
-	prov := gatedProvider(t, blocks, map[string]bool{string(res.Root.Hash()): true, string(firstLeaf.Hash()): true}, gate)
+	prov := gatedProvider(t, blocks, map[string]bool{string(res.Root.Hash()): true, string(firstLeaf.Hash()): true}, gate, nil, nil)
 	reader := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -144,5 +152,56 @@ func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
 	}
 	if !bytes.Equal(append(first, rest...), data) {
 		t.Fatal("streamed file differs")
+	}
+}
+
+func TestFetchKeepsNoMoreWantsInFlightThanMaxWants(t *testing.T) {
+	data := randomData(t, 32, 40*chunk.ChunkSize) // three wants' worth of leaves
+	blocks := &memBlocks{m: map[string][]byte{}}
+	res, err := chunk.Add(context.Background(), bytes.NewReader(data), blocks, chunk.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := make(chan struct{})
+	released := false
+	defer func() {
+		if !released {
+			close(gate)
+		}
+	}()
+	var held, maxHeld atomic.Int32
+	prov := gatedProvider(t, blocks, map[string]bool{string(res.Root.Hash()): true}, gate, &held, &maxHeld)
+	fetcher := startNode(t, func(c *Config) { c.MaxWants = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := fetcher.Connect(ctx, prov); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- fetcher.Fetch(ctx, res.Root, FetchOptions{Providers: []peer.ID{prov.ID}}) }()
+	for held.Load() < 1 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("no want reached the provider")
+		case <-time.After(time.Millisecond): // poll interval
+		}
+	}
+	// Without the bound the other wants follow within microseconds; give
+	// them ample time to show up before letting the first one through.
+	select {
+	case err := <-done:
+		t.Fatalf("fetch ended while its want was held: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(gate)
+	released = true
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := maxHeld.Load(); m != 1 {
+		t.Fatalf("%d wants were in flight at once with MaxWants 1", m)
+	}
+	if got := readAll(t, fetcher, res.Root); !bytes.Equal(got, data) {
+		t.Fatal("fetched bytes differ")
 	}
 }

@@ -276,3 +276,96 @@ func TestMalformedContentThatMatchesItsHashIsNotBlamedOnTheProvider(t *testing.T
 		t.Fatalf("want of a malformed but hash-true node = %v, want ErrBadContent and no protocol violation", err)
 	}
 }
+
+// gatedBlocks holds every read until gate closes, counting the reads of
+// each block in progress and the most at once.
+type gatedBlocks struct {
+	mapBlocks
+	gate   chan struct{}
+	active map[cid.Cid]int
+	most   map[cid.Cid]int
+}
+
+func (b *gatedBlocks) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, []byte, error) {
+	b.mu.Lock()
+	b.active[c]++
+	b.most[c] = max(b.most[c], b.active[c])
+	b.mu.Unlock()
+	<-b.gate
+	b.mu.Lock()
+	b.active[c]--
+	b.mu.Unlock()
+	return b.mapBlocks.GetBuffer(ctx, c, buf)
+}
+
+func (b *gatedBlocks) count(c cid.Cid) (active, most int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.active[c], b.most[c]
+}
+
+func TestServerBoundsTheWantsItServesPerPeer(t *testing.T) {
+	server, greedy, other := newHost(t), newHost(t), newHost(t)
+	cg, dg := block(t, "for the greedy peer")
+	co, do := block(t, "for the other peer")
+	held := &gatedBlocks{mapBlocks: mapBlocks{m: map[cid.Cid][]byte{cg: dg, co: do}},
+		gate: make(chan struct{}), active: map[cid.Cid]int{}, most: map[cid.Cid]int{}}
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: held, MaxWantsPerPeer: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	released := false
+	defer func() {
+		if !released { // a failed test must not leave Close waiting on reads
+			close(held.gate)
+		}
+	}()
+	connect(t, greedy, server)
+	connect(t, other, server)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	want := func(h host.Host, c cid.Cid, done chan<- error) {
+		_, err := NewClient(h).Want(ctx, server.ID(), []cid.Cid{c}, func(cid.Cid, []byte) error { return nil })
+		done <- err
+	}
+	done := make(chan error, 3)
+	go want(greedy, cg, done)
+	go want(greedy, cg, done)
+	go want(other, co, done)
+	waitFor := func(c cid.Cid) {
+		t.Helper()
+		for {
+			if active, _ := held.count(c); active >= 1 {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no read of %s began", c)
+			case <-time.After(time.Millisecond): // poll interval
+			}
+		}
+	}
+	// The other peer is served while the greedy one fills its share.
+	waitFor(cg)
+	waitFor(co)
+	// Without the bound the greedy peer's second want is read within
+	// microseconds; give it ample time to show up.
+	time.Sleep(300 * time.Millisecond)
+	close(held.gate)
+	released = true
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, most := held.count(cg); most != 1 {
+		t.Fatalf("%d wants of one peer were served at once with MaxWantsPerPeer 1", most)
+	}
+	srv.slotsMu.Lock()
+	n := len(srv.slots)
+	srv.slotsMu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d peers' slots left behind after every want ended", n)
+	}
+}

@@ -40,6 +40,12 @@ type ServerConfig struct {
 	StreamTimeout time.Duration
 	// IdleTimeout bounds the wait for a request to arrive (default 10s).
 	IdleTimeout time.Duration
+	// MaxWantsPerPeer bounds the wants served at once to one peer
+	// (default 32, twice a cairn fetcher's window). Each holds a block
+	// buffer while it runs; the ones past the bound wait their turn
+	// within StreamTimeout. The bound is per peer so that a peer that
+	// asks and never reads holds up only itself.
+	MaxWantsPerPeer int
 }
 
 // Server answers the protocol on a host.
@@ -47,6 +53,9 @@ type Server struct {
 	cfg    ServerConfig
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	slotsMu sync.Mutex
+	slots   map[peer.ID]*peerSlots
 
 	mu     sync.Mutex // orders wg.Add against Close's wg.Wait
 	closed bool
@@ -64,7 +73,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.IdleTimeout <= 0 {
 		cfg.IdleTimeout = 10 * time.Second
 	}
-	s := &Server{cfg: cfg}
+	if cfg.MaxWantsPerPeer <= 0 {
+		cfg.MaxWantsPerPeer = 32
+	}
+	s := &Server{cfg: cfg, slots: map[peer.ID]*peerSlots{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cfg.Host.SetStreamHandler(ProtocolID, s.handle)
 	return s, nil
@@ -108,7 +120,10 @@ func (s *Server) handle(st network.Stream) {
 	st.SetReadDeadline(time.Time{})
 	switch typ {
 	case typeWant:
-		err = s.serveWant(ctx, w, body)
+		if err = s.acquire(ctx, from); err == nil {
+			err = s.serveWant(ctx, w, body)
+			s.release(from)
+		}
 	case typeHave:
 		err = s.serveHave(w, body)
 	case typePush:
@@ -124,6 +139,47 @@ func (s *Server) handle(st network.Stream) {
 		return
 	}
 	st.Close()
+}
+
+// peerSlots is a peer's share of the server: one token per want served.
+type peerSlots struct {
+	tokens chan struct{}
+	users  int // holders and waiters; the entry goes when none are left
+}
+
+// acquire waits for one of from's want slots.
+func (s *Server) acquire(ctx context.Context, from peer.ID) error {
+	s.slotsMu.Lock()
+	ps := s.slots[from]
+	if ps == nil {
+		ps = &peerSlots{tokens: make(chan struct{}, s.cfg.MaxWantsPerPeer)}
+		s.slots[from] = ps
+	}
+	ps.users++
+	s.slotsMu.Unlock()
+	select {
+	case ps.tokens <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		s.leave(from, ps)
+		return ctx.Err()
+	}
+}
+
+func (s *Server) release(from peer.ID) {
+	s.slotsMu.Lock()
+	ps := s.slots[from]
+	s.slotsMu.Unlock()
+	<-ps.tokens
+	s.leave(from, ps)
+}
+
+func (s *Server) leave(from peer.ID, ps *peerSlots) {
+	s.slotsMu.Lock()
+	defer s.slotsMu.Unlock()
+	if ps.users--; ps.users == 0 {
+		delete(s.slots, from)
+	}
 }
 
 // requestLimit bounds request frames by type: wants and haves are lists of
