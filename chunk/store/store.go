@@ -35,6 +35,7 @@ import (
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/filter"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"golang.org/x/sys/unix"
 )
 
 // Sentinel errors.
@@ -365,6 +366,33 @@ func (s *Store) GetBuffer(_ context.Context, c cid.Cid, buf []byte) ([]byte, []b
 		return nil, buf, fmt.Errorf("store: get %s: %w", c, err)
 	}
 	return data, buf, nil
+}
+
+// WillNeed tells the kernel that the blocks will be read soon, so that
+// their reads from disk start now, together, rather than one by one as
+// each Get comes. Blocks it does not hold are skipped; it is advice only.
+func (s *Store) WillNeed(cids []cid.Cid) {
+	type span struct {
+		f      *os.File
+		off, n int64
+	}
+	spans := make([]span, 0, len(cids))
+	s.mu.RLock()
+	for _, c := range cids {
+		if l, sg, err := s.findLocked(c.Hash()); err == nil {
+			spans = append(spans, span{sg.f, l.off, l.n})
+		}
+	}
+	s.mu.RUnlock()
+	// Outside the lock: starting the reads can wait on the disk's queue.
+	// A segment compaction closes meanwhile only makes the advice fail.
+	for _, sp := range spans {
+		if rc, err := sp.f.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) {
+				_ = unix.Fadvise(int(fd), sp.off, sp.n, unix.FADV_WILLNEED)
+			})
+		}
+	}
 }
 
 // getHash reads a block into buf (see GetBuffer). The record is read and

@@ -22,6 +22,11 @@ type BlockSource interface {
 	Has(c cid.Cid) (bool, error)
 }
 
+// willNeeder is a BlockSource that can start reading blocks ahead.
+type willNeeder interface {
+	WillNeed(cids []cid.Cid)
+}
+
 // PushHandler takes a pushed block. It returns nil once the block is
 // durable, a *RefusedError to refuse it, or another error (reported to the
 // pusher as busy).
@@ -209,6 +214,9 @@ func (s *Server) serveWant(ctx context.Context, w *bufio.Writer, body []byte) er
 	cids, err := decodeCIDs(body, MaxWant)
 	if err != nil {
 		return err
+	}
+	if wn, ok := s.cfg.Blocks.(willNeeder); ok {
+		wn.WillNeed(cids) // blocks on disk start coming in while the first is sent
 	}
 	bp := framePool.Get().(*[]byte)
 	defer framePool.Put(bp)
