@@ -56,8 +56,9 @@ func openLocalAt(path string, logw io.Writer) (*local, error) {
 	}
 	cfg := r.Config()
 	s, err := store.Open(r.BlocksDir(), store.Options{
-		SegmentSize: int64(cfg.Storage.SegmentSize),
-		Capacity:    int64(min(uint64(cfg.Storage.Max), math.MaxInt64)),
+		SegmentSize:      int64(cfg.Storage.SegmentSize),
+		Capacity:         int64(min(uint64(cfg.Storage.Max), math.MaxInt64)),
+		KeepWrittenCache: cfg.Storage.KeepWrittenCache,
 		Logf: func(format string, args ...any) {
 			fmt.Fprintf(logw, format+"\n", args...)
 		},

@@ -44,6 +44,9 @@ type StorageConfig struct {
 	SegmentSize   Size     // size of one block store segment file
 	ScrubInterval Duration // how often the scrubber starts a pass over every block
 	ScrubRate     Size     // bytes per second the scrubber may read
+	// KeepWrittenCache keeps blocks in the page cache once committed;
+	// by default they are dropped (see chunk/store Options).
+	KeepWrittenCache bool
 }
 
 // ReplicationConfig controls how many copies of data the node maintains.
