@@ -194,15 +194,13 @@ func flipByte(file string, off int64, was byte, took func() bool) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	defer f.Close()
-	if _, err := f.WriteAt([]byte{was ^ 0x40}, off); err != nil {
-		return false, err
+	_, err = f.WriteAt([]byte{was ^ 0x40}, off)
+	rotted := err == nil && took()
+	if err == nil && !rotted {
+		_, err = f.WriteAt([]byte{was}, off)
 	}
-	if took() {
-		return true, f.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if _, err := f.WriteAt([]byte{was}, off); err != nil {
-		return false, err
-	}
-	return false, f.Close()
+	return rotted && err == nil, err
 }

@@ -369,3 +369,74 @@ func TestServerBoundsTheWantsItServesPerPeer(t *testing.T) {
 		t.Fatalf("%d peers' slots left behind after every want ended", n)
 	}
 }
+
+func TestServerBoundsThePushesItTakesPerPeer(t *testing.T) {
+	server, greedy, other := newHost(t), newHost(t), newHost(t)
+	gate := make(chan struct{})
+	var mu sync.Mutex
+	active, most := map[peer.ID]int{}, map[peer.ID]int{}
+	count := func(p peer.ID) (int, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return active[p], most[p]
+	}
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: &mapBlocks{m: map[cid.Cid][]byte{}}, MaxWantsPerPeer: 1,
+		OnPush: func(_ context.Context, from peer.ID, _ cid.Cid, _ []byte) error {
+			mu.Lock()
+			active[from]++
+			most[from] = max(most[from], active[from])
+			mu.Unlock()
+			<-gate
+			mu.Lock()
+			active[from]--
+			mu.Unlock()
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	released := false
+	defer func() {
+		if !released {
+			close(gate)
+		}
+	}()
+	connect(t, greedy, server)
+	connect(t, other, server)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan error, 3)
+	push := func(h host.Host, s string) {
+		c, d := block(t, s)
+		done <- NewClient(h).Push(ctx, server.ID(), c, d)
+	}
+	go push(greedy, "first")
+	go push(greedy, "second")
+	go push(other, "third")
+	for _, p := range []peer.ID{greedy.ID(), other.ID()} {
+		for {
+			if a, _ := count(p); a >= 1 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("no push of %s reached the handler", p)
+			case <-time.After(time.Millisecond): // poll interval
+			}
+		}
+	}
+	// Without the bound the greedy peer's second push is taken within
+	// microseconds; give it ample time to show up.
+	time.Sleep(300 * time.Millisecond)
+	close(gate)
+	released = true
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, m := count(greedy.ID()); m != 1 {
+		t.Fatalf("%d pushes of one peer were taken at once with MaxWantsPerPeer 1", m)
+	}
+}

@@ -29,7 +29,7 @@ type willNeeder interface {
 
 // PushHandler takes a pushed block. It returns nil once the block is
 // durable, a *RefusedError to refuse it, or another error (reported to the
-// pusher as busy).
+// pusher as busy). data is valid only until it returns.
 type PushHandler func(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error
 
 // ServerConfig configures a Server.
@@ -45,9 +45,9 @@ type ServerConfig struct {
 	StreamTimeout time.Duration
 	// IdleTimeout bounds the wait for a request to arrive (default 10s).
 	IdleTimeout time.Duration
-	// MaxWantsPerPeer bounds the wants served at once to one peer
-	// (default 32, twice a cairn fetcher's window). Each holds a block
-	// buffer while it runs; the ones past the bound wait their turn
+	// MaxWantsPerPeer bounds the wants and pushes served at once to one
+	// peer (default 32, twice a cairn fetcher's window). Each holds a
+	// block buffer while it runs; the ones past the bound wait their turn
 	// within StreamTimeout. The bound is per peer so that a peer that
 	// asks and never reads holds up only itself.
 	MaxWantsPerPeer int
@@ -117,7 +117,25 @@ func (s *Server) handle(st network.Stream) {
 	st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 	r := bufio.NewReaderSize(st, 4096)
 	w := bufio.NewWriterSize(st, 64<<10)
-	typ, body, err := readFrame(r, s.requestLimit)
+	typ, n, err := readHeader(r, s.requestLimit)
+	if err == nil && (typ == typeWant || typ == typePush) {
+		// Wants and pushes hold a block buffer each: take one of the
+		// peer's slots before reading a block-sized push.
+		if err = s.acquire(ctx, from); err == nil {
+			defer s.release(from)
+			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)) // the wait is not the peer's
+		}
+	}
+	var body []byte
+	if err == nil {
+		var buf []byte // requests other than pushes are a few CIDs long
+		if typ == typePush {
+			bp := framePool.Get().(*[]byte)
+			defer framePool.Put(bp)
+			buf = *bp
+		}
+		body, err = readBody(r, n, buf)
+	}
 	if err != nil {
 		s.fail(st, from, err)
 		return
@@ -125,10 +143,7 @@ func (s *Server) handle(st network.Stream) {
 	st.SetReadDeadline(time.Time{})
 	switch typ {
 	case typeWant:
-		if err = s.acquire(ctx, from); err == nil {
-			err = s.serveWant(ctx, w, body)
-			s.release(from)
-		}
+		err = s.serveWant(ctx, w, body)
 	case typeHave:
 		err = s.serveHave(w, body)
 	case typePush:

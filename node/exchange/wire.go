@@ -84,52 +84,68 @@ func readFrame(r *bufio.Reader, limit func(typ byte) int) (byte, []byte, error) 
 // enough, so that a reader of many blocks does not allocate (and zero)
 // 256 KiB for each.
 func readFrameInto(r *bufio.Reader, limit func(typ byte) int, buf []byte) (byte, []byte, error) {
-	var n uint64
+	typ, n, err := readHeader(r, limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := readBody(r, n, buf)
+	return typ, body, err
+}
+
+// readHeader reads a frame's length and type: n is the length of the
+// body that follows.
+func readHeader(r *bufio.Reader, limit func(typ byte) int) (typ byte, n int, err error) {
+	var size uint64
 	for shift := 0; ; shift += 7 {
 		b, err := r.ReadByte()
 		if err != nil {
 			if shift > 0 && errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, nil, err
+			return 0, 0, err
 		}
 		if shift == 63 && b > 1 {
-			return 0, nil, protoErr("frame length overflows")
+			return 0, 0, protoErr("frame length overflows")
 		}
-		n |= uint64(b&0x7f) << shift
+		size |= uint64(b&0x7f) << shift
 		if b < 0x80 {
 			break
 		}
 		if shift >= 63 {
-			return 0, nil, protoErr("frame length overflows")
+			return 0, 0, protoErr("frame length overflows")
 		}
 	}
-	if n == 0 || n > MaxFrame {
-		return 0, nil, protoErr("frame length %d outside [1, %d]", n, MaxFrame)
+	if size == 0 || size > MaxFrame {
+		return 0, 0, protoErr("frame length %d outside [1, %d]", size, MaxFrame)
 	}
-	typ, err := r.ReadByte()
+	typ, err = r.ReadByte()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return 0, 0, err
 	}
-	if max := limit(typ); n > uint64(max) {
-		return 0, nil, protoErr("frame of type %#x with %d bytes (at most %d)", typ, n, max)
+	if max := limit(typ); size > uint64(max) {
+		return 0, 0, protoErr("frame of type %#x with %d bytes (at most %d)", typ, size, max)
 	}
+	return typ, int(size - 1), nil
+}
+
+// readBody reads a body of n bytes, into buf if it can hold them.
+func readBody(r *bufio.Reader, n int, buf []byte) ([]byte, error) {
 	var body []byte
-	if cap(buf) >= int(n-1) {
-		body = buf[:n-1]
+	if cap(buf) >= n {
+		body = buf[:n]
 	} else {
-		body = make([]byte, n-1)
+		body = make([]byte, n)
 	}
 	if _, err := io.ReadFull(r, body); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
-		return 0, nil, err
+		return nil, err
 	}
-	return typ, body, nil
+	return body, nil
 }
 
 // framePool holds MaxFrame-sized buffers for block frames, on both sides
