@@ -23,6 +23,7 @@ import (
 // them, and the bytes Next hands out are valid only until the next call.
 type readAhead struct {
 	aheadMax int          // leaves to read ahead; 0: none
+	aheadEnd uint64       // no leaf starting here or later is read ahead; 0: no bound
 	ahead    []*aheadLeaf // in flight or done, next leaves first
 	spare    [][]byte     // buffers free for reuse
 	wg       sync.WaitGroup
@@ -49,6 +50,14 @@ func (r *Reader) SetReadAhead(n int) {
 	if n <= 0 {
 		r.dropAhead()
 	}
+}
+
+// ReadAheadUntil says the reads will stop n bytes past the current
+// offset, as when a byte range is served: no leaf that starts there or
+// later is read ahead, so a range costs no block past its end. A Seek
+// lifts the bound.
+func (r *Reader) ReadAheadUntil(n int64) {
+	r.aheadEnd = r.off + uint64(max(n, 0))
 }
 
 // Close stops the read-ahead and waits for the block reads it has in
@@ -138,6 +147,9 @@ func (r *Reader) scheduleAhead(parent pathNode, i int, pos uint64) {
 		j++
 	}
 	for ; len(r.ahead) < r.aheadMax && j < len(n.Links) && j < len(n.FS.BlockSizes); j++ {
+		if r.aheadEnd > 0 && pos >= r.aheadEnd {
+			return
+		}
 		c := n.Links[j].CID
 		if c.Type() != cid.Raw {
 			return

@@ -210,3 +210,39 @@ func TestCloseWaitsForTheReadAheadInFlight(t *testing.T) {
 		t.Fatalf("read after Close: %d bytes, %v", len(got), err)
 	}
 }
+
+func TestReadAheadStopsAtTheEndOfARangeUntilASeek(t *testing.T) {
+	data := chunktest.VectorBytes(20 * chunk.ChunkSize)
+	sink, res := addBytes(t, data)
+	cs := chunk.ChunkSize
+	g := &bufGetter{memSink: sink}
+	r, err := chunk.NewReader(context.Background(), g, res.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	r.SetReadAhead(4)
+	// A range over leaves 5, 6 and 7, as the gateway serves one.
+	start, length := 5*cs+10, 2*cs
+	r.Seek(int64(start), io.SeekStart)
+	r.ReadAheadUntil(int64(length))
+	got := make([]byte, length)
+	if _, err := io.ReadFull(r, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data[start:start+length]) {
+		t.Fatal("range bytes differ")
+	}
+	if n := g.leaves.Load(); n != 3 {
+		t.Fatalf("a range over 3 leaves read %d leaves", n)
+	}
+	// After a seek the reader reads ahead again.
+	r.Seek(int64(10*cs), io.SeekStart)
+	if _, err := io.ReadFull(r, make([]byte, cs+1)); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	if n := g.leaves.Load(); n != 3+2+4 {
+		t.Fatalf("after the seek: %d leaves read in all, want %d", n, 3+2+4)
+	}
+}

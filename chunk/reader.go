@@ -150,6 +150,7 @@ func (r *Reader) Seek(offset int64, whence int) (int64, error) {
 		return 0, fmt.Errorf("seek: negative position %d", abs)
 	}
 	r.off = uint64(abs)
+	r.aheadEnd = 0
 	return abs, nil
 }
 

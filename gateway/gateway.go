@@ -282,6 +282,9 @@ type nexter interface {
 // writeNext writes lr's bytes (at most lr.N, which it counts down as
 // io.LimitedReader would) from nx's own buffers.
 func (r *recorder) writeNext(nx nexter, lr *io.LimitedReader) (int64, error) {
+	if b, ok := nx.(interface{ ReadAheadUntil(n int64) }); ok {
+		b.ReadAheadUntil(lr.N) // a range reads no block past its end
+	}
 	var total int64
 	for lr.N > 0 {
 		b, err := nx.Next(int(min(lr.N, 1<<20)))
