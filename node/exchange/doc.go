@@ -41,4 +41,8 @@
 // (hash, size limit, dag-pb well-formed) before anyone sees it, replies must
 // name the CIDs asked for in the order asked, and a peer that breaks the
 // protocol is reported to the node through a callback, which cuts it off.
+// A server serves at most ServerConfig.MaxWantsPerPeer wants and pushes of
+// one peer at once and takes the slot before it reads a push's block, so a
+// peer that floods requests, or never reads the replies, ties up only its
+// own share of the server's buffers.
 package exchange
