@@ -42,6 +42,26 @@ func (g memGetter) Get(_ context.Context, c cid.Cid) ([]byte, error) {
 	return d, nil
 }
 
+// memFile adds size random bytes (from seed) to a memory block store.
+func memFile(t *testing.T, seed int64, size int) ([]byte, *memBlocks, chunk.AddResult) {
+	t.Helper()
+	data := randomData(t, seed, size)
+	blocks := &memBlocks{m: map[string][]byte{}}
+	res, err := chunk.Add(context.Background(), bytes.NewReader(data), blocks, chunk.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, blocks, res
+}
+
+// openGate returns a gate and the function that opens it, safe to call
+// again (defer it, so that a failed test does not leave a want held).
+func openGate() (chan struct{}, func()) {
+	gate := make(chan struct{})
+	var once sync.Once
+	return gate, func() { once.Do(func() { close(gate) }) }
+}
+
 // gatedProvider speaks /cairn/block/1.0.0 from memory: it answers at once
 // the wants that ask for a block in free, and holds every other want until
 // gate closes. (Streams are handled concurrently, so gating by arrival
@@ -100,19 +120,9 @@ func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <
 }
 
 func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
-	data := randomData(t, 31, 40*chunk.ChunkSize+123)
-	blocks := &memBlocks{m: map[string][]byte{}}
-	res, err := chunk.Add(context.Background(), bytes.NewReader(data), blocks, chunk.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(gate)
-		}
-	}()
+	data, blocks, res := memFile(t, 31, 40*chunk.ChunkSize+123)
+	gate, release := openGate()
+	defer release()
 	// The root and the want holding the first leaf go through; the rest
 	// waits for the gate.
 	var firstLeaf cid.Cid
@@ -144,8 +154,7 @@ func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
 	if st := reader.Store().Stats(); st.Blocks >= 42 { // 41 leaves and the root
 		t.Fatalf("the whole file (%d blocks) was here before the first bytes were read", st.Blocks)
 	}
-	close(gate)
-	released = true
+	release()
 	rest, err := io.ReadAll(s)
 	if err != nil {
 		t.Fatal(err)
@@ -156,19 +165,9 @@ func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
 }
 
 func TestFetchKeepsNoMoreWantsInFlightThanMaxWants(t *testing.T) {
-	data := randomData(t, 32, 40*chunk.ChunkSize) // three wants' worth of leaves
-	blocks := &memBlocks{m: map[string][]byte{}}
-	res, err := chunk.Add(context.Background(), bytes.NewReader(data), blocks, chunk.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gate := make(chan struct{})
-	released := false
-	defer func() {
-		if !released {
-			close(gate)
-		}
-	}()
+	data, blocks, res := memFile(t, 32, 40*chunk.ChunkSize) // three wants' worth of leaves
+	gate, release := openGate()
+	defer release()
 	var held, maxHeld atomic.Int32
 	prov := gatedProvider(t, blocks, map[string]bool{string(res.Root.Hash()): true}, gate, &held, &maxHeld)
 	fetcher := startNode(t, func(c *Config) { c.MaxWants = 1 })
@@ -193,8 +192,7 @@ func TestFetchKeepsNoMoreWantsInFlightThanMaxWants(t *testing.T) {
 		t.Fatalf("fetch ended while its want was held: %v", err)
 	case <-time.After(300 * time.Millisecond):
 	}
-	close(gate)
-	released = true
+	release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
