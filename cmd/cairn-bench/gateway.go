@@ -217,10 +217,7 @@ func (g *gatewayBench) benchSmall(ctx context.Context, runs int) error {
 	}
 	stop()
 	rps := median(rates)
-	verdict := "MET"
-	if rps < gwTargetRPS {
-		verdict = "NOT MET"
-	}
+	verdict := verdictOf(rps, gwTargetRPS)
 	fmt.Printf(`
 gateway, small objects: GET /ipfs/{cid} of %s distinct %d-byte objects, round robin,
 %d workers with one keep-alive HTTP/1.1 connection each (client in the same process),
@@ -384,10 +381,7 @@ func (g *gatewayBench) benchLarge(ctx context.Context, size int64, runs int) err
 	}
 	stop()
 	mbps := median(rates)
-	verdict := "MET"
-	if mbps < gwTargetMBps {
-		verdict = "NOT MET"
-	}
+	verdict := verdictOf(mbps, gwTargetMBps)
 	fmt.Printf(`
 gateway, large object: GET /ipfs/{cid} of a %d MiB random file held by the node,
 a fresh connection per GET, median of %d; timed from the request until the last

@@ -135,10 +135,7 @@ func run(cairn string, size int64, runs int, dir string) error {
 	for _, r := range rss {
 		peak = max(peak, r)
 	}
-	verdict := "MET"
-	if add < target {
-		verdict = "NOT MET"
-	}
+	verdict := verdictOf(add, target)
 	fmt.Printf(`
 add of a %d MiB random file, median of %d (timed until the add's own fsync returns):
   cairn add                 %7.0f MB/s
@@ -148,6 +145,14 @@ add of a %d MiB random file, median of %d (timed until the add's own fsync retur
   peak RSS of cairn add     %7d MiB  (limit 128 MiB)
 `, size>>20, runs, add, sha, add/sha, disk, add/disk, target, verdict, peak>>20)
 	return nil
+}
+
+// verdictOf says whether a measured figure reached its target.
+func verdictOf(got, target float64) string {
+	if got < target {
+		return "NOT MET"
+	}
+	return "MET"
 }
 
 func median(v []float64) float64 {

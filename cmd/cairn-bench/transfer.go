@@ -134,10 +134,7 @@ func runTransfer(size int64, runs int, dir string) error {
 	perGB := median(streamCPUs) + 1e3/median(shas) + 1e3/median(writes)
 	ceiling := 2 * 1e3 / perGB
 	sha := median(shas)
-	verdict := "MET"
-	if median(one) < 0.75*sha {
-		verdict = "NOT MET"
-	}
+	verdict := verdictOf(median(one), 0.75*sha)
 	fmt.Printf(`
 fetch of a %d MiB file between in-process nodes over loopback TCP (TLS, yamux), median of %d,
 timed from Fetch until it returns (every block verified and in the store);
