@@ -55,8 +55,8 @@ func (c *Client) readReply(st network.Stream, r *bufio.Reader) (byte, []byte, er
 
 // Want asks p for blocks and calls fn with each one it sends, in request
 // order, after checking the bytes against the CID. The bytes are valid
-// only until fn returns: the next block is read into the same buffer. It returns the CIDs p
-// said it does not have. A reply that breaks the protocol (a block that
+// only until fn returns: the next block is read into the same buffer. It
+// returns the CIDs p said it does not have. A reply that breaks the protocol (a block that
 // does not match its CID, an unrequested CID, a malformed frame) ends the
 // request with an error wrapping ErrProtocol; the block is never passed on.
 func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(cid.Cid, []byte) error) ([]cid.Cid, error) {

@@ -161,13 +161,14 @@ func (s *Server) handle(st network.Stream) {
 	st.Close()
 }
 
-// peerSlots is a peer's share of the server: one token per want served.
+// peerSlots is a peer's share of the server: one token per want or push
+// being served.
 type peerSlots struct {
 	tokens chan struct{}
 	users  int // holders and waiters; the entry goes when none are left
 }
 
-// acquire waits for one of from's want slots.
+// acquire waits for one of from's slots.
 func (s *Server) acquire(ctx context.Context, from peer.ID) error {
 	s.slotsMu.Lock()
 	ps := s.slots[from]
