@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -71,6 +72,7 @@ type fetch struct {
 	wake      chan struct{}
 	queue     []cid.Cid          // wanted, not in flight, fetch order
 	pending   map[string]bool    // queued or in flight
+	urgent    map[string]cid.Cid // queued blocks a reader waits for
 	refused   map[string]peerSet // who lacks or failed each block
 	peers     map[peer.ID]*fetchPeer
 	inflight  int  // wants in flight
@@ -97,6 +99,7 @@ func (n *Node) newFetch(ctx context.Context, opts FetchOptions) *fetch {
 		n: n, ctx: ctx, window: n.cfg.FetchWindow, stall: opts.StallTimeout,
 		wake:     make(chan struct{}, 1),
 		pending:  map[string]bool{},
+		urgent:   map[string]cid.Cid{},
 		refused:  map[string]peerSet{},
 		peers:    map[peer.ID]*fetchPeer{},
 		progress: time.Now(),
@@ -289,6 +292,7 @@ func (f *fetch) dispatchLocked() {
 		}
 		return live[i].rate > live[j].rate
 	})
+	f.dispatchUrgentLocked(live)
 	for _, p := range live {
 		for p.inflight < f.window {
 			batch := f.takeLocked(p.id)
@@ -320,6 +324,64 @@ func (f *fetch) dispatchLocked() {
 			f.startLookupLocked(c)
 		}
 		return
+	}
+}
+
+// prioritize marks c as a block a reader is waiting for. The fetch walks
+// the file in order, so without this a read at the end of a large file
+// (a seek, a byte range) would wait for everything before it.
+func (f *fetch) prioritize(c cid.Cid) {
+	if has, err := f.n.store.Has(c); err == nil && has {
+		return // it landed since the reader looked
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := c.KeyString()
+	if f.pending[k] {
+		// In flight, or in the next batch to go out: a reader reading
+		// straight through waits on these, and they come soon anyway.
+		at := slices.IndexFunc(f.queue, func(q cid.Cid) bool { return q.KeyString() == k })
+		if at < fetchBatch {
+			return
+		}
+	} else {
+		f.pending[k] = true
+		f.queue = append(f.queue, c)
+	}
+	f.urgent[k] = c
+	f.signal()
+}
+
+// dispatchUrgentLocked sends each queued block a reader waits for in a
+// want of its own, to the best provider that may have it, past the
+// window: it must not wait behind the wants already in flight. A reader
+// waits on a few blocks at a time (the one it reads and its read-ahead),
+// so these stay few.
+func (f *fetch) dispatchUrgentLocked(live []*fetchPeer) {
+	for k, c := range f.urgent {
+		at := -1
+		for i, q := range f.queue {
+			if q.KeyString() == k {
+				at = i
+				break
+			}
+		}
+		if at < 0 {
+			delete(f.urgent, k) // in flight already, or here
+			continue
+		}
+		for _, p := range live {
+			if f.refused[k][p.id] {
+				continue
+			}
+			f.queue = append(f.queue[:at], f.queue[at+1:]...)
+			delete(f.urgent, k)
+			p.inflight++
+			f.inflight++
+			f.wg.Add(1)
+			go f.fetchBatch(p.id, []cid.Cid{c})
+			break
+		}
 	}
 }
 

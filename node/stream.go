@@ -103,6 +103,7 @@ func (s *Stream) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, 
 	if f == nil {
 		return nil, buf, fmt.Errorf("stream %s: closed: %w", c, context.Canceled)
 	}
+	f.prioritize(c)
 	for {
 		arrived := f.waitChan() // before the look, so no arrival is missed
 		data, buf, err = g.GetBuffer(ctx, c, buf)

@@ -203,3 +203,48 @@ func TestFetchKeepsNoMoreWantsInFlightThanMaxWants(t *testing.T) {
 		t.Fatal("fetched bytes differ")
 	}
 }
+
+func TestStreamReadsTheEndOfAFileBeforeTheFetchGetsThere(t *testing.T) {
+	data, blocks, res := memFile(t, 33, 40*chunk.ChunkSize)
+	var leaves []cid.Cid
+	chunk.WalkCIDs(context.Background(), memGetter{blocks}, res.Root, func(c cid.Cid) error {
+		if c.Type() == cid.Raw {
+			leaves = append(leaves, c)
+		}
+		return nil
+	})
+	last := leaves[len(leaves)-1]
+	// Wants for the root or the last leaf are answered; the fetch's
+	// in-order wants of the first leaves are held.
+	gate, release := openGate()
+	defer release()
+	prov := gatedProvider(t, blocks, map[string]bool{string(res.Root.Hash()): true, string(last.Hash()): true}, gate, nil, nil)
+	reader := startNode(t, func(c *Config) { c.FetchWindow = 1 })
+	// A held want is given up on only after this, which then lets the
+	// fetch reach the end on its own: longer than the test may take.
+	reader.client.StallTimeout = time.Minute
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := reader.Connect(ctx, prov); err != nil {
+		t.Fatal(err)
+	}
+	s, err := reader.Stream(ctx, res.Root, FetchOptions{Providers: []peer.ID{prov.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	at := int64(len(data) - 100)
+	if _, err := s.Seek(at, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 100)
+	if _, err := io.ReadFull(s, got); err != nil {
+		t.Fatalf("reading the last 100 bytes while the first leaves are held: %v", err)
+	}
+	if !bytes.Equal(got, data[at:]) {
+		t.Fatal("last bytes differ")
+	}
+	if has, _ := reader.Store().Has(leaves[0]); has {
+		t.Fatal("the first leaf arrived although its want was held")
+	}
+}
