@@ -76,6 +76,7 @@ type fetch struct {
 	refused   map[string]peerSet // who lacks or failed each block
 	peers     map[peer.ID]*fetchPeer
 	inflight  int  // wants in flight
+	starved   bool // the last dispatch found no free want slot
 	lookups   int  // provider lookups in flight (at most one)
 	lookedUp  bool // a lookup has run
 	found     bool // a provider was ever known
@@ -229,7 +230,7 @@ func (f *fetch) run(root cid.Cid) error {
 			f.mu.Unlock()
 			return nil
 		}
-		if f.stall > 0 && time.Since(f.progress) >= f.stall {
+		if f.stall > 0 && !f.starved && time.Since(f.progress) >= f.stall {
 			found := f.found
 			f.mu.Unlock()
 			if !found {
@@ -237,12 +238,17 @@ func (f *fetch) run(root cid.Cid) error {
 			}
 			return fmt.Errorf("fetch %s: %w (%v without a block)", root, ErrStalled, f.stall)
 		}
+		freed := f.n.slotFreedChan() // before the dispatch, so no release is missed
 		f.dispatchLocked()
+		if !f.starved {
+			freed = nil
+		}
 		timer := f.nextWakeLocked()
 		found := f.found
 		f.mu.Unlock()
 		select {
 		case <-f.wake:
+		case <-freed:
 		case <-timer:
 		case <-ctx.Done():
 			if !found && errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -293,16 +299,26 @@ func (f *fetch) dispatchLocked() {
 		return live[i].rate > live[j].rate
 	})
 	f.dispatchUrgentLocked(live)
+	f.starved = false
+dispatch:
 	for _, p := range live {
-		for p.inflight < f.window {
+		for p.inflight < f.window && len(f.queue) > 0 {
+			if !f.n.tryWantSlot() {
+				// Every slot is taken (by this fetch or others). Waiting for one is not
+				// the providers' fault: it does not count as a stall.
+				f.starved = true
+				f.progress = time.Now()
+				break dispatch
+			}
 			batch := f.takeLocked(p.id)
 			if len(batch) == 0 {
+				f.n.releaseWantSlot()
 				break
 			}
 			p.inflight++
 			f.inflight++
 			f.wg.Add(1)
-			go f.fetchBatch(p.id, batch)
+			go f.fetchBatch(p.id, batch, true)
 		}
 	}
 	if f.lookups > 0 {
@@ -331,12 +347,15 @@ func (f *fetch) dispatchLocked() {
 // the file in order, so without this a read at the end of a large file
 // (a seek, a byte range) would wait for everything before it.
 func (f *fetch) prioritize(c cid.Cid) {
-	if has, err := f.n.store.Has(c); err == nil && has {
-		return // it landed since the reader looked
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := c.KeyString()
+	if !f.pending[k] {
+		// It may have landed (and left pending) since the reader looked.
+		if has, err := f.n.store.Has(c); err == nil && has {
+			return
+		}
+	}
 	if f.pending[k] {
 		// In flight, or in the next batch to go out: a reader reading
 		// straight through waits on these, and they come soon anyway.
@@ -379,7 +398,7 @@ func (f *fetch) dispatchUrgentLocked(live []*fetchPeer) {
 			p.inflight++
 			f.inflight++
 			f.wg.Add(1)
-			go f.fetchBatch(p.id, []cid.Cid{c})
+			go f.fetchBatch(p.id, []cid.Cid{c}, false)
 			break
 		}
 	}
@@ -433,10 +452,11 @@ func (f *fetch) startLookupLocked(c cid.Cid) {
 	}()
 }
 
-// fetchBatch asks one provider for a batch and files what comes back. It
-// waits for one of the node's want slots first (Config.MaxWants), which
-// bound the block buffers of every fetch together.
-func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
+// fetchBatch asks one provider for a batch and files what comes back.
+// slotted says the dispatch took one of the node's want slots for it
+// (Config.MaxWants, which bounds the block buffers of every fetch
+// together); wants for blocks a reader waits for go without one.
+func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid, slotted bool) {
 	defer f.wg.Done()
 	got := map[string]bool{}
 	var bytes int
@@ -469,18 +489,10 @@ func (f *fetch) fetchBatch(p peer.ID, batch []cid.Cid) {
 		f.signal()
 		return nil
 	}
-	var (
-		dontHave []cid.Cid
-		err      error
-		start    time.Time
-	)
-	select {
-	case f.n.wantSlots <- struct{}{}:
-		start = time.Now()
-		dontHave, err = f.n.client.Want(f.ctx, p, batch, onBlock)
-		<-f.n.wantSlots
-	case <-f.ctx.Done():
-		err = f.ctx.Err()
+	start := time.Now()
+	dontHave, err := f.n.client.Want(f.ctx, p, batch, onBlock)
+	if slotted {
+		f.n.releaseWantSlot()
 	}
 
 	f.mu.Lock()

@@ -88,6 +88,8 @@ type Node struct {
 	server    *exchange.Server
 	client    *exchange.Client
 	wantSlots chan struct{} // one per want in flight, across fetches (MaxWants)
+	slotMu    sync.Mutex
+	slotFreed chan struct{} // closed and replaced when a want slot frees
 	gater     *banGater
 	rep       *replicator
 	closeOnce sync.Once
@@ -140,7 +142,8 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater(), wantSlots: make(chan struct{}, cfg.MaxWants)}
+	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater(),
+		wantSlots: make(chan struct{}, cfg.MaxWants), slotFreed: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Host != nil {
 		n.host = cfg.Host
@@ -188,6 +191,32 @@ func New(cfg Config) (*Node, error) {
 }
 
 func (n *Node) logf(format string, args ...any) { n.cfg.Logf(format, args...) }
+
+// tryWantSlot takes one of the node's want slots, if one is free.
+func (n *Node) tryWantSlot() bool {
+	select {
+	case n.wantSlots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// releaseWantSlot gives a slot back and wakes the fetches waiting for one.
+func (n *Node) releaseWantSlot() {
+	<-n.wantSlots
+	n.slotMu.Lock()
+	close(n.slotFreed)
+	n.slotFreed = make(chan struct{})
+	n.slotMu.Unlock()
+}
+
+// slotFreedChan is closed when a want slot next frees.
+func (n *Node) slotFreedChan() <-chan struct{} {
+	n.slotMu.Lock()
+	defer n.slotMu.Unlock()
+	return n.slotFreed
+}
 
 func (n *Node) closeHost() {
 	if n.ownsHost {

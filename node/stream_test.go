@@ -248,3 +248,54 @@ func TestStreamReadsTheEndOfAFileBeforeTheFetchGetsThere(t *testing.T) {
 		t.Fatal("the first leaf arrived although its want was held")
 	}
 }
+
+func TestFetchWaitingForAWantSlotIsNotStalled(t *testing.T) {
+	dataA, blocks, resA := memFile(t, 34, 20*chunk.ChunkSize)
+	dataB, blocksB, resB := memFile(t, 35, 20*chunk.ChunkSize)
+	free := map[string]bool{string(resA.Root.Hash()): true}
+	for k, v := range blocksB.m {
+		blocks.m[k] = v
+		free[k] = true
+	}
+	gate, release := openGate()
+	defer release()
+	var held, maxHeld atomic.Int32
+	prov := gatedProvider(t, blocks, free, gate, &held, &maxHeld)
+	fetcher := startNode(t, func(c *Config) { c.MaxWants = 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := fetcher.Connect(ctx, prov); err != nil {
+		t.Fatal(err)
+	}
+	opts := FetchOptions{Providers: []peer.ID{prov.ID}, StallTimeout: 300 * time.Millisecond}
+	doneA, doneB := make(chan error, 1), make(chan error, 1)
+	go func() { doneA <- fetcher.Fetch(ctx, resA.Root, FetchOptions{Providers: opts.Providers}) }()
+	for held.Load() < 1 { // A's leaves now hold the node's one want slot
+		select {
+		case <-ctx.Done():
+			t.Fatal("no want of A reached the provider")
+		case <-time.After(time.Millisecond): // poll interval
+		}
+	}
+	go func() { doneB <- fetcher.Fetch(ctx, resB.Root, opts) }()
+	// B waits for the slot far past its stall timeout.
+	select {
+	case err := <-doneB:
+		t.Fatalf("B ended while it waited for a want slot: %v", err)
+	case <-time.After(time.Second):
+	}
+	release()
+	for name, done := range map[string]chan error{"A": doneA, "B": doneB} {
+		if err := <-done; err != nil {
+			t.Fatalf("fetch %s: %v", name, err)
+		}
+	}
+	for _, f := range []struct {
+		data []byte
+		root cid.Cid
+	}{{dataA, resA.Root}, {dataB, resB.Root}} {
+		if got := readAll(t, fetcher, f.root); !bytes.Equal(got, f.data) {
+			t.Fatal("fetched bytes differ")
+		}
+	}
+}

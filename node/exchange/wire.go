@@ -148,9 +148,10 @@ func readBody(r *bufio.Reader, n int, buf []byte) ([]byte, error) {
 	return body, nil
 }
 
-// framePool holds MaxFrame-sized buffers for block frames, on both sides
-// of a want.
-var framePool = sync.Pool{New: func() any { b := make([]byte, MaxFrame); return &b }}
+// framePool holds buffers for block frames, on both sides of a want,
+// sized for cairn's 256 KiB leaves and their records; a larger block (up
+// to MaxFrame, from another producer) gets a buffer of its own.
+var framePool = sync.Pool{New: func() any { b := make([]byte, chunk.ChunkSize+4096); return &b }}
 
 // anyFrame admits every frame type up to MaxFrame.
 func anyFrame(byte) int { return MaxFrame }
