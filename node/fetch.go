@@ -304,8 +304,8 @@ dispatch:
 	for _, p := range live {
 		for p.inflight < f.window && len(f.queue) > 0 {
 			if !f.n.tryWantSlot() {
-				// Every slot is taken (by this fetch or others). Waiting for one is not
-				// the providers' fault: it does not count as a stall.
+				// Every slot is taken, by this fetch or others. Waiting
+				// for one is not the providers' fault: no stall.
 				f.starved = true
 				f.progress = time.Now()
 				break dispatch
@@ -350,20 +350,17 @@ func (f *fetch) prioritize(c cid.Cid) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	k := c.KeyString()
-	if !f.pending[k] {
+	if f.pending[k] {
+		// In flight, or in the next batch to go out: a reader reading
+		// straight through waits on these, and they come soon anyway.
+		if f.queueIndexLocked(k) < fetchBatch {
+			return
+		}
+	} else {
 		// It may have landed (and left pending) since the reader looked.
 		if has, err := f.n.store.Has(c); err == nil && has {
 			return
 		}
-	}
-	if f.pending[k] {
-		// In flight, or in the next batch to go out: a reader reading
-		// straight through waits on these, and they come soon anyway.
-		at := slices.IndexFunc(f.queue, func(q cid.Cid) bool { return q.KeyString() == k })
-		if at < fetchBatch {
-			return
-		}
-	} else {
 		f.pending[k] = true
 		f.queue = append(f.queue, c)
 	}
@@ -378,13 +375,7 @@ func (f *fetch) prioritize(c cid.Cid) {
 // so these stay few.
 func (f *fetch) dispatchUrgentLocked(live []*fetchPeer) {
 	for k, c := range f.urgent {
-		at := -1
-		for i, q := range f.queue {
-			if q.KeyString() == k {
-				at = i
-				break
-			}
-		}
+		at := f.queueIndexLocked(k)
 		if at < 0 {
 			delete(f.urgent, k) // in flight already, or here
 			continue
@@ -402,6 +393,12 @@ func (f *fetch) dispatchUrgentLocked(live []*fetchPeer) {
 			break
 		}
 	}
+}
+
+// queueIndexLocked is where the block with key k waits in the queue, or
+// -1 if it is not queued.
+func (f *fetch) queueIndexLocked(k string) int {
+	return slices.IndexFunc(f.queue, func(q cid.Cid) bool { return q.KeyString() == k })
 }
 
 func (f *fetch) candidateLocked(c cid.Cid, live []*fetchPeer) bool {

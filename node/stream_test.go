@@ -54,6 +54,21 @@ func memFile(t *testing.T, seed int64, size int) ([]byte, *memBlocks, chunk.AddR
 	return data, blocks, res
 }
 
+// streamFrom connects n to prov and opens a stream of root that asks prov
+// first; the stream is closed when the test ends.
+func streamFrom(t *testing.T, ctx context.Context, n *Node, prov peer.AddrInfo, root cid.Cid) *Stream {
+	t.Helper()
+	if err := n.Connect(ctx, prov); err != nil {
+		t.Fatal(err)
+	}
+	s, err := n.Stream(ctx, root, FetchOptions{Providers: []peer.ID{prov.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // openGate returns a gate and the function that opens it, safe to call
 // again (defer it, so that a failed test does not leave a want held).
 func openGate() (chan struct{}, func()) {
@@ -136,14 +151,7 @@ func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
 	reader := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if err := reader.Connect(ctx, prov); err != nil {
-		t.Fatal(err)
-	}
-	s, err := reader.Stream(ctx, res.Root, FetchOptions{Providers: []peer.ID{prov.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := streamFrom(t, ctx, reader, prov, res.Root)
 	first := make([]byte, 1000)
 	if _, err := io.ReadFull(s, first); err != nil {
 		t.Fatal(err)
@@ -225,14 +233,7 @@ func TestStreamReadsTheEndOfAFileBeforeTheFetchGetsThere(t *testing.T) {
 	reader.client.StallTimeout = time.Minute
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := reader.Connect(ctx, prov); err != nil {
-		t.Fatal(err)
-	}
-	s, err := reader.Stream(ctx, res.Root, FetchOptions{Providers: []peer.ID{prov.ID}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := streamFrom(t, ctx, reader, prov, res.Root)
 	at := int64(len(data) - 100)
 	if _, err := s.Seek(at, io.SeekStart); err != nil {
 		t.Fatal(err)
