@@ -12,28 +12,49 @@ import (
 
 var syncWrite = &opt.WriteOptions{Sync: true}
 
-// Sync makes every block Put so far durable: it fdatasyncs the segment
-// files they went to, then indexes them in one synced batch. Puts and Gets
-// go on while the files are flushed.
-func (s *Store) Sync() error {
+// testHookBeforeIndex, if set, runs in every commit between the segments'
+// fdatasync and the index batch: crash tests kill the process there.
+var testHookBeforeIndex func()
+
+// Sync makes every block Put so far, and the meta put with them, durable:
+// it fdatasyncs the segment files they went to, then indexes them in one
+// synced batch, which also carries meta: ops applied after the pending
+// ones, so they win on a shared key. The batch is written when meta is
+// given even if nothing is pending. Puts and Gets go on while the files
+// are flushed.
+func (s *Store) Sync(meta ...Meta) error {
+	if err := validateMeta(meta); err != nil {
+		return fmt.Errorf("store: sync: %w", err)
+	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
-	return s.commitLocked()
+	return s.commitLocked(meta)
 }
 
-func (s *Store) commitLocked() error {
+func (s *Store) commitLocked(meta []Meta) error {
 	s.mu.Lock()
 	if err := s.usable(); err != nil {
 		s.mu.Unlock()
 		return err
 	}
-	if len(s.pending) == 0 {
+	if len(s.pending) == 0 && len(s.pendingMeta) == 0 && len(meta) == 0 {
 		s.mu.Unlock()
 		return nil
 	}
+	// Everything below is taken under one lock, and PutWith appends a group
+	// and records it as pending under the same lock, so a commit takes
+	// whole groups: the bytes it syncs hold every record it indexes.
 	entries := make(map[string]pendingEntry, len(s.pending))
 	for k, p := range s.pending {
 		entries[k] = p
+	}
+	metaOps := make(map[string]pendingMeta, len(s.pendingMeta))
+	for k, p := range s.pendingMeta {
+		metaOps[k] = p
+	}
+	metaGarbage := make(map[uint32]int64, len(s.metaGarbage))
+	for id, n := range s.metaGarbage {
+		metaGarbage[id] = n
 	}
 	type segState struct {
 		sg         *segment
@@ -76,10 +97,20 @@ func (s *Store) commitLocked() error {
 			durable.bytes += p.dataLen
 		}
 	}
+	for k, p := range metaOps {
+		if p.del {
+			b.Delete(metaKey([]byte(k)))
+		} else {
+			b.Put(metaKey([]byte(k)), p.value)
+		}
+	}
+	addMetaBatch(&b, meta)
 	s.mu.RLock()
 	metas := map[uint32]segMeta{}
 	for _, d := range dirty {
-		metas[d.sg.id] = segMeta{committed: d.size, garbage: d.sg.garbage}
+		// A segment with meta records written is dirty: they lie past its
+		// committed length until this commit.
+		metas[d.sg.id] = segMeta{committed: d.size, garbage: d.sg.garbage + metaGarbage[d.sg.id]}
 	}
 	for id, g := range moved {
 		if sg, ok := s.segs[id]; ok {
@@ -96,6 +127,9 @@ func (s *Store) commitLocked() error {
 		b.Put(segKey(id), m.encode())
 	}
 	b.Put(keyStats, durable.encode())
+	if testHookBeforeIndex != nil {
+		testHookBeforeIndex()
+	}
 	if err := s.db.Write(&b, syncWrite); err != nil {
 		return fmt.Errorf("store: commit index: %w", err)
 	}
@@ -105,6 +139,18 @@ func (s *Store) commitLocked() error {
 		if cur, ok := s.pending[k]; ok && cur.loc == p.loc {
 			delete(s.pending, k)
 			s.pendingBytes -= p.n
+		}
+	}
+	for k, p := range metaOps {
+		if cur, ok := s.pendingMeta[k]; ok && cur.seq == p.seq {
+			delete(s.pendingMeta, k)
+		}
+	}
+	for id, n := range metaGarbage {
+		// The segment's pending bytes count its meta records too.
+		s.pendingBytes -= n
+		if s.metaGarbage[id] -= n; s.metaGarbage[id] == 0 {
+			delete(s.metaGarbage, id)
 		}
 	}
 	for id, m := range metas {
@@ -118,21 +164,32 @@ func (s *Store) commitLocked() error {
 	return nil
 }
 
-// Delete removes a block. Its record becomes garbage for Compact. Deleting
-// a block the store does not hold gives ErrNotFound. The delete itself is
-// not synced: one lost in a crash only brings the block back.
-func (s *Store) Delete(c cid.Cid) error {
+// Delete removes a block, and applies meta in the same index batch (so the
+// caller's record of the block goes with it). Its record becomes garbage
+// for Compact. Deleting a block the store does not hold gives ErrNotFound
+// and applies no meta. The delete itself is not synced: one lost in a crash
+// only brings the block back, with its meta as it was.
+func (s *Store) Delete(c cid.Cid, meta ...Meta) error {
 	key := []byte(c.Hash())
+	if err := validateMeta(meta); err != nil {
+		return fmt.Errorf("store: delete %s: %w", c, err)
+	}
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	s.mu.RLock()
 	_, pending := s.pending[string(key)]
+	for _, m := range meta {
+		_, p := s.pendingMeta[string(m.Key)]
+		pending = pending || p
+	}
 	s.mu.RUnlock()
 	if pending {
 		// Commit first, so the record lies below its segment's committed
 		// length: recovery only rescans past that length, and would index a
-		// deleted record found there again.
-		if err := s.commitLocked(); err != nil {
+		// deleted record found there again. Likewise a pending meta op on
+		// one of our keys: left pending, it would override our op, now and
+		// when recovery replays it.
+		if err := s.commitLocked(nil); err != nil {
 			return fmt.Errorf("store: delete %s: %w", c, err)
 		}
 	}
@@ -155,7 +212,7 @@ func (s *Store) Delete(c cid.Cid) error {
 	dataLen := l.n - headerSize - int64(len(key))
 	var b leveldb.Batch
 	b.Delete(indexKey(key))
-	b.Delete(dutyKey(key))
+	addMetaBatch(&b, meta)
 	durable := s.durable
 	durable.blocks--
 	durable.bytes -= dataLen

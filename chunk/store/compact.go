@@ -90,7 +90,7 @@ func (s *Store) compactSegment(ctx context.Context, sg *segment) (int, int64, er
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			return moved, movedBytes, fmt.Errorf("store: compact segment %d at %d: %w", sg.id, off, err)
 		}
-		kl, dl, err := parseHeader(hdr)
+		kl, dl, flags, err := parseHeader(hdr)
 		if err != nil {
 			// Without a trustworthy length the rest cannot be walked; keep
 			// the segment rather than lose what follows.
@@ -103,12 +103,24 @@ func (s *Store) compactSegment(ctx context.Context, sg *segment) (int, int64, er
 		}
 		here := loc{seg: sg.id, off: off, n: int64(len(rec))}
 		off += here.n
-		key, data, err := parseRecord(rec)
-		if err != nil {
+		if flags&flagMeta != 0 {
+			// Committed, so its op is in the index and the record is
+			// garbage (counted so when it was committed).
+			continue
+		}
+		key, data, _, err := parseRecord(rec)
+		sound := err == nil
+		if !sound {
 			// A rotten record that is still live is copied as it is, so
 			// that reads keep reporting it corrupt until it is replaced.
 			key = rec[headerSize : headerSize+kl]
 			data = rec[headerSize+kl:]
+		}
+		// The copy stands alone, away from the group it was written in: it
+		// must not claim that records follow, or recovery, finding it past
+		// the committed length after a crash, would wait for a group end.
+		if flags&flagMore != 0 {
+			setFlags(rec, data, flags&^flagMore, sound)
 		}
 		ok, err := s.moveRecord(key, data, rec[:headerSize+kl], here)
 		if err != nil {

@@ -10,10 +10,15 @@ import (
 //	"i/" + multihash   -> loc (segment, offset, record length)
 //	"s/" + uint32be id -> segMeta
 //	"m/stats"          -> blocks, data bytes (what is committed)
+//	"u/" + caller key  -> caller value (see Meta)
+//
+// Stores written before Meta existed may still hold "p/" (pins) and "d/"
+// (replica duty) keys; the store no longer reads them.
 var (
 	prefixIndex = []byte("i/")
 	prefixSeg   = []byte("s/")
 	keyStats    = []byte("m/stats")
+	prefixMeta  = []byte("u/")
 )
 
 // loc is where a record lives.
@@ -44,6 +49,10 @@ func decodeLoc(b []byte) (loc, error) {
 
 func indexKey(mh []byte) []byte {
 	return append(append(make([]byte, 0, 2+len(mh)), prefixIndex...), mh...)
+}
+
+func metaKey(k []byte) []byte {
+	return append(append(make([]byte, 0, len(prefixMeta)+len(k)), prefixMeta...), k...)
 }
 
 func segKey(id uint32) []byte {

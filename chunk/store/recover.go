@@ -138,21 +138,32 @@ func (s *Store) listSegments() ([]uint32, error) {
 	return ids, nil
 }
 
-// recoverTail scans a segment past its committed length. Whole records
-// are indexed; the first record that is torn or fails its CRC marks where
-// the file is cut.
+// recoverTail scans a segment past its committed length. Whole groups
+// (a lone record is a group of one) are applied: their blocks indexed,
+// their meta ops put in the index. The first record that is torn or fails
+// its CRC, or a group whose last record never comes, marks where the file
+// is cut: a group is applied whole or not at all, so a block never comes
+// back without the meta PutWith wrote with it.
 func (s *Store) recoverTail(sg *segment) error {
 	var b leveldb.Batch
 	durable := s.durable
 	seen := map[string]bool{}
-	end := sg.committed
+	end := sg.committed // end of the last whole group
+	type record struct {
+		key, data []byte
+		flags     uint16
+		off, n    int64
+	}
+	var group []record
+	at := end // where the next record starts
+	recovered := 0
 	r := bufio.NewReaderSize(io.NewSectionReader(sg.f, sg.committed, sg.size-sg.committed), 1<<20)
 	hdr := make([]byte, headerSize)
 	for {
 		if _, err := io.ReadFull(r, hdr); err != nil {
 			break
 		}
-		kl, dl, err := parseHeader(hdr)
+		kl, dl, _, err := parseHeader(hdr)
 		if err != nil {
 			break
 		}
@@ -161,24 +172,40 @@ func (s *Store) recoverTail(sg *segment) error {
 		if _, err := io.ReadFull(r, rec[headerSize:]); err != nil {
 			break
 		}
-		key, data, err := parseRecord(rec)
+		key, data, flags, err := parseRecord(rec)
 		if err != nil {
 			break
 		}
 		n := int64(len(rec))
-		has, err := s.db.Has(indexKey(key), nil)
-		if err != nil {
-			return fmt.Errorf("store: index: %w", err)
+		group = append(group, record{key, data, flags, at, n})
+		at += n
+		if flags&flagMore != 0 {
+			continue
 		}
-		if has || seen[string(key)] {
-			sg.garbage += n
-		} else {
-			seen[string(key)] = true
-			b.Put(indexKey(key), loc{seg: sg.id, off: end, n: n}.encode())
-			durable.blocks++
-			durable.bytes += int64(len(data))
+		for _, g := range group {
+			if g.flags&flagMeta != 0 {
+				// Applied in the order written, so the last op on a key
+				// wins; the record is garbage once its op is indexed.
+				addMetaBatch(&b, []Meta{{Key: g.key, Value: g.data, Delete: g.flags&flagDelete != 0}})
+				sg.garbage += g.n
+				continue
+			}
+			has, err := s.db.Has(indexKey(g.key), nil)
+			if err != nil {
+				return fmt.Errorf("store: index: %w", err)
+			}
+			if has || seen[string(g.key)] {
+				sg.garbage += g.n
+			} else {
+				seen[string(g.key)] = true
+				b.Put(indexKey(g.key), loc{seg: sg.id, off: g.off, n: g.n}.encode())
+				durable.blocks++
+				durable.bytes += int64(len(g.data))
+				recovered++
+			}
 		}
-		end += n
+		group = group[:0]
+		end = at
 	}
 	if end < sg.size {
 		s.opts.Logf("store: segment %d: cut %d bytes of torn tail at offset %d", sg.id, sg.size-end, end)
@@ -190,7 +217,7 @@ func (s *Store) recoverTail(sg *segment) error {
 		return fmt.Errorf("store: sync segment %d: %w", sg.id, err)
 	}
 	if b.Len() > 0 {
-		s.opts.Logf("store: segment %d: recovered %d unacknowledged blocks", sg.id, b.Len())
+		s.opts.Logf("store: segment %d: recovered %d unacknowledged blocks, %d index ops in all", sg.id, recovered, b.Len())
 	}
 	b.Put(segKey(sg.id), segMeta{committed: end, garbage: sg.garbage}.encode())
 	b.Put(keyStats, durable.encode())

@@ -2,22 +2,31 @@
 // segment files (Haystack style) and goleveldb indexes them by multihash,
 // so a raw block and a dag-pb block with the same bytes are stored once.
 //
+// The store knows blocks only. What they mean to the node (pins, replica
+// duty) is the caller's metadata: opaque keys and values (Meta) that the
+// store keeps in its index database and commits together with the blocks
+// they concern, so that a crash never separates a block from its meta.
+//
 // Durability: Put appends a record to the active segment and makes it
 // readable at once; Sync (or an automatic commit every CommitEvery bytes)
 // fdatasyncs the segment files and only then writes the new index entries
-// in one synced goleveldb batch, together with each segment's committed
-// length. So an index entry never points at bytes that are not on disk. A
-// block is acknowledged once a Sync that follows its Put has returned.
+// and pending meta in one synced goleveldb batch, together with each
+// segment's committed length. So an index entry never points at bytes that
+// are not on disk. A block is acknowledged once a Sync that follows its
+// Put has returned. PutWith writes the meta ops into the segment beside the
+// block, as one group, so they are exactly as durable as the block.
 //
 // Recovery: on Open, bytes of a segment past its committed length are
-// scanned record by record; whole records whose CRC holds are indexed (they
-// were written, just not yet acknowledged), and the first torn or garbage
-// record and everything after it is cut off.
+// scanned record by record; whole groups whose records' CRCs hold are
+// indexed, meta included (they were written, just not yet acknowledged),
+// and the first torn or garbage record, or group without its end, and
+// everything after it is cut off.
 //
 // Integrity: every record carries a CRC32C over its header, key and data,
 // checked on every read; Verify re-hashes every block against its
 // multihash. Deleting leaves garbage in segment files that Compact
-// reclaims by copying live records forward and removing the old segment.
+// reclaims by copying live records forward and removing the old segment;
+// meta records are garbage as soon as they are committed.
 package store
 
 import (
@@ -27,9 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
-	"syscall"
 
-	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 	"github.com/syndtr/goleveldb/leveldb"
@@ -117,17 +124,19 @@ type Store struct {
 	// commitMu serialises everything that writes the index: commits,
 	// deletes and compaction's final steps.
 	commitMu  sync.Mutex
-	compactMu sync.Mutex   // one compaction at a time
-	gcMu      sync.RWMutex // GC excludes writers between store and pin
+	compactMu sync.Mutex // one compaction at a time
 
 	mu           sync.RWMutex
 	segs         map[uint32]*segment
 	active       *segment
 	pending      map[string]pendingEntry
 	pendingBytes int64
-	live         counts // what readers see
-	durable      counts // what the index holds
-	broken       error  // a failed write that could not be undone
+	pendingMeta  map[string]pendingMeta // caller key -> latest op not yet committed
+	metaSeq      uint64                 // numbers pendingMeta ops
+	metaGarbage  map[uint32]int64       // bytes of uncommitted meta records, by segment
+	live         counts                 // what readers see
+	durable      counts                 // what the index holds
+	broken       error                  // a failed write that could not be undone
 	closed       bool
 	committing   bool           // a background commit is running
 	bg           sync.WaitGroup // background commits
@@ -161,8 +170,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		dir: dir, opts: opts, db: db,
-		segs:    map[uint32]*segment{},
-		pending: map[string]pendingEntry{},
+		segs:        map[uint32]*segment{},
+		pending:     map[string]pendingEntry{},
+		pendingMeta: map[string]pendingMeta{},
+		metaGarbage: map[uint32]int64{},
 	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
@@ -174,160 +185,6 @@ func Open(dir string, opts Options) (*Store, error) {
 
 func (s *Store) segPath(id uint32) string {
 	return filepath.Join(s.dir, fmt.Sprintf("%08d.seg", id))
-}
-
-// Put verifies a block from outside (size, hash, dag-pb well-formed) and
-// stores it. A block already held is not written again.
-func (s *Store) Put(c cid.Cid, data []byte) error {
-	if err := chunk.Verify(c, data); err != nil {
-		return fmt.Errorf("store: put: %w", err)
-	}
-	return s.PutHashed(c, data)
-}
-
-// PutHashed stores a block whose CID the caller has just computed from
-// data, skipping the hash check. Use Put for anything received.
-func (s *Store) PutHashed(c cid.Cid, data []byte) error {
-	if len(data) > chunk.MaxBlockSize {
-		return fmt.Errorf("store: put %s: %w (%d bytes)", c, chunk.ErrTooLarge, len(data))
-	}
-	key := []byte(c.Hash())
-	if len(key) > maxKeyLen {
-		return fmt.Errorf("store: put %s: multihash of %d bytes is too long", c, len(key))
-	}
-	hdr := encodeHeader(key, data)
-	n := recordLen(len(key), len(data))
-
-	s.mu.Lock()
-	if err := s.usable(); err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	if _, ok := s.pending[string(key)]; ok {
-		s.mu.Unlock()
-		return nil
-	}
-	if ok, err := s.db.Has(indexKey(key), nil); err != nil || ok {
-		s.mu.Unlock()
-		if err != nil {
-			return fmt.Errorf("store: put %s: index: %w", c, err)
-		}
-		return nil
-	}
-	if s.opts.Capacity > 0 && s.diskBytesLocked()+n > s.opts.Capacity {
-		s.mu.Unlock()
-		return fmt.Errorf("store: put %s: %w (capacity %d bytes)", c, ErrFull, s.opts.Capacity)
-	}
-	l, err := s.appendLocked(hdr, data)
-	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("store: put %s: %w", c, err)
-	}
-	s.pending[string(key)] = pendingEntry{loc: l, dataLen: int64(len(data))}
-	s.pendingBytes += n
-	s.live.blocks++
-	s.live.bytes += int64(len(data))
-	if s.pendingBytes >= s.opts.CommitEvery && !s.committing {
-		// Commit in the background: the writer goes on while the segment
-		// is flushed. A failure is not lost: the blocks stay pending and
-		// the next Sync (which acknowledges them) retries or reports it.
-		s.committing = true
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			s.Sync()
-			s.mu.Lock()
-			s.committing = false
-			s.mu.Unlock()
-		}()
-	}
-	s.mu.Unlock()
-	return nil
-}
-
-func (s *Store) usable() error {
-	if s.closed {
-		return ErrClosed
-	}
-	if s.broken != nil {
-		return fmt.Errorf("store: unusable after a failed write: %w", s.broken)
-	}
-	return nil
-}
-
-func (s *Store) diskBytesLocked() int64 {
-	var t int64
-	for _, sg := range s.segs {
-		t += sg.size
-	}
-	return t
-}
-
-// appendLocked writes one record at the end of the active segment,
-// starting a new segment when this one is full. On a failed write the
-// segment is cut back, so no partial record stays in the middle of a file.
-func (s *Store) appendLocked(hdr, data []byte) (loc, error) {
-	n := int64(len(hdr) + len(data))
-	if s.active.size > 0 && s.active.size+n > s.opts.SegmentSize {
-		if err := s.rotateLocked(); err != nil {
-			return loc{}, err
-		}
-	}
-	sg := s.active
-	_, err := sg.f.Write(hdr)
-	if err == nil {
-		_, err = sg.f.Write(data)
-	}
-	if err != nil {
-		if terr := sg.f.Truncate(sg.size); terr != nil {
-			s.broken = fmt.Errorf("segment %d: write failed (%v) and could not be cut back: %v", sg.id, err, terr)
-		}
-		if errors.Is(err, syscall.ENOSPC) {
-			return loc{}, fmt.Errorf("%w: %v", ErrNoSpace, err)
-		}
-		return loc{}, fmt.Errorf("segment %d: %w", sg.id, err)
-	}
-	l := loc{seg: sg.id, off: sg.size, n: n}
-	sg.size += n
-	return l, nil
-}
-
-// rotateLocked seals the active segment and starts the next one.
-func (s *Store) rotateLocked() error {
-	id := s.active.id + 1
-	sg, err := s.createSegment(id)
-	if err != nil {
-		return err
-	}
-	s.segs[id] = sg
-	s.active = sg
-	return nil
-}
-
-func (s *Store) createSegment(id uint32) (*segment, error) {
-	f, err := os.OpenFile(s.segPath(id), os.O_RDWR|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("create segment %d: %w", id, err)
-	}
-	if err := syncDir(s.dir); err != nil {
-		// Leave no file behind, or the next rotation would trip on it.
-		f.Close()
-		os.Remove(s.segPath(id))
-		return nil, err
-	}
-	return &segment{id: id, f: f}, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // lookupLocked finds a block's record; s.mu must be held.

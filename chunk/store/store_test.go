@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/ipfs/go-cid"
-	mh "github.com/multiformats/go-multihash"
 )
 
 func openStore(t *testing.T, dir string, opts store.Options) *store.Store {
@@ -425,101 +423,5 @@ func TestSegmentSizeSmallerThanABlockStillStoresIt(t *testing.T) {
 	}
 	if st := s.Stats(); st.Segments != 3 {
 		t.Fatalf("%d segments, want one per maximal block", st.Segments)
-	}
-}
-
-func TestGCKeepsPinnedDAGsAndClaimedBlocksAndRemovesTheRest(t *testing.T) {
-	dir := t.TempDir()
-	s := openStore(t, dir, store.Options{SegmentSize: 1 << 20})
-	add := func(seed int64, size int) cid.Cid {
-		t.Helper()
-		data := make([]byte, size)
-		rand.New(rand.NewSource(seed)).Read(data)
-		res, err := chunk.Add(context.Background(), bytes.NewReader(data), s, chunk.AddOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return res.Root
-	}
-	pinned := add(1, 3*chunk.ChunkSize)
-	loose := add(2, 3*chunk.ChunkSize)
-	claimed, claimedData := randomBlock(t, rand.New(rand.NewSource(3)), 1000)
-	if err := s.Put(claimed, claimedData); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Pin(pinned); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Unpin(loose); !errors.Is(err, store.ErrNotPinned) {
-		t.Fatalf("unpin of an unpinned root = %v", err)
-	}
-	st, err := s.GC(context.Background(), func(k mh.Multihash) bool { return bytes.Equal(k, claimed.Hash()) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Removed != 4 || st.Kept != 5 {
-		t.Fatalf("gc %+v, want the 4 blocks of the loose file removed and 4+1 kept", st)
-	}
-	if ok, _ := s.Has(loose); ok {
-		t.Fatal("unpinned root survived gc")
-	}
-	if ok, _ := s.Has(claimed); !ok {
-		t.Fatal("a block the keep hook claimed was collected")
-	}
-	r, err := chunk.NewReader(context.Background(), s, pinned)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, err := io.Copy(io.Discard, r); err != nil || n != 3*chunk.ChunkSize {
-		t.Fatalf("pinned file after gc: %d bytes, %v", n, err)
-	}
-	pins, _ := s.Pins()
-	if len(pins) != 1 || !pins[0].Equals(pinned) {
-		t.Fatalf("pins = %v", pins)
-	}
-}
-
-func TestGCNeverRemovesReplicasAndRefusesToGuessAPinnedDAGsExtent(t *testing.T) {
-	s := openStore(t, t.TempDir(), store.Options{})
-	rng := rand.New(rand.NewSource(21))
-	replica, data := randomBlock(t, rng, 5000)
-	if err := s.Put(replica, data); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.MarkDuty(replica.Hash()); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := s.GC(context.Background(), nil); err != nil || st.Removed != 0 {
-		t.Fatalf("gc of a replica: %+v, %v", st, err)
-	}
-
-	// A pinned two-level DAG whose inner node is missing here: which leaves
-	// the pin covers is unknown, so GC removes nothing.
-	sink := &mapSink{m: map[cid.Cid][]byte{}}
-	res, err := chunk.Add(context.Background(), bytes.NewReader(make([]byte, (chunk.MaxLinks+1)*chunk.ChunkSize)), sink, chunk.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for c, d := range sink.m {
-		if c.Type() == cid.DagProtobuf && !c.Equals(res.Root) {
-			continue // leave the inner nodes out
-		}
-		if err := s.Put(c, d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Pin(res.Root)
-	before := s.Stats()
-	if _, err := s.GC(context.Background(), nil); err == nil {
-		t.Fatal("gc went ahead with a pinned DAG it could not walk")
-	}
-	if after := s.Stats(); after.Blocks != before.Blocks {
-		t.Fatalf("gc removed %d blocks while failing", before.Blocks-after.Blocks)
-	}
-	if err := s.Delete(replica); err != nil {
-		t.Fatal(err)
-	}
-	if s.IsDuty(replica.Hash()) {
-		t.Fatal("a deleted block is still marked as a replica")
 	}
 }
