@@ -120,7 +120,7 @@ func (s *Store) compactSegment(ctx context.Context, sg *segment) (int, int64, er
 		// must not claim that records follow, or recovery, finding it past
 		// the committed length after a crash, would wait for a group end.
 		if flags&flagMore != 0 {
-			setFlags(rec, data, flags&^flagMore, sound)
+			setFlags(rec[:headerSize+kl], data, flags&^flagMore, sound)
 		}
 		ok, err := s.moveRecord(key, data, rec[:headerSize+kl], here)
 		if err != nil {

@@ -12,3 +12,7 @@ func (s *Store) abandon() {
 
 // Abandon is abandon for the external test package.
 var Abandon = (*Store).abandon
+
+// SetTestHookBeforeIndex sets the hook a commit runs between the segments'
+// fdatasync and the index batch.
+func SetTestHookBeforeIndex(f func()) { testHookBeforeIndex = f }
