@@ -103,13 +103,15 @@ func (s *Store) compactSegment(ctx context.Context, sg *segment) (int, int64, er
 		}
 		here := loc{seg: sg.id, off: off, n: int64(len(rec))}
 		off += here.n
-		if flags&flagMeta != 0 {
-			// Committed, so its op is in the index and the record is
-			// garbage (counted so when it was committed).
-			continue
-		}
 		key, data, _, err := parseRecord(rec)
 		sound := err == nil
+		if sound && flags&flagMeta != 0 {
+			// Committed, so its op is in the index and the record is
+			// garbage (counted so when it was committed). A rotten one goes
+			// on to moveRecord, whose index check decides, as its flags
+			// cannot be trusted.
+			continue
+		}
 		if !sound {
 			// A rotten record that is still live is copied as it is, so
 			// that reads keep reporting it corrupt until it is replaced.

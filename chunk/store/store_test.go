@@ -339,7 +339,8 @@ func TestConcurrentPutGetDeleteCompact(t *testing.T) {
 			rng := rand.New(rand.NewSource(int64(w)))
 			for i := 0; i < 50; i++ {
 				c, data := randomBlock(t, rng, 1+rng.Intn(64<<10))
-				if err := s.Put(c, data); err != nil {
+				mark := store.Meta{Key: append([]byte("duty/"), c.Hash()...)}
+				if err := s.PutWith(c, data, mark); err != nil {
 					errc <- err
 					return
 				}
@@ -348,8 +349,13 @@ func TestConcurrentPutGetDeleteCompact(t *testing.T) {
 					errc <- fmt.Errorf("get %s after put: %v", c, err)
 					return
 				}
+				if ok, err := s.HasMeta(mark.Key); err != nil || !ok {
+					errc <- fmt.Errorf("mark of %s after put: %v, %v", c, ok, err)
+					return
+				}
 				if i%2 == 0 {
-					if err := s.Delete(c); err != nil {
+					mark.Delete = true
+					if err := s.Delete(c, mark); err != nil {
 						errc <- err
 						return
 					}
@@ -378,6 +384,9 @@ func TestConcurrentPutGetDeleteCompact(t *testing.T) {
 	res, err := s.Verify(context.Background(), nil)
 	if err != nil || len(res.Failed) != 0 || res.Checked != 100 {
 		t.Fatalf("verify: %+v, %v", res, err)
+	}
+	if marks := metaList(t, s, "duty/"); len(marks) != 100 {
+		t.Fatalf("%d marks, want one per kept block", len(marks))
 	}
 }
 
