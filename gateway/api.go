@@ -3,17 +3,12 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
-	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 )
 
 // The API's JSON bodies, shared with the CLI.
@@ -104,51 +99,41 @@ func (s *Server) cidParam(w http.ResponseWriter, r *http.Request) (cid.Cid, bool
 // fetchStatus maps a failed fetch to an HTTP status.
 func fetchStatus(err error) int {
 	switch {
-	case errors.Is(err, node.ErrNoProvider):
+	case errors.Is(err, ErrNoProvider), errors.Is(err, ErrNotPinned):
 		return http.StatusNotFound
-	case errors.Is(err, node.ErrStalled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrStalled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec):
+	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec), errors.Is(err, ErrInvalid):
 		return http.StatusBadRequest
+	case errors.Is(err, ErrFull):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, ErrOffline):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadGateway
 }
 
 func (s *Server) handleID(w http.ResponseWriter, _ *http.Request) {
-	n := s.cfg.Node
-	out := IDResponse{ID: n.ID().String(), Addresses: []string{}}
-	for _, a := range n.Addrs() {
-		out.Addresses = append(out.Addresses, a.String())
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.cfg.Backend.Identity())
 }
 
 func (s *Server) handlePeers(w http.ResponseWriter, _ *http.Request) {
-	out := PeersResponse{Peers: []PeerInfo{}}
-	for _, c := range s.cfg.Node.Host().Network().Conns() {
-		out.Peers = append(out.Peers, PeerInfo{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String()})
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, PeersResponse{Peers: s.cfg.Backend.Peers()})
 }
 
 func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
-	addr, err := ma.NewMultiaddr(r.URL.Query().Get("addr"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("invalid multiaddr %q: %w", r.URL.Query().Get("addr"), err))
-		return
-	}
-	ai, err := peer.AddrInfoFromP2pAddr(addr)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, fmt.Errorf("%s: %w (the address must end in /p2p/PEERID)", addr, err))
-		return
-	}
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	defer cancel()
-	if err := s.cfg.Node.Connect(ctx, *ai); err != nil {
-		writeError(w, http.StatusBadGateway, err)
+	info, err := s.cfg.Backend.Connect(ctx, r.URL.Query().Get("addr"))
+	if err != nil {
+		status := http.StatusBadGateway
+		if errors.Is(err, ErrInvalid) {
+			status = http.StatusBadRequest
+		}
+		writeError(w, status, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PeerInfo{ID: ai.ID.String(), Addr: addr.String()})
+	writeJSON(w, http.StatusOK, info)
 }
 
 func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
@@ -164,18 +149,10 @@ func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
 	defer cancel()
-	provs, st, err := s.cfg.Node.FindProviders(ctx, c, max)
+	out, err := s.cfg.Backend.Providers(ctx, c, max)
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
-	}
-	out := ProvidersResponse{Providers: []PeerInfo{}, RPCs: st.RPCs, Hops: st.Hops}
-	for _, p := range provs {
-		info := PeerInfo{ID: p.ID.String()}
-		if len(p.Addrs) > 0 {
-			info.Addr = p.Addrs[0].String()
-		}
-		out.Providers = append(out.Providers, info)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -187,14 +164,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
-	res, err := s.cfg.Node.Add(r.Context(), body, chunk.AddOptions{Hash: h})
-	if err != nil {
-		s.addFailed(w, err)
-		return
-	}
-	w.Header().Set("Location", "/ipfs/"+res.Root.String())
-	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
-		Copies: res.Copies, WriteQuorum: s.cfg.Node.WriteQuorum()})
+	s.add(w, r, body, chunk.AddOptions{Hash: h})
 }
 
 func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
@@ -202,39 +172,35 @@ func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Replicas fetches what is missing and lists every distinct block once,
-	// which is the block count too.
-	reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
+	out, err := s.cfg.Backend.Stat(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	st, err := chunk.StatDAG(r.Context(), s.cfg.Node.Store(), c)
-	if err != nil {
-		writeError(w, fetchStatus(err), err)
-		return
-	}
-	writeJSON(w, http.StatusOK, StatResponse{CID: c.String(), Size: st.Size, Blocks: len(reps), RootType: st.RootType,
-		MinLive: node.MinLive(reps), Factor: s.cfg.Node.Factor()})
+	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleRepoStat(w http.ResponseWriter, _ *http.Request) {
-	st := s.cfg.Node.Store().Stats()
-	writeJSON(w, http.StatusOK, RepoStatResponse{Blocks: st.Blocks, Bytes: st.Bytes, Segments: st.Segments, SegmentBytes: st.SegmentBytes, Garbage: st.Garbage})
-}
-
-func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
-	res, err := s.cfg.Node.Store().Verify(r.Context(), nil)
+func (s *Server) handleRepoStat(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Backend.RepoStat(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
 	}
-	out := VerifyResponse{Checked: res.Checked, Failed: []VerifyFailure{}}
-	for _, f := range res.Failed {
-		out.Failed = append(out.Failed, VerifyFailure{Hash: f.Hash.B58String(), Error: f.Err.Error()})
+	out.Path = "" // the daemon's file system is its own business
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Backend.Verify(r.Context(), nil)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// readOpts are the options of a read that may have to fetch.
+func (s *Server) readOpts() ReadOptions { return ReadOptions{StallTimeout: s.cfg.FetchTimeout} }
 
 // handleIPFS serves a file's bytes as they arrive: single Range requests
 // (206, 416), If-None-Match (304), HEAD, an ETag of the CID and immutable
@@ -273,7 +239,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	}
 	// Stream: bytes go out as their blocks arrive, the first long before
 	// the last block of a large file is fetched.
-	rd, err := s.cfg.Node.Stream(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
+	rd, err := s.cfg.Backend.Open(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
@@ -287,25 +253,21 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
-	st, err := s.cfg.Node.GC(r.Context())
+	out, err := s.cfg.Backend.GC(r.Context())
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err)
 		return
-	}
-	writeJSON(w, http.StatusOK, GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed})
-}
-
-func (s *Server) handlePins(w http.ResponseWriter, _ *http.Request) {
-	pins, err := s.cfg.Node.Store().Pins()
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	out := PinsResponse{Pins: []string{}}
-	for _, c := range pins {
-		out.Pins = append(out.Pins, c.String())
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handlePins(w http.ResponseWriter, r *http.Request) {
+	pins, err := s.cfg.Backend.Pins(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PinsResponse{Pins: append([]string{}, pins...)})
 }
 
 func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
@@ -313,7 +275,7 @@ func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Node.Pin(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
+	if err := s.cfg.Backend.Pin(r.Context(), c, s.readOpts()); err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
@@ -325,9 +287,9 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Node.Store().Unpin(c); err != nil {
+	if err := s.cfg.Backend.Unpin(r.Context(), c); err != nil {
 		status := http.StatusInternalServerError
-		if errors.Is(err, store.ErrNotPinned) {
+		if errors.Is(err, ErrNotPinned) {
 			status = http.StatusNotFound
 		}
 		writeError(w, status, err)
@@ -337,12 +299,12 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {
-	st, err := s.cfg.Node.Drain(r.Context())
+	out, err := s.cfg.Backend.Drain(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, DrainResponse{Chunks: st.Chunks, Pushed: st.Pushed})
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleReplicas(w http.ResponseWriter, r *http.Request) {
@@ -350,18 +312,10 @@ func (s *Server) handleReplicas(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	reps, err := s.cfg.Node.Replicas(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout})
+	out, err := s.cfg.Backend.Replicas(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
-	}
-	out := ReplicasResponse{MinLive: node.MinLive(reps), Chunks: []ChunkReplicas{}}
-	for _, cr := range reps {
-		hs := make([]string, len(cr.Holders))
-		for j, h := range cr.Holders {
-			hs[j] = h.String()
-		}
-		out.Chunks = append(out.Chunks, ChunkReplicas{CID: cr.CID.String(), Live: cr.Live, Holders: hs})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

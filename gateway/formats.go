@@ -12,8 +12,6 @@ import (
 	"strings"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
-	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	carstorage "github.com/ipld/go-car/v2/storage"
@@ -63,15 +61,9 @@ func immutable(h http.Header, etag string) {
 
 // serveRaw answers one block, verifiable against the CID by the client.
 func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	// Fetch just this block: as a raw CID it has no children to follow.
-	raw := cid.NewCidV1(cid.Raw, c.Hash())
-	if err := s.cfg.Node.Fetch(r.Context(), raw, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
-		writeError(w, fetchStatus(err), err)
-		return
-	}
-	data, err := s.cfg.Node.Store().Get(r.Context(), c)
+	data, err := s.cfg.Backend.Block(r.Context(), c, s.readOpts())
 	if err != nil {
-		writeError(w, http.StatusBadGateway, err)
+		writeError(w, fetchStatus(err), err)
 		return
 	}
 	h := w.Header()
@@ -88,27 +80,35 @@ func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 // block once, parents before children in link order, so the same DAG
 // always gives the same bytes.
 func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	if err := s.cfg.Node.Fetch(r.Context(), c, node.FetchOptions{StallTimeout: s.cfg.FetchTimeout}); err != nil {
-		writeError(w, fetchStatus(err), err)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", mimeCAR+"; version=1")
-	immutable(h, `"`+c.String()+`.car"`)
-	if r.Method == http.MethodHead {
-		return
-	}
-	car, err := carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true))
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
-		return
-	}
-	// Past the header, an error can only cut the stream short; the client
-	// sees a truncated CAR, never a wrong block.
-	chunk.Walk(r.Context(), s.cfg.Node.Store(), c, func(b cid.Cid, data []byte) error {
+	var car carstorage.WritableCar
+	started := false
+	// The walk fetches what is missing before its first block: until then
+	// a failure is an error reply; past the header, it can only cut the
+	// stream short, and the client sees a truncated CAR, never a wrong
+	// block.
+	err := s.cfg.Backend.Walk(r.Context(), c, s.readOpts(), func(b cid.Cid, data []byte) error {
+		if !started {
+			started = true
+			h := w.Header()
+			h.Set("Content-Type", mimeCAR+"; version=1")
+			immutable(h, `"`+c.String()+`.car"`)
+			if r.Method == http.MethodHead {
+				return errHeadDone
+			}
+			var err error
+			if car, err = carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true)); err != nil {
+				return err
+			}
+		}
 		return car.Put(r.Context(), b.KeyString(), data)
 	})
+	if !started && err != nil {
+		writeError(w, fetchStatus(err), err)
+	}
 }
+
+// errHeadDone ends the walk of a HEAD request once its headers are set.
+var errHeadDone = errors.New("head: headers set")
 
 // handleUpload is POST /ipfs/: the body is the file, unless it is
 // multipart/form-data, whose first file part is. 201 with Location.
@@ -122,15 +122,19 @@ func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
 		}
 		body = part
 	}
-	res, err := s.cfg.Node.Add(r.Context(), body, chunk.AddOptions{})
+	s.add(w, r, body, chunk.AddOptions{})
+}
+
+// add stores an upload and answers 201 with its CID and Location.
+func (s *Server) add(w http.ResponseWriter, r *http.Request, body io.Reader, opts chunk.AddOptions) {
+	res, err := s.cfg.Backend.Add(r.Context(), body, opts)
 	if err != nil {
 		s.addFailed(w, err)
 		return
 	}
-	w.Header().Set("Location", "/ipfs/"+res.Root.String())
-	w.Header().Set("Ipfs-Hash", res.Root.String())
-	writeJSON(w, http.StatusCreated, AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
-		Copies: res.Copies, WriteQuorum: s.cfg.Node.WriteQuorum()})
+	w.Header().Set("Location", "/ipfs/"+res.Cid)
+	w.Header().Set("Ipfs-Hash", res.Cid)
+	writeJSON(w, http.StatusCreated, res)
 }
 
 func firstFilePart(mr *multipart.Reader) (io.Reader, error) {
@@ -156,7 +160,7 @@ func (s *Server) addFailed(w http.ResponseWriter, err error) {
 	case errors.As(err, &tooBig):
 		status = http.StatusRequestEntityTooLarge
 		err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
-	case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
+	case errors.Is(err, ErrFull):
 		status = http.StatusInsufficientStorage
 	}
 	writeError(w, status, err)

@@ -1,5 +1,6 @@
-// Package gateway serves a cairn node over HTTP: reads of /ipfs/{cid} for
-// anyone, the /api/v1/ JSON API that the CLI and tools use (writes and
+// Package gateway serves a cairn node over HTTP, through the Backend
+// interface it defines (it imports neither the node nor the store): reads
+// of /ipfs/{cid} for anyone, the /api/v1/ JSON API that the CLI and tools use (writes and
 // admin calls need the repo's API token as a Bearer token, from every
 // client, loopback included), Prometheus metrics on /metrics and a
 // liveness probe on /healthz.
@@ -38,7 +39,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -46,7 +46,8 @@ import (
 
 // Config configures a gateway.
 type Config struct {
-	Node *node.Node
+	// Backend is what the gateway serves: the daemon's node.
+	Backend Backend
 	// Token is the bearer token writes and admin calls need.
 	Token string
 	// FetchTimeout is how long a read of content the node must fetch may
@@ -80,8 +81,8 @@ type Server struct {
 
 // New builds the handler.
 func New(cfg Config) (*Server, error) {
-	if cfg.Node == nil {
-		return nil, errors.New("gateway: no node")
+	if cfg.Backend == nil {
+		return nil, errors.New("gateway: no backend")
 	}
 	if len(cfg.Token) < 16 {
 		return nil, errors.New("gateway: API token missing or too short")
@@ -102,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux(), fetches: make(chan struct{}, cfg.MaxFetches)}
-	s.metrics = newMetrics(cfg.Registry, cfg.Node)
+	s.metrics = newMetrics(cfg.Registry, cfg.Backend)
 	s.routes()
 	return s, nil
 }
@@ -177,7 +178,7 @@ func routeOf(pattern string) string {
 // here; it answers 503 itself and returns false when none is free. The
 // returned func gives the slot back.
 func (s *Server) acquireFetch(w http.ResponseWriter, c cid.Cid) (release func(), ok bool) {
-	if has, err := s.cfg.Node.Store().Has(c); err == nil && has {
+	if s.cfg.Backend.Has(c) {
 		return func() {}, true
 	}
 	select {

@@ -1,9 +1,7 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
 	"encoding/json"
 	"io"
 	mrand "math/rand"
@@ -15,39 +13,24 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/cmd/nodeapi"
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
+	"github.com/cairnstore/cairn/node/nodetest"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
-	"github.com/libp2p/go-libp2p/core/crypto"
-	ma "github.com/multiformats/go-multiaddr"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef"
 
-func newGateway(t *testing.T, opts ...func(*Config)) (*httptest.Server, *node.Node) {
+func newGateway(t *testing.T, opts ...func(*gateway.Config)) (*httptest.Server, *node.Node) {
 	t.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(node.Config{Identity: priv, Listen: []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")}, Store: s})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	if err := n.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{Node: n, Token: testToken, FetchTimeout: time.Second, MaxUploadSize: 1 << 20}
+	n := nodetest.Start(t)
+	cfg := gateway.Config{Backend: &nodeapi.Online{N: n}, Token: testToken, FetchTimeout: time.Second, MaxUploadSize: 1 << 20}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	gw, err := New(cfg)
+	gw, err := gateway.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +72,7 @@ func TestUploadNeedsTheTokenAndReadsAreOpen(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("upload: %d %s", resp.StatusCode, body)
 	}
-	var added AddResponse
+	var added gateway.AddResponse
 	if err := json.Unmarshal(body, &added); err != nil || added.Size != uint64(len(data)) {
 		t.Fatalf("upload reply %s: %v", body, err)
 	}
@@ -101,7 +84,7 @@ func TestUploadNeedsTheTokenAndReadsAreOpen(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, data) {
 		t.Fatalf("read back: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	var st StatResponse
+	var st gateway.StatResponse
 	resp, body = do(t, "GET", srv.URL+"/api/v1/stat/"+added.Cid, "", nil)
 	// Alone, the node holds the only copy: stat says it is under-replicated.
 	if json.Unmarshal(body, &st); resp.StatusCode != 200 || st.Size != uint64(len(data)) || st.Blocks != 4 || st.MinLive != 1 || st.Factor != 3 {
@@ -126,7 +109,7 @@ func TestErrorsHaveTheRightStatus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		resp, body := do(t, "GET", srv.URL+tc.path, "", nil)
-		var e ErrorBody
+		var e gateway.ErrorBody
 		if resp.StatusCode != tc.status || json.Unmarshal(body, &e) != nil || e.Error == "" {
 			t.Errorf("GET %s: %d %s, want %d with an error message", tc.path, resp.StatusCode, body, tc.status)
 		}
@@ -138,7 +121,7 @@ func TestHealthzMetricsAndID(t *testing.T) {
 	if resp, body := do(t, "GET", srv.URL+"/healthz", "", nil); resp.StatusCode != 200 || string(body) != "ok\n" {
 		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
 	}
-	var id IDResponse
+	var id gateway.IDResponse
 	_, body := do(t, "GET", srv.URL+"/api/v1/id", "", nil)
 	if json.Unmarshal(body, &id); id.ID != n.ID().String() || len(id.Addresses) == 0 || !strings.HasSuffix(id.Addresses[0], "/p2p/"+id.ID) {
 		t.Fatalf("id: %s", body)
@@ -164,7 +147,7 @@ func TestReadsAnswerRangesConditionalsAndCacheHeaders(t *testing.T) {
 	data := make([]byte, 600_000) // three chunks
 	mrand.New(mrand.NewSource(3)).Read(data)
 	_, body := do(t, "POST", srv.URL+"/api/v1/add", testToken, bytes.NewReader(data))
-	var added AddResponse
+	var added gateway.AddResponse
 	if err := json.Unmarshal(body, &added); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +190,7 @@ func TestReadsAnswerRangesConditionalsAndCacheHeaders(t *testing.T) {
 func addVia(t *testing.T, srv *httptest.Server, data []byte) string {
 	t.Helper()
 	resp, body := do(t, "POST", srv.URL+"/ipfs/", testToken, bytes.NewReader(data))
-	var added AddResponse
+	var added gateway.AddResponse
 	if resp.StatusCode != http.StatusCreated || json.Unmarshal(body, &added) != nil || resp.Header.Get("Location") != "/ipfs/"+added.Cid {
 		t.Fatalf("POST /ipfs/: %d %s %v", resp.StatusCode, body, resp.Header)
 	}

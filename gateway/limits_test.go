@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bufio"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,7 +80,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 func TestReadsOfAbsentContentPastMaxFetchesGet503(t *testing.T) {
-	srv, _ := newGateway(t, func(c *Config) {
+	srv, _ := newGateway(t, func(c *gateway.Config) {
 		c.MaxFetches = 1
 		c.FetchTimeout = time.Minute // the first read holds its slot until cancelled
 	})
@@ -162,7 +163,7 @@ func rawRequest(t *testing.T, url, req string) net.Conn {
 
 func TestClientThatStopsReadingIsCutOff(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv, n := newGateway(t, func(c *Config) {
+	srv, n := newGateway(t, func(c *gateway.Config) {
 		c.ClientTimeout = 200 * time.Millisecond
 		c.Registry = reg
 	})
@@ -185,7 +186,7 @@ func TestClientThatStopsReadingIsCutOff(t *testing.T) {
 }
 
 func TestUploadThatStallsIsCutOffAndStoresNothing(t *testing.T) {
-	srv, n := newGateway(t, func(c *Config) { c.ClientTimeout = 200 * time.Millisecond })
+	srv, n := newGateway(t, func(c *gateway.Config) { c.ClientTimeout = 200 * time.Millisecond })
 	conn := rawRequest(t, srv.URL, "POST /ipfs/ HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+testToken+
 		"\r\nContent-Length: 100000\r\n\r\nonly the first bytes")
 	conn.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -200,14 +201,14 @@ func TestUploadThatStallsIsCutOffAndStoresNothing(t *testing.T) {
 	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
 		t.Fatal("the server still waits for the stalled upload's body")
 	}
-	if st := n.Store().Stats(); st.Blocks != 0 {
+	if st := n.Stats(); st.Blocks != 0 {
 		t.Fatalf("a stalled upload stored %d blocks", st.Blocks)
 	}
 }
 
 func TestMetricsCountBytesServedAndTimeToFirstByte(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	srv, n := newGateway(t, func(c *Config) { c.Registry = reg })
+	srv, n := newGateway(t, func(c *gateway.Config) { c.Registry = reg })
 	data := bytes.Repeat([]byte("cairn "), 100_000)
 	root := addBytes(t, n, data)
 	for range 3 {

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"github.com/cairnstore/cairn/node"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -11,7 +10,7 @@ type metrics struct {
 	ttfb     *prometheus.HistogramVec
 }
 
-func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
+func newMetrics(reg *prometheus.Registry, b Backend) *metrics {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cairn_http_requests_total",
@@ -35,18 +34,18 @@ func newMetrics(reg *prometheus.Registry, n *node.Node) *metrics {
 	counter := func(name, help string, f func() float64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
 	}
-	gauge("cairn_store_blocks", "Blocks in the local store.", func() float64 { return float64(n.Store().Stats().Blocks) })
-	gauge("cairn_store_bytes", "Data bytes of the blocks in the local store.", func() float64 { return float64(n.Store().Stats().Bytes) })
-	gauge("cairn_store_garbage_bytes", "Bytes of deleted records awaiting compaction.", func() float64 { return float64(n.Store().Stats().Garbage) })
-	gauge("cairn_peers", "Connected peers.", func() float64 { return float64(len(n.Peers())) })
-	counter("cairn_repair_walks_total", "Repair walks run.", func() float64 { return float64(n.RepairStats().Walks) })
-	counter("cairn_repair_pushes_total", "Copies made by repair.", func() float64 { return float64(n.RepairStats().Pushes) })
-	counter("cairn_replication_bytes_total", "Bytes pushed to other nodes (writes and repairs).", func() float64 { return float64(n.RepairStats().BytesPushed) })
-	gauge("cairn_under_replicated_chunks", "Chunks held here that had fewer than R live copies at the last walk.", func() float64 { return float64(n.RepairStats().UnderReplicated) })
-	gauge("cairn_repair_queue", "Repairs waiting in the current walk.", func() float64 { return float64(n.RepairStats().Queue) })
-	counter("cairn_scrub_errors_total", "Blocks found corrupt (by the scrubber or a read) since start.", func() float64 { return float64(n.ScrubErrors()) })
-	counter("cairn_dht_lookups_total", "DHT lookups made.", func() float64 { return float64(n.DHT().Totals().Lookups) })
-	counter("cairn_dht_lookup_rpcs_total", "RPCs sent by DHT lookups.", func() float64 { return float64(n.DHT().Totals().RPCs) })
-	counter("cairn_dht_lookup_hops_total", "Hops of DHT lookups (divide by lookups for the mean).", func() float64 { return float64(n.DHT().Totals().Hops) })
+	gauge("cairn_store_blocks", "Blocks in the local store.", func() float64 { return float64(b.Metrics().StoreBlocks) })
+	gauge("cairn_store_bytes", "Data bytes of the blocks in the local store.", func() float64 { return float64(b.Metrics().StoreBytes) })
+	gauge("cairn_store_garbage_bytes", "Bytes of deleted records awaiting compaction.", func() float64 { return float64(b.Metrics().StoreGarbage) })
+	gauge("cairn_peers", "Connected peers.", func() float64 { return float64(b.Metrics().Peers) })
+	counter("cairn_repair_walks_total", "Repair walks run.", func() float64 { return float64(b.Metrics().RepairWalks) })
+	counter("cairn_repair_pushes_total", "Copies made by repair.", func() float64 { return float64(b.Metrics().RepairPushes) })
+	counter("cairn_replication_bytes_total", "Bytes pushed to other nodes (writes and repairs).", func() float64 { return float64(b.Metrics().ReplicationBytes) })
+	gauge("cairn_under_replicated_chunks", "Chunks held here that had fewer than R live copies at the last walk.", func() float64 { return float64(b.Metrics().UnderReplicated) })
+	gauge("cairn_repair_queue", "Repairs waiting in the current walk.", func() float64 { return float64(b.Metrics().RepairQueue) })
+	counter("cairn_scrub_errors_total", "Blocks found corrupt (by the scrubber or a read) since start.", func() float64 { return float64(b.Metrics().ScrubErrors) })
+	counter("cairn_dht_lookups_total", "DHT lookups made.", func() float64 { return float64(b.Metrics().DHTLookups) })
+	counter("cairn_dht_lookup_rpcs_total", "RPCs sent by DHT lookups.", func() float64 { return float64(b.Metrics().DHTRPCs) })
+	counter("cairn_dht_lookup_hops_total", "Hops of DHT lookups (divide by lookups for the mean).", func() float64 { return float64(b.Metrics().DHTHops) })
 	return m
 }

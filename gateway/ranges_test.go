@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
@@ -7,13 +7,15 @@ import (
 	mrand "math/rand"
 	"net/http"
 	"testing"
+
+	"github.com/cairnstore/cairn/gateway"
 )
 
 // A file of many leaves is read ahead while it is served; every range,
 // whatever leaves it starts, ends and jumps in, must still come back
 // exact, and so must the whole file after ServeContent's sniff and seek.
 func TestRangesOfAManyLeafFileComeBackExact(t *testing.T) {
-	srv, _ := newGateway(t, func(c *Config) { c.MaxUploadSize = 8 << 20 })
+	srv, _ := newGateway(t, func(c *gateway.Config) { c.MaxUploadSize = 8 << 20 })
 	data := make([]byte, 2_500_000) // ten leaves
 	mrand.New(mrand.NewSource(11)).Read(data)
 	url := srv.URL + "/ipfs/" + addVia(t, srv, data)

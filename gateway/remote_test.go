@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"bytes"
@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/cmd/nodeapi"
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
+	"github.com/cairnstore/cairn/node/nodetest"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
@@ -22,21 +24,8 @@ import (
 // only reads move blocks.
 func mockNode(t *testing.T, h host.Host, bootstrap ...peer.AddrInfo) *node.Node {
 	t.Helper()
-	s, err := store.Open(t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(node.Config{Host: h, Store: s, Bootstrap: bootstrap, Replication: node.ReplicationConfig{Disabled: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return nodetest.Start(t, node.WithHost(h), node.WithBootstrap(bootstrap...),
+		node.WithReplication(node.ReplicationConfig{Disabled: true}))
 }
 
 // A file added on A is read through B's gateway, B holding none of it;
@@ -64,9 +53,9 @@ func TestGatewayStreamsContentItFetchesFromAnotherNode(t *testing.T) {
 	data := make([]byte, 40*chunk.ChunkSize+777) // 10 MiB: 5 s over the link
 	mrand.New(mrand.NewSource(9)).Read(data)
 	root := addBytes(t, a, data)
-	blocks := a.Store().Stats().Blocks
+	blocks := a.Stats().Blocks
 
-	gw, err := New(Config{Node: b, Token: testToken, FetchTimeout: 30 * time.Second})
+	gw, err := gateway.New(gateway.Config{Backend: &nodeapi.Online{N: b}, Token: testToken, FetchTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +77,7 @@ func TestGatewayStreamsContentItFetchesFromAnotherNode(t *testing.T) {
 	if _, err := io.ReadFull(resp.Body, first); err != nil {
 		t.Fatal(err)
 	}
-	if held := b.Store().Stats().Blocks; held >= blocks {
+	if held := b.Stats().Blocks; held >= blocks {
 		t.Fatalf("B held the whole file (%d of %d blocks) before the client had its first bytes", held, blocks)
 	}
 	rest, err := io.ReadAll(resp.Body)

@@ -1,14 +1,15 @@
 // Package node is a cairn peer, the one object a program embeds. A Node
 // owns a libp2p host, the DHT, the block exchange (server and client) and
-// the local block store, and offers what programs need of them: add a
-// file, fetch a DAG from many providers at once, read it, find providers,
-// manage connections. Replication and repair arrive in the replication
-// issue.
+// the local content (Local: the block store, pins, replica duty, GC), and
+// offers what programs need of them: add a file, fetch a DAG from many
+// providers at once, read it through the healing path, find providers,
+// keep every chunk on R live nodes (replication, repair, drain, the
+// scrubber), manage connections. Open builds one from a repo; OpenLocal
+// opens the same content without the network.
 package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -27,7 +28,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
-	mh "github.com/multiformats/go-multihash"
 )
 
 // Config configures a Node.
@@ -44,10 +44,17 @@ type Config struct {
 	// Host, if set, is used instead of building one (simulations hand in
 	// mocknet hosts). The caller keeps ownership and closes it.
 	Host host.Host
-	// Store is the node's block store; the node closes it on Close.
-	Store *store.Store
-	// Datastore keeps the DHT's state; nil keeps it in memory.
+	// StoreOptions open the node's block store (Open derives them from
+	// the repo's Storage settings).
+	StoreOptions store.Options
+	// Datastore keeps the DHT's state; Open uses the repo's datastore
+	// directory when it is nil.
 	Datastore ds.Batching
+	// closeDatastore closes a datastore Open made itself; closeRepo
+	// the repo, with OwnRepo.
+	closeDatastore func() error
+	closeRepo      func() error
+	ownRepo        bool
 	// BucketSize is the DHT's k (default 20).
 	BucketSize int
 	// DHTConcurrency is the DHT lookups' alpha (default 10).
@@ -80,10 +87,10 @@ type Config struct {
 
 // Node is a running cairn peer.
 type Node struct {
+	*Local
 	cfg       Config
 	host      host.Host
 	ownsHost  bool
-	store     *store.Store
 	dht       *dht.DHT
 	server    *exchange.Server
 	client    *exchange.Client
@@ -122,27 +129,10 @@ func (n *Node) goBG(fn func()) bool {
 	return true
 }
 
-// New builds a node; Start connects it to the network.
-func New(cfg Config) (*Node, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("node: no block store")
-	}
-	if cfg.Host == nil && cfg.Identity == nil {
-		return nil, errors.New("node: no identity key")
-	}
-	if cfg.FetchWindow <= 0 {
-		cfg.FetchWindow = 16
-	}
-	if cfg.MaxWants <= 0 {
-		cfg.MaxWants = 128
-	}
-	if cfg.BanDuration <= 0 {
-		cfg.BanDuration = time.Hour
-	}
-	if cfg.Logf == nil {
-		cfg.Logf = func(string, ...any) {}
-	}
-	n := &Node{cfg: cfg, store: cfg.Store, gater: newBanGater(),
+// newNode builds a node over an open store from a validated config;
+// Open is the one way in. Start connects it to the network.
+func newNode(cfg Config, s *store.Store) (*Node, error) {
+	n := &Node{Local: newLocal(s, cfg.Logf), cfg: cfg, gater: newBanGater(),
 		wantSlots: make(chan struct{}, cfg.MaxWants), slotFreed: make(chan struct{})}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Host != nil {
@@ -161,7 +151,7 @@ func New(cfg Config) (*Node, error) {
 		BucketSize:     cfg.BucketSize,
 		Concurrency:    cfg.DHTConcurrency,
 		KadOptions:     cfg.KadOptions,
-		Keys:           n.store.ForEach,
+		Keys:           s.ForEach,
 		Logf:           cfg.Logf,
 	})
 	if err != nil {
@@ -178,7 +168,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.server, err = exchange.NewServer(exchange.ServerConfig{
 		Host:        n.host,
-		Blocks:      n.store,
+		Blocks:      s,
 		OnPush:      n.onPush,
 		OnMisbehave: n.misbehaved,
 	})
@@ -273,6 +263,16 @@ func (n *Node) Close() error {
 		if serr := n.store.Close(); err == nil {
 			err = serr
 		}
+		if n.cfg.closeDatastore != nil {
+			if derr := n.cfg.closeDatastore(); err == nil {
+				err = derr
+			}
+		}
+		if n.cfg.closeRepo != nil {
+			if rerr := n.cfg.closeRepo(); err == nil {
+				err = rerr
+			}
+		}
 	})
 	return err
 }
@@ -289,9 +289,6 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 
 // Host is the node's libp2p host.
 func (n *Node) Host() host.Host { return n.host }
-
-// Store is the node's block store.
-func (n *Node) Store() *store.Store { return n.store }
 
 // DHT is the node's DHT.
 func (n *Node) DHT() *dht.DHT { return n.dht }
@@ -322,23 +319,6 @@ func (n *Node) Connect(ctx context.Context, ai peer.AddrInfo) error {
 // Peers lists the connected peers.
 func (n *Node) Peers() []peer.ID { return n.host.Network().Peers() }
 
-// providingSink stores blocks and remembers their keys for announcing.
-type providingSink struct {
-	s    *store.Store
-	mu   sync.Mutex
-	keys []mh.Multihash
-}
-
-func (p *providingSink) PutHashed(c cid.Cid, data []byte) error {
-	if err := p.s.PutHashed(c, data); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.keys = append(p.keys, c.Hash())
-	p.mu.Unlock()
-	return nil
-}
-
 // AddResult describes an added file and how far it got replicated.
 type AddResult struct {
 	chunk.AddResult
@@ -353,29 +333,16 @@ type AddResult struct {
 // closest live peers to each block), pins it here, and announces it. The
 // remaining copies up to R are made in the background.
 func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResult, error) {
-	sink := &providingSink{s: n.store}
-	release := n.store.HoldGC() // until the root is pinned
-	cres, err := chunk.Add(ctx, r, sink, opts)
+	cres, keys, err := n.Local.add(ctx, r, opts)
 	res := AddResult{AddResult: cres, Copies: 1}
 	if err != nil {
-		release()
 		return res, err
 	}
-	if err := n.store.Sync(); err != nil {
-		release()
-		return res, err
-	}
-	// Added content is pinned on the adding node.
-	err = n.store.Pin(res.Root)
-	release()
-	if err != nil {
-		return res, err
-	}
-	if err := n.dht.Provide(sink.keys...); err != nil {
+	if err := n.dht.Provide(keys...); err != nil {
 		n.logf("node: announce %s: %v", res.Root, err)
 	}
 	if !n.cfg.Replication.Disabled {
-		res.Copies = n.rep.replicateWrite(ctx, sink.keys)
+		res.Copies = n.rep.replicateWrite(ctx, keys)
 		if err := ctx.Err(); err != nil {
 			// Keys never pushed were not counted: no quorum to claim.
 			return res, fmt.Errorf("add %s: replication: %w", res.Root, err)
@@ -421,18 +388,12 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 
 // Pin fetches the DAG under root if it is not all held, and pins it.
 func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
-	defer n.store.HoldGC()()
+	n.gcMu.RLock()
+	defer n.gcMu.RUnlock()
 	if err := n.Fetch(ctx, root, opts); err != nil {
 		return err
 	}
-	return n.store.Pin(root)
-}
-
-// GC removes the blocks that no pin reaches and that other nodes did not
-// place here as replicas, then compacts. Replicas leave only through the
-// repair policy, once it has counted enough copies elsewhere.
-func (n *Node) GC(ctx context.Context) (store.GCStats, error) {
-	return n.store.GC(ctx, nil)
+	return n.pinHeld(root)
 }
 
 // WriteQuorum is W, the copies Add waits for.

@@ -10,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"os"
+	"path/filepath"
+
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/repo"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -40,28 +44,27 @@ func startNodeAt(t *testing.T, dir string, opts ...nodeOpt) *Node {
 
 func withIdentity(k crypto.PrivKey) nodeOpt { return func(c *Config) { c.Identity = k } }
 
-// startNodeWith is startNode with the store in dir, opened with sopts.
+// startNodeWith is startNode with the repo in dir (made there if it is
+// not one yet), its store opened with sopts. It builds the node as
+// nodetest does, which this package's own tests cannot import.
 func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
 	t.Helper()
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if _, err := os.Stat(filepath.Join(dir, "config")); errors.Is(err, os.ErrNotExist) {
+		if _, err := repo.Init(dir, repo.InitOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := repo.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(dir, sopts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{
-		Identity: priv,
-		Listen:   []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Store:    s,
-	}
+	all := []Option{WithListen(ma.StringCast("/ip4/127.0.0.1/tcp/0")), WithStoreOptions(sopts), OwnRepo()}
 	for _, o := range opts {
-		o(&cfg)
+		all = append(all, Option(o))
 	}
-	n, err := New(cfg)
+	n, err := Open(r, all...)
 	if err != nil {
-		s.Close()
+		r.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })

@@ -264,7 +264,7 @@ func containsPeer(list []peer.ID, p peer.ID) bool {
 // repairs under-replicated chunks (most endangered first, within the
 // bandwidth budget) and drops surplus copies.
 func (r *replicator) walk(ctx context.Context) error {
-	pinned, err := r.n.store.PinnedSet(ctx)
+	pinned, err := r.n.pinnedSet(ctx)
 	canDrop := err == nil
 	if err != nil {
 		// Without knowing every pinned block, drop nothing; repair still runs.
@@ -294,7 +294,7 @@ func (r *replicator) walk(ctx context.Context) error {
 			plans[string(k)] = d
 			q.Push(k, d.Live)
 		case d.Drop && canDrop:
-			if err := r.n.drop(k); err != nil {
+			if err := r.n.dropReplica(k); err != nil {
 				return err
 			}
 		}
@@ -440,14 +440,14 @@ func (r *replicator) haveProbe(ctx context.Context, ask map[peer.ID][]mh.Multiha
 	wg.Wait()
 }
 
-// onPush takes a block another node places here: verified, stored,
-// fsynced and announced before it is acknowledged; refused when the store
-// is full.
+// onPush takes a block another node places here: verified, then stored
+// and fsynced with its duty mark in one commit, and announced, before it
+// is acknowledged; refused when the store is full.
 func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
 	if n.draining.Load() {
 		return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "this node is draining"}
 	}
-	if err := n.store.Put(c, data); err != nil {
+	if err := n.storeReplica(c, data); err != nil {
 		switch {
 		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
 			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: err.Error()}
@@ -455,12 +455,6 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
 			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: err.Error()}
 		}
-		return err
-	}
-	if err := n.store.Sync(); err != nil {
-		return err
-	}
-	if err := n.store.MarkDuty(c.Hash()); err != nil {
 		return err
 	}
 	if err := n.dht.Provide(c.Hash()); err != nil {

@@ -81,14 +81,10 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 // ScrubErrors counts blocks found corrupt since the node started.
 func (n *Node) ScrubErrors() int64 { return n.scrubErrors.Load() }
 
-// drop deletes a block by multihash; one already gone is no error (a
+// drop deletes a block that failed its check, by multihash, keeping its
+// duty mark (it is fetched again); one already gone is no error (a
 // concurrent delete or GC got there first).
-func (n *Node) drop(key mh.Multihash) error {
-	if err := n.store.Delete(cid.NewCidV1(cid.Raw, key)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	return nil
-}
+func (n *Node) drop(key mh.Multihash) error { return n.dropCorrupt(key) }
 
 // refetch fetches one dropped block again from a replica. It asks by
 // multihash (a raw CID), as exchange and DHT go by it, so only that block

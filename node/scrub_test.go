@@ -10,10 +10,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// rot flips one byte in the middle of the node's first segment file.
+// rot flips one byte in the middle of the first segment file of the
+// node whose repo is dir.
 func rot(t *testing.T, dir string) {
 	t.Helper()
-	seg := filepath.Join(dir, "00000001.seg")
+	seg := filepath.Join(dir, "blocks", "00000001.seg")
 	f, err := os.OpenFile(seg, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

@@ -156,7 +156,7 @@ func (nw *Network) Corrupt(m *Member, key mh.Multihash) error {
 	if err != nil {
 		return fmt.Errorf("simulations: corrupt %s on %s: %w", key.B58String(), m, err)
 	}
-	segs, err := filepath.Glob(filepath.Join(m.Dir, "*.seg"))
+	segs, err := filepath.Glob(filepath.Join(m.Dir, "blocks", "*.seg"))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,9 @@ import (
 
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node"
+	"github.com/cairnstore/cairn/node/nodetest"
+	ds "github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -163,24 +166,20 @@ func (nw *Network) Join(ctx context.Context) (*Member, error) {
 		boot = append(boot, peer.AddrInfo{ID: live[i].ID(), Addrs: live[i].Host.Addrs()})
 	}
 	dir := filepath.Join(nw.opts.Dir, fmt.Sprintf("node-%04d", idx))
-	s, err := store.Open(dir, store.Options{SegmentSize: nw.opts.SegmentSize})
+	n, err := nodetest.Open(dir,
+		node.WithHost(h),
+		node.WithBootstrap(boot...),
+		node.WithReplication(nw.opts.Replication),
+		node.WithStoreOptions(store.Options{SegmentSize: nw.opts.SegmentSize}),
+		node.WithConfig(func(c *node.Config) {
+			c.Datastore = dssync.MutexWrap(ds.NewMapDatastore()) // DHT state in memory
+			c.BucketSize = nw.opts.BucketSize
+			c.DHTConcurrency = nw.opts.Concurrency
+			c.KadOptions = nw.opts.KadOptions
+			c.ScrubInterval = nw.opts.ScrubInterval
+			c.ScrubRate = nw.opts.ScrubRate
+		}))
 	if err != nil {
-		h.Close()
-		return nil, err
-	}
-	n, err := node.New(node.Config{
-		Host:           h,
-		Store:          s,
-		Bootstrap:      boot,
-		BucketSize:     nw.opts.BucketSize,
-		DHTConcurrency: nw.opts.Concurrency,
-		KadOptions:     nw.opts.KadOptions,
-		Replication:    nw.opts.Replication,
-		ScrubInterval:  nw.opts.ScrubInterval,
-		ScrubRate:      nw.opts.ScrubRate,
-	})
-	if err != nil {
-		s.Close()
 		h.Close()
 		return nil, err
 	}

@@ -175,6 +175,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		pendingMeta: map[string]pendingMeta{},
 		metaGarbage: map[uint32]int64{},
 	}
+	if err := s.migrateLegacyMeta(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		db.Close()

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/cmd/nodeapi"
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
@@ -63,7 +64,7 @@ func startGateway(ctx context.Context, dir string) (*gatewayBench, error) {
 	}
 	tok := make([]byte, 16)
 	rand.Read(tok)
-	gw, err := gateway.New(gateway.Config{Node: n, Token: hex.EncodeToString(tok)})
+	gw, err := gateway.New(gateway.Config{Backend: &nodeapi.Online{N: n}, Token: hex.EncodeToString(tok)})
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -13,34 +13,19 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node"
+	"github.com/cairnstore/cairn/node/nodetest"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 )
 
-// benchNode starts an in-process node on loopback TCP with its own store.
+// benchNode starts an in-process node on loopback TCP with its own repo
+// in dir.
 func benchNode(ctx context.Context, dir string, boot ...peer.AddrInfo) (*node.Node, error) {
-	priv, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	n, err := nodetest.Open(dir, node.WithBootstrap(boot...),
+		node.WithConfig(func(c *node.Config) { c.FetchWindow = fetchWindow }))
 	if err != nil {
-		return nil, err
-	}
-	s, err := store.Open(dir, store.Options{})
-	if err != nil {
-		return nil, err
-	}
-	n, err := node.New(node.Config{
-		Identity:    priv,
-		Listen:      []ma.Multiaddr{ma.StringCast("/ip4/127.0.0.1/tcp/0")},
-		Bootstrap:   boot,
-		Store:       s,
-		FetchWindow: fetchWindow,
-	})
-	if err != nil {
-		s.Close()
 		return nil, err
 	}
 	if err := n.Start(ctx); err != nil {
@@ -194,7 +179,7 @@ func timeFetch(ctx context.Context, dir string, root cid.Cid, size int64, provs 
 		return 0, 0, err
 	}
 	fetched := time.Since(start)
-	if err := f.Store().Sync(); err != nil {
+	if err := f.Sync(); err != nil {
 		return 0, 0, err
 	}
 	synced := time.Since(start)

@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
@@ -56,120 +53,41 @@ func withBackend(cmd *cobra.Command, fn func(b backend) error) error {
 	return fn(b)
 }
 
-// --- offline, on the local repo ---
+// --- offline, on the local repo: the gateway's own backend ---
 
 func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
-	defer l.store.HoldGC()() // until the root is pinned
-	res, err := chunk.Add(ctx, in, l.store, opts)
-	if err != nil {
-		return gateway.AddResponse{}, err
-	}
-	// The CID is only reported once every block is durable; added content
-	// is pinned on the adding node.
-	if err := l.store.Sync(); err != nil {
-		return gateway.AddResponse{}, err
-	}
-	if err := l.store.Pin(res.Root); err != nil {
-		return gateway.AddResponse{}, err
-	}
-	// Offline, this copy is the only one.
-	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
-		Copies: 1, WriteQuorum: l.repo.Config().Replication.WriteQuorum}, nil
+	return l.b.Add(ctx, in, opts)
 }
 
 func (l *local) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error) {
-	r, err := chunk.NewReader(ctx, l.store, c)
+	f, err := l.b.Open(ctx, c, gateway.ReadOptions{})
 	if err != nil {
-		return nil, 0, notLocal(c, err)
+		return nil, 0, err
 	}
-	return io.NopCloser(&notLocalReader{r: r, c: c}), r.Size(), nil
-}
-
-// notLocalReader names a block missing mid-file the way open does.
-type notLocalReader struct {
-	r io.Reader
-	c cid.Cid
-}
-
-func (n *notLocalReader) Read(p []byte) (int, error) {
-	k, err := n.r.Read(p)
-	if err != nil && err != io.EOF {
-		err = notLocal(n.c, err)
-	}
-	return k, err
+	return f, f.Size(), nil
 }
 
 func (l *local) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error) {
-	st, err := chunk.StatDAG(ctx, l.store, c)
-	if err != nil {
-		return gateway.StatResponse{}, notLocal(c, err)
-	}
-	blocks := 0
-	if err := chunk.WalkCIDs(ctx, l.store, c, func(cid.Cid) error { blocks++; return nil }); err != nil {
-		return gateway.StatResponse{}, notLocal(c, err)
-	}
-	return gateway.StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType}, nil
+	return l.b.Stat(ctx, c, gateway.ReadOptions{})
 }
 
-func (l *local) repoStat(context.Context) (gateway.RepoStatResponse, error) {
-	st := l.store.Stats()
-	return gateway.RepoStatResponse{Path: l.repo.Path(), Blocks: st.Blocks, Bytes: st.Bytes,
-		Segments: st.Segments, SegmentBytes: st.SegmentBytes, Garbage: st.Garbage}, nil
+func (l *local) repoStat(ctx context.Context) (gateway.RepoStatResponse, error) {
+	return l.b.RepoStat(ctx)
 }
 
 func (l *local) verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error) {
-	res, err := l.store.Verify(ctx, progress)
-	if err != nil {
-		return gateway.VerifyResponse{}, err
-	}
-	out := gateway.VerifyResponse{Checked: res.Checked}
-	for _, f := range res.Failed {
-		out.Failed = append(out.Failed, gateway.VerifyFailure{
-			Hash:  fmt.Sprintf("%s (multihash %s)", cid.NewCidV1(cid.Raw, f.Hash), f.Hash.B58String()),
-			Error: f.Err.Error(),
-		})
-	}
-	return out, nil
+	return l.b.Verify(ctx, progress)
 }
 
-func (l *local) gc(ctx context.Context) (gateway.GCResponse, error) {
-	st, err := l.store.GC(ctx, nil)
-	return gateway.GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed}, err
-}
+func (l *local) gc(ctx context.Context) (gateway.GCResponse, error) { return l.b.GC(ctx) }
 
-// pin pins a DAG held here in full; fetching the rest needs the daemon.
 func (l *local) pin(ctx context.Context, c cid.Cid) error {
-	defer l.store.HoldGC()()
-	if err := chunk.WalkCIDs(ctx, l.store, c, func(b cid.Cid) error {
-		ok, err := l.store.Has(b)
-		if err == nil && !ok {
-			err = fmt.Errorf("block %s: %w", b, store.ErrNotFound)
-		}
-		return err
-	}); err != nil {
-		return notLocal(c, err)
-	}
-	return l.store.Pin(c)
+	return l.b.Pin(ctx, c, gateway.ReadOptions{})
 }
 
-func (l *local) unpin(_ context.Context, c cid.Cid) error { return l.store.Unpin(c) }
+func (l *local) unpin(ctx context.Context, c cid.Cid) error { return l.b.Unpin(ctx, c) }
 
-func (l *local) pins(context.Context) ([]string, error) {
-	pins, err := l.store.Pins()
-	out := make([]string, len(pins))
-	for i, c := range pins {
-		out[i] = c.String()
-	}
-	return out, err
-}
-
-// notLocal rewrites a store miss into the message a user can act on.
-func notLocal(c cid.Cid, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s not found locally; start the daemon (`cairn daemon`) to fetch it from peers", c)
-	}
-	return err
-}
+func (l *local) pins(ctx context.Context) ([]string, error) { return l.b.Pins(ctx) }
 
 // --- through the daemon ---
 

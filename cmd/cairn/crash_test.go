@@ -84,7 +84,7 @@ func crashChild(dir string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	sink := &ackSink{s: l.store, out: bufio.NewWriter(os.Stdout)}
+	sink := &ackSink{s: l.l.Store(), out: bufio.NewWriter(os.Stdout)}
 	in := io.LimitReader(rand.New(rand.NewSource(seed)), size)
 	res, err := chunk.Add(context.Background(), in, sink, chunk.AddOptions{})
 	if err == nil {
@@ -186,7 +186,7 @@ func TestKilledAddLosesNoAcknowledgedBlock(t *testing.T) {
 			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
 		}
 		for _, c := range acked {
-			data, err := l.store.Get(context.Background(), c)
+			data, err := l.l.Block(context.Background(), c)
 			if err != nil {
 				l.Close()
 				t.Fatalf("round %d: acknowledged block %s: %v", round, c, err)

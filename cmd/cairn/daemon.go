@@ -11,10 +11,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/cairnstore/cairn/cmd/nodeapi"
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
 	"github.com/cairnstore/cairn/node/repo"
-	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/spf13/cobra"
@@ -49,31 +49,31 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	if err != nil {
 		return err
 	}
-	l, err := openLocalAt(path, errw)
+	r, err := repo.Open(path)
 	if err != nil {
 		return err
 	}
-	cfg := l.repo.Config()
-	storeOwned := true // until the node owns it
-	defer func() {
-		if storeOwned {
-			l.store.Close()
+	defer r.Close()
+	cfg := r.Config()
+	opts := []node.Option{node.WithLogf(func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) })}
+	if len(listenFlags) > 0 {
+		listen, err := parseAddrs(listenFlags)
+		if err != nil {
+			return fmt.Errorf("listen address: %w", err)
 		}
-		l.repo.Close()
-	}()
-
-	listen, err := parseAddrs(orDefault(listenFlags, cfg.Addresses.Swarm))
-	if err != nil {
-		return fmt.Errorf("listen address: %w", err)
+		opts = append(opts, node.WithListen(listen...))
 	}
-	boot, err := parsePeers(orDefault(bootstrapFlags, cfg.Bootstrap))
-	if err != nil {
-		return fmt.Errorf("bootstrap peer: %w", err)
+	if len(bootstrapFlags) > 0 {
+		boot, err := parsePeers(bootstrapFlags)
+		if err != nil {
+			return fmt.Errorf("bootstrap peer: %w", err)
+		}
+		opts = append(opts, node.WithBootstrap(boot...))
 	}
 	if gatewayAddr == "" {
 		gatewayAddr = cfg.Addresses.Gateway
 	}
-	priv, err := l.repo.PrivKey()
+	token, err := r.APIToken()
 	if err != nil {
 		return err
 	}
@@ -81,38 +81,10 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	if err != nil {
 		return err
 	}
-	token, err := l.repo.APIToken()
+	n, err := node.Open(r, opts...)
 	if err != nil {
 		return err
 	}
-	dstore, err := leveldb.NewDatastore(l.repo.DatastoreDir(), nil)
-	if err != nil {
-		return fmt.Errorf("open datastore: %w", err)
-	}
-	defer dstore.Close()
-
-	n, err := node.New(node.Config{
-		Identity:      priv,
-		Listen:        listen,
-		Bootstrap:     boot,
-		SwarmKey:      psk,
-		Store:         l.store,
-		Datastore:     dstore,
-		ScrubInterval: time.Duration(cfg.Storage.ScrubInterval),
-		Replication: node.ReplicationConfig{
-			Factor:      cfg.Replication.Factor,
-			WriteQuorum: cfg.Replication.WriteQuorum,
-			GraceDelay:  time.Duration(cfg.Replication.GraceDelay),
-			Interval:    time.Duration(cfg.Replication.Interval),
-			Bandwidth:   int64(min(uint64(cfg.Replication.Bandwidth), math.MaxInt64)),
-		},
-		ScrubRate: int64(min(uint64(cfg.Storage.ScrubRate), math.MaxInt64)),
-		Logf:      func(f string, a ...any) { fmt.Fprintf(errw, f+"\n", a...) },
-	})
-	if err != nil {
-		return err
-	}
-	storeOwned = false
 	defer n.Close()
 	if psk != nil {
 		fmt.Fprintln(errw, "private swarm (swarm.key): TCP only, QUIC is off")
@@ -125,7 +97,7 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	}
 
 	gw, err := gateway.New(gateway.Config{
-		Node:          n,
+		Backend:       &nodeapi.Online{N: n},
 		Token:         token,
 		FetchTimeout:  time.Duration(cfg.Gateway.FetchTimeout),
 		MaxUploadSize: int64(min(uint64(cfg.Gateway.MaxUploadSize), math.MaxInt64)),

@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"os"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/cmd/nodeapi"
+	"github.com/cairnstore/cairn/node"
 	"github.com/cairnstore/cairn/node/repo"
 	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
@@ -33,13 +33,15 @@ func loadConfig(cmd *cobra.Command) (string, *repo.Config, error) {
 	return path, cfg, err
 }
 
-// local is the repo and block store of a command that works offline.
+// local is the repo of a command that works offline, served by the
+// same backend the daemon's gateway uses, over node.Local.
 type local struct {
-	repo  *repo.Repo
-	store *store.Store
+	repo *repo.Repo
+	l    *node.Local
+	b    *nodeapi.Offline
 }
 
-// openLocal locks the repo and opens its block store.
+// openLocal locks the repo and opens its content.
 func openLocal(cmd *cobra.Command) (*local, error) {
 	path, err := repoPath(cmd)
 	if err != nil {
@@ -54,24 +56,19 @@ func openLocalAt(path string, logw io.Writer) (*local, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := r.Config()
-	s, err := store.Open(r.BlocksDir(), store.Options{
-		SegmentSize:      int64(cfg.Storage.SegmentSize),
-		Capacity:         int64(min(uint64(cfg.Storage.Max), math.MaxInt64)),
-		KeepWrittenCache: cfg.Storage.KeepWrittenCache,
-		Logf: func(format string, args ...any) {
-			fmt.Fprintf(logw, format+"\n", args...)
-		},
-	})
+	l, err := node.OpenLocal(r, node.WithLogf(func(format string, args ...any) {
+		fmt.Fprintf(logw, format+"\n", args...)
+	}))
 	if err != nil {
 		r.Close()
 		return nil, err
 	}
-	return &local{repo: r, store: s}, nil
+	b := &nodeapi.Offline{L: l, WriteQuorum: r.Config().Replication.WriteQuorum, Path: r.Path()}
+	return &local{repo: r, l: l, b: b}, nil
 }
 
 func (l *local) Close() error {
-	err := l.store.Close()
+	err := l.l.Close()
 	if rerr := l.repo.Close(); err == nil {
 		err = rerr
 	}

@@ -1,0 +1,217 @@
+// Package nodeapi puts cairn's node behind the gateway's Backend: Online
+// serves the daemon's node.Node, Offline a repo's node.Local opened
+// without the network (the CLI when no daemon runs). Both produce the
+// same answers in the same types, so a command prints the same thing
+// through the daemon's API and offline. It lives under cmd because cmd
+// wires the two sides together: the gateway imports neither node nor
+// store, and node knows nothing of HTTP.
+package nodeapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+)
+
+// Offline serves a repo's local content; network operations answer
+// gateway.ErrOffline, and a block not held here says to start the daemon.
+type Offline struct {
+	L *node.Local
+	// WriteQuorum is reported with an add (the copies a daemon would
+	// have made before answering).
+	WriteQuorum int
+	// Path is the repo's directory, for RepoStat.
+	Path string
+}
+
+var _ gateway.Backend = (*Offline)(nil)
+
+// Has implements gateway.Backend.
+func (o *Offline) Has(c cid.Cid) bool { return o.L.Has(c) }
+
+// Open implements gateway.Backend.
+func (o *Offline) Open(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) (gateway.File, error) {
+	r, err := o.L.Reader(ctx, c)
+	if err != nil {
+		return nil, notLocal(c, err)
+	}
+	return &localFile{Reader: r, c: c}, nil
+}
+
+// localFile names a block missing mid-file the way Open does.
+type localFile struct {
+	*chunk.Reader
+	c cid.Cid
+}
+
+func (f *localFile) Read(p []byte) (int, error) {
+	k, err := f.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		err = notLocal(f.c, err)
+	}
+	return k, err
+}
+
+// Block implements gateway.Backend.
+func (o *Offline) Block(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) ([]byte, error) {
+	data, err := o.L.Block(ctx, c)
+	return data, notLocal(c, err)
+}
+
+// Walk implements gateway.Backend.
+func (o *Offline) Walk(ctx context.Context, c cid.Cid, _ gateway.ReadOptions, fn func(cid.Cid, []byte) error) error {
+	return notLocal(c, o.L.Walk(ctx, c, fn))
+}
+
+// Stat implements gateway.Backend.
+func (o *Offline) Stat(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) (gateway.StatResponse, error) {
+	st, blocks, err := o.L.Stat(ctx, c)
+	if err != nil {
+		return gateway.StatResponse{}, notLocal(c, err)
+	}
+	return statResponse(c, st, blocks), nil
+}
+
+// Replicas implements gateway.Backend.
+func (o *Offline) Replicas(context.Context, cid.Cid, gateway.ReadOptions) (gateway.ReplicasResponse, error) {
+	return gateway.ReplicasResponse{}, gateway.ErrOffline
+}
+
+// Add implements gateway.Backend.
+func (o *Offline) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
+	res, err := o.L.Add(ctx, r, opts)
+	if err != nil {
+		return gateway.AddResponse{}, storeError(err)
+	}
+	// Offline, this copy is the only one.
+	return addResponse(res, 1, o.WriteQuorum), nil
+}
+
+// Pin implements gateway.Backend: a DAG held here in full.
+func (o *Offline) Pin(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) error {
+	return notLocal(c, o.L.Pin(ctx, c))
+}
+
+// Unpin implements gateway.Backend.
+func (o *Offline) Unpin(ctx context.Context, c cid.Cid) error { return unpin(ctx, o.L, c) }
+
+// Pins implements gateway.Backend.
+func (o *Offline) Pins(ctx context.Context) ([]string, error) { return pins(ctx, o.L) }
+
+// RepoStat implements gateway.Backend.
+func (o *Offline) RepoStat(context.Context) (gateway.RepoStatResponse, error) {
+	out := repoStat(o.L.Stats())
+	out.Path = o.Path
+	return out, nil
+}
+
+// Verify implements gateway.Backend.
+func (o *Offline) Verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error) {
+	return verify(ctx, o.L, progress)
+}
+
+// GC implements gateway.Backend.
+func (o *Offline) GC(ctx context.Context) (gateway.GCResponse, error) { return gc(ctx, o.L) }
+
+// Drain implements gateway.Backend.
+func (o *Offline) Drain(context.Context) (gateway.DrainResponse, error) {
+	return gateway.DrainResponse{}, gateway.ErrOffline
+}
+
+// Identity implements gateway.Backend.
+func (o *Offline) Identity() gateway.IDResponse { return gateway.IDResponse{Addresses: []string{}} }
+
+// Peers implements gateway.Backend.
+func (o *Offline) Peers() []gateway.PeerInfo { return []gateway.PeerInfo{} }
+
+// Connect implements gateway.Backend.
+func (o *Offline) Connect(context.Context, string) (gateway.PeerInfo, error) {
+	return gateway.PeerInfo{}, gateway.ErrOffline
+}
+
+// Providers implements gateway.Backend.
+func (o *Offline) Providers(context.Context, cid.Cid, int) (gateway.ProvidersResponse, error) {
+	return gateway.ProvidersResponse{}, gateway.ErrOffline
+}
+
+// Metrics implements gateway.Backend.
+func (o *Offline) Metrics() gateway.Metrics {
+	st := o.L.Stats()
+	return gateway.Metrics{StoreBlocks: st.Blocks, StoreBytes: st.Bytes, StoreGarbage: st.Garbage}
+}
+
+// notLocal rewrites a store miss into the message a user can act on.
+func notLocal(c cid.Cid, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return mark(fmt.Errorf("%s not found locally; start the daemon (`cairn daemon`) to fetch it from peers", c), gateway.ErrNoProvider)
+	}
+	return err
+}
+
+// --- shared by both backends ---
+
+func statResponse(c cid.Cid, st chunk.Stat, blocks int) gateway.StatResponse {
+	return gateway.StatResponse{CID: c.String(), Size: st.Size, Blocks: blocks, RootType: st.RootType}
+}
+
+func addResponse(res chunk.AddResult, copies, quorum int) gateway.AddResponse {
+	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
+		Copies: copies, WriteQuorum: quorum}
+}
+
+func repoStat(st store.Stats) gateway.RepoStatResponse {
+	return gateway.RepoStatResponse{Blocks: st.Blocks, Bytes: st.Bytes, Segments: st.Segments,
+		SegmentBytes: st.SegmentBytes, Garbage: st.Garbage}
+}
+
+func verify(ctx context.Context, l *node.Local, progress func(int64)) (gateway.VerifyResponse, error) {
+	res, err := l.Verify(ctx, progress)
+	if err != nil {
+		return gateway.VerifyResponse{}, err
+	}
+	out := gateway.VerifyResponse{Checked: res.Checked, Failed: []gateway.VerifyFailure{}}
+	for _, f := range res.Failed {
+		out.Failed = append(out.Failed, gateway.VerifyFailure{
+			Hash:  fmt.Sprintf("%s (multihash %s)", cid.NewCidV1(cid.Raw, f.Hash), f.Hash.B58String()),
+			Error: f.Err.Error(),
+		})
+	}
+	return out, nil
+}
+
+func gc(ctx context.Context, l *node.Local) (gateway.GCResponse, error) {
+	st, err := l.GC(ctx)
+	return gateway.GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed}, err
+}
+
+func unpin(ctx context.Context, l *node.Local, c cid.Cid) error {
+	err := l.Unpin(ctx, c)
+	if errors.Is(err, node.ErrNotPinned) {
+		return mark(err, gateway.ErrNotPinned)
+	}
+	return err
+}
+
+func pins(ctx context.Context, l *node.Local) ([]string, error) {
+	roots, err := l.Pins(ctx)
+	out := make([]string, len(roots))
+	for i, c := range roots {
+		out[i] = c.String()
+	}
+	return out, err
+}
+
+// storeError marks a store with no room as gateway.ErrFull.
+func storeError(err error) error {
+	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) {
+		return mark(err, gateway.ErrFull)
+	}
+	return err
+}

@@ -1,0 +1,207 @@
+package nodeapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Online serves a running node: reads fetch what is missing and mend
+// rotted blocks from replicas, adds replicate, and the network
+// operations work.
+type Online struct{ N *node.Node }
+
+var _ gateway.Backend = (*Online)(nil)
+
+func (o *Online) fetchOpts(ro gateway.ReadOptions) node.FetchOptions {
+	return node.FetchOptions{StallTimeout: ro.StallTimeout}
+}
+
+// Has implements gateway.Backend.
+func (o *Online) Has(c cid.Cid) bool { return o.N.Has(c) }
+
+// Open implements gateway.Backend: bytes go out as their blocks arrive.
+func (o *Online) Open(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (gateway.File, error) {
+	s, err := o.N.Stream(ctx, c, o.fetchOpts(ro))
+	if err != nil {
+		return nil, fetchError(err)
+	}
+	return s, nil
+}
+
+// Block implements gateway.Backend.
+func (o *Online) Block(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) ([]byte, error) {
+	data, err := o.N.Block(ctx, c, o.fetchOpts(ro))
+	return data, fetchError(err)
+}
+
+// Walk implements gateway.Backend.
+func (o *Online) Walk(ctx context.Context, c cid.Cid, ro gateway.ReadOptions, fn func(cid.Cid, []byte) error) error {
+	return fetchError(o.N.Walk(ctx, c, o.fetchOpts(ro), fn))
+}
+
+// Stat implements gateway.Backend: Replicas fetches what is missing and
+// lists every distinct block once, which is the block count too.
+func (o *Online) Stat(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (gateway.StatResponse, error) {
+	reps, err := o.N.Replicas(ctx, c, o.fetchOpts(ro))
+	if err != nil {
+		return gateway.StatResponse{}, fetchError(err)
+	}
+	st, err := o.N.Stat(ctx, c, o.fetchOpts(ro))
+	if err != nil {
+		return gateway.StatResponse{}, fetchError(err)
+	}
+	out := statResponse(c, st, len(reps))
+	out.MinLive, out.Factor = node.MinLive(reps), o.N.Factor()
+	return out, nil
+}
+
+// Replicas implements gateway.Backend.
+func (o *Online) Replicas(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (gateway.ReplicasResponse, error) {
+	reps, err := o.N.Replicas(ctx, c, o.fetchOpts(ro))
+	if err != nil {
+		return gateway.ReplicasResponse{}, fetchError(err)
+	}
+	out := gateway.ReplicasResponse{MinLive: node.MinLive(reps), Chunks: []gateway.ChunkReplicas{}}
+	for _, cr := range reps {
+		hs := make([]string, len(cr.Holders))
+		for j, h := range cr.Holders {
+			hs[j] = h.String()
+		}
+		out.Chunks = append(out.Chunks, gateway.ChunkReplicas{CID: cr.CID.String(), Live: cr.Live, Holders: hs})
+	}
+	return out, nil
+}
+
+// Add implements gateway.Backend.
+func (o *Online) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
+	res, err := o.N.Add(ctx, r, opts)
+	if err != nil {
+		return gateway.AddResponse{}, storeError(err)
+	}
+	return addResponse(res.AddResult, res.Copies, o.N.WriteQuorum()), nil
+}
+
+// Pin implements gateway.Backend: what is missing is fetched first.
+func (o *Online) Pin(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) error {
+	return fetchError(o.N.Pin(ctx, c, o.fetchOpts(ro)))
+}
+
+// Unpin implements gateway.Backend.
+func (o *Online) Unpin(ctx context.Context, c cid.Cid) error { return unpin(ctx, o.N.Local, c) }
+
+// Pins implements gateway.Backend.
+func (o *Online) Pins(ctx context.Context) ([]string, error) { return pins(ctx, o.N.Local) }
+
+// RepoStat implements gateway.Backend.
+func (o *Online) RepoStat(context.Context) (gateway.RepoStatResponse, error) {
+	return repoStat(o.N.Stats()), nil
+}
+
+// Verify implements gateway.Backend.
+func (o *Online) Verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error) {
+	return verify(ctx, o.N.Local, progress)
+}
+
+// GC implements gateway.Backend.
+func (o *Online) GC(ctx context.Context) (gateway.GCResponse, error) { return gc(ctx, o.N.Local) }
+
+// Drain implements gateway.Backend.
+func (o *Online) Drain(ctx context.Context) (gateway.DrainResponse, error) {
+	st, err := o.N.Drain(ctx)
+	return gateway.DrainResponse{Chunks: st.Chunks, Pushed: st.Pushed}, err
+}
+
+// Identity implements gateway.Backend.
+func (o *Online) Identity() gateway.IDResponse {
+	out := gateway.IDResponse{ID: o.N.ID().String(), Addresses: []string{}}
+	for _, a := range o.N.Addrs() {
+		out.Addresses = append(out.Addresses, a.String())
+	}
+	return out
+}
+
+// Peers implements gateway.Backend: one entry per connection.
+func (o *Online) Peers() []gateway.PeerInfo {
+	out := []gateway.PeerInfo{}
+	for _, c := range o.N.Host().Network().Conns() {
+		out = append(out, gateway.PeerInfo{ID: c.RemotePeer().String(), Addr: c.RemoteMultiaddr().String()})
+	}
+	return out
+}
+
+// Connect implements gateway.Backend.
+func (o *Online) Connect(ctx context.Context, addr string) (gateway.PeerInfo, error) {
+	a, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return gateway.PeerInfo{}, mark(fmt.Errorf("invalid multiaddr %q: %w", addr, err), gateway.ErrInvalid)
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(a)
+	if err != nil {
+		return gateway.PeerInfo{}, mark(fmt.Errorf("%s: %w (the address must end in /p2p/PEERID)", a, err), gateway.ErrInvalid)
+	}
+	if err := o.N.Connect(ctx, *ai); err != nil {
+		return gateway.PeerInfo{}, err
+	}
+	return gateway.PeerInfo{ID: ai.ID.String(), Addr: a.String()}, nil
+}
+
+// Providers implements gateway.Backend.
+func (o *Online) Providers(ctx context.Context, c cid.Cid, max int) (gateway.ProvidersResponse, error) {
+	provs, st, err := o.N.FindProviders(ctx, c, max)
+	if err != nil {
+		return gateway.ProvidersResponse{}, fetchError(err)
+	}
+	out := gateway.ProvidersResponse{Providers: []gateway.PeerInfo{}, RPCs: st.RPCs, Hops: st.Hops}
+	for _, p := range provs {
+		info := gateway.PeerInfo{ID: p.ID.String()}
+		if len(p.Addrs) > 0 {
+			info.Addr = p.Addrs[0].String()
+		}
+		out.Providers = append(out.Providers, info)
+	}
+	return out, nil
+}
+
+// Metrics implements gateway.Backend.
+func (o *Online) Metrics() gateway.Metrics {
+	st, rs, dt := o.N.Stats(), o.N.RepairStats(), o.N.DHT().Totals()
+	return gateway.Metrics{
+		StoreBlocks: st.Blocks, StoreBytes: st.Bytes, StoreGarbage: st.Garbage,
+		Peers:       len(o.N.Peers()),
+		RepairWalks: rs.Walks, RepairPushes: rs.Pushes, ReplicationBytes: rs.BytesPushed,
+		UnderReplicated: rs.UnderReplicated, RepairQueue: rs.Queue,
+		ScrubErrors: o.N.ScrubErrors(),
+		DHTLookups:  int64(dt.Lookups), DHTRPCs: int64(dt.RPCs), DHTHops: int64(dt.Hops),
+	}
+}
+
+// fetchError marks the node's fetch failures with the gateway's
+// sentinels, keeping their messages.
+func fetchError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, node.ErrNoProvider):
+		return mark(err, gateway.ErrNoProvider)
+	case errors.Is(err, node.ErrStalled):
+		return mark(err, gateway.ErrStalled)
+	}
+	return storeError(err)
+}
+
+// marked is err, also matching sentinel in errors.Is, with err's message.
+type marked struct{ err, sentinel error }
+
+func (m *marked) Error() string   { return m.err.Error() }
+func (m *marked) Unwrap() []error { return []error{m.err, m.sentinel} }
+
+func mark(err, sentinel error) error { return &marked{err, sentinel} }

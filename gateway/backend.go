@@ -1,0 +1,102 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// Backend is everything the gateway serves, in the plain types HTTP needs
+// (CIDs, sizes, peer IDs and addresses as strings). The daemon's node
+// implements it, and so does a repo opened offline (cmd wires them in),
+// so the gateway and the CLI have one path for each operation. Every
+// read, whatever its form, goes through the backend's healing path: a
+// block that has rotted on disk is fetched again before it is served.
+//
+// Errors the gateway maps to a status wrap the sentinels below or
+// chunk's (ErrNotFile, ErrUnsupportedCodec, ErrBadDAG, ...); anything
+// else is a 5xx.
+type Backend interface {
+	// Has reports whether the block is held here, so reading it needs
+	// no fetch.
+	Has(c cid.Cid) bool
+	// Open returns a reader over the file under c whose bytes are served
+	// as their blocks arrive.
+	Open(ctx context.Context, c cid.Cid, o ReadOptions) (File, error)
+	// Block returns one block's bytes.
+	Block(ctx context.Context, c cid.Cid, o ReadOptions) ([]byte, error)
+	// Walk visits every block of the DAG under c once, parents before
+	// children in link order.
+	Walk(ctx context.Context, c cid.Cid, o ReadOptions, fn func(cid.Cid, []byte) error) error
+	// Stat describes the file under c.
+	Stat(ctx context.Context, c cid.Cid, o ReadOptions) (StatResponse, error)
+	// Replicas lists every block of the DAG under c with its live holders.
+	Replicas(ctx context.Context, c cid.Cid, o ReadOptions) (ReplicasResponse, error)
+
+	// Add stores a file, durably, on as many nodes as the write quorum
+	// asks, and pins it.
+	Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResponse, error)
+	Pin(ctx context.Context, c cid.Cid, o ReadOptions) error
+	Unpin(ctx context.Context, c cid.Cid) error
+	Pins(ctx context.Context) ([]string, error)
+
+	RepoStat(ctx context.Context) (RepoStatResponse, error)
+	Verify(ctx context.Context, progress func(checked int64)) (VerifyResponse, error)
+	GC(ctx context.Context) (GCResponse, error)
+	Drain(ctx context.Context) (DrainResponse, error)
+
+	Identity() IDResponse
+	Peers() []PeerInfo
+	// Connect dials a peer by its multiaddr, which ends in /p2p/ID.
+	Connect(ctx context.Context, addr string) (PeerInfo, error)
+	Providers(ctx context.Context, c cid.Cid, max int) (ProvidersResponse, error)
+
+	// Metrics is read at every scrape of /metrics.
+	Metrics() Metrics
+}
+
+// ReadOptions tune a read that may have to fetch.
+type ReadOptions struct {
+	// StallTimeout ends a fetch when no block has arrived for this long.
+	StallTimeout time.Duration
+}
+
+// File is a file being read: seekable (ranges), with its size known up
+// front.
+type File interface {
+	io.ReadSeekCloser
+	Size() uint64
+}
+
+// Metrics are the backend's figures that /metrics exports.
+type Metrics struct {
+	StoreBlocks, StoreBytes, StoreGarbage int64
+	Peers                                 int
+	RepairWalks, RepairPushes             int64
+	ReplicationBytes                      int64
+	UnderReplicated, RepairQueue          int64
+	ScrubErrors                           int64
+	DHTLookups, DHTRPCs, DHTHops          int64
+}
+
+// Sentinel errors a backend wraps so the gateway can answer with the
+// right status.
+var (
+	// ErrNoProvider: no peer was found that has the content (404).
+	ErrNoProvider = errors.New("no provider has the content")
+	// ErrStalled: providers were found but nothing arrived in time (504).
+	ErrStalled = errors.New("providers found but nothing arrived in time")
+	// ErrNotPinned: an unpin of a CID that is not pinned (404).
+	ErrNotPinned = errors.New("not pinned")
+	// ErrFull: the store has no room (507).
+	ErrFull = errors.New("no room in the store")
+	// ErrInvalid: the request names something malformed (400).
+	ErrInvalid = errors.New("invalid request")
+	// ErrOffline: the operation needs the network, and the backend is a
+	// repo opened without a daemon (503).
+	ErrOffline = errors.New("this needs a running daemon (`cairn daemon`)")
+)

@@ -1,0 +1,307 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Local is a repo's content without the network: the block store, the
+// pins and replica-duty marks kept beside it, and GC. It is what a
+// command works on offline; a Node embeds one and adds the network, so an
+// add, a pin or a GC runs the same code with or without a daemon.
+type Local struct {
+	store *store.Store
+	logf  func(format string, args ...any)
+	// gcMu keeps GC out while a writer stores blocks and then marks them
+	// (add and pin, a replica's push): GC never sees them unmarked.
+	gcMu sync.RWMutex
+}
+
+// Pins and replica duty are the store's caller metadata, committed in
+// the same synced batch as the blocks they protect:
+//
+//	"pin/" + root CID bytes     a DAG the user wants kept here
+//	"duty/" + multihash         a block another node placed here as a replica
+var (
+	prefixPin  = []byte("pin/")
+	prefixDuty = []byte("duty/")
+)
+
+// ErrNotPinned is returned by Unpin for a CID that is not pinned.
+var ErrNotPinned = errors.New("not pinned")
+
+func pinKey(c cid.Cid) []byte       { return append(append([]byte(nil), prefixPin...), c.Bytes()...) }
+func dutyKey(k mh.Multihash) []byte { return append(append([]byte(nil), prefixDuty...), k...) }
+
+func pinMeta(c cid.Cid) store.Meta       { return store.Meta{Key: pinKey(c)} }
+func dutyMeta(k mh.Multihash) store.Meta { return store.Meta{Key: dutyKey(k)} }
+
+func newLocal(s *store.Store, logf func(string, ...any)) *Local {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &Local{store: s, logf: logf}
+}
+
+// Store is the block store underneath, for tests and simulations that
+// inspect or damage it; programs go through Local's methods.
+func (l *Local) Store() *store.Store { return l.store }
+
+// Close closes the store.
+func (l *Local) Close() error { return l.store.Close() }
+
+// recordingSink stores blocks and remembers their keys (for announcing
+// and replicating them).
+type recordingSink struct {
+	s    *store.Store
+	mu   sync.Mutex
+	keys []mh.Multihash
+}
+
+func (p *recordingSink) PutHashed(c cid.Cid, data []byte) error {
+	if err := p.s.PutHashed(c, data); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.keys = append(p.keys, c.Hash())
+	p.mu.Unlock()
+	return nil
+}
+
+// Add stores a file, durably, and pins it here; the pin is committed in
+// the same batch as the file's blocks.
+func (l *Local) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, error) {
+	res, _, err := l.add(ctx, r, opts)
+	return res, err
+}
+
+// add is Add, also returning the keys of the blocks it stored.
+func (l *Local) add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, []mh.Multihash, error) {
+	l.gcMu.RLock()
+	defer l.gcMu.RUnlock()
+	sink := &recordingSink{s: l.store}
+	res, err := chunk.Add(ctx, r, sink, opts)
+	if err != nil {
+		return res, nil, err
+	}
+	if err := l.store.Sync(pinMeta(res.Root)); err != nil {
+		return res, nil, fmt.Errorf("add %s: %w", res.Root, err)
+	}
+	return res, sink.keys, nil
+}
+
+// Has reports whether the block is held here.
+func (l *Local) Has(c cid.Cid) bool {
+	ok, err := l.store.Has(c)
+	return err == nil && ok
+}
+
+// Sync makes every block stored so far durable.
+func (l *Local) Sync() error { return l.store.Sync() }
+
+// Stats describe the local store.
+func (l *Local) Stats() store.Stats { return l.store.Stats() }
+
+// Verify re-hashes every block held here.
+func (l *Local) Verify(ctx context.Context, progress func(int64)) (store.VerifyResult, error) {
+	return l.store.Verify(ctx, progress)
+}
+
+// Block reads one block held here.
+func (l *Local) Block(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return l.store.Get(ctx, c)
+}
+
+// Reader reads the file under root from the store; blocks missing here
+// are not fetched.
+func (l *Local) Reader(ctx context.Context, root cid.Cid) (*chunk.Reader, error) {
+	return chunk.NewReader(ctx, l.store, root)
+}
+
+// Walk visits every block of the DAG under root held here (see
+// chunk.Walk); a missing block ends it with store.ErrNotFound.
+func (l *Local) Walk(ctx context.Context, root cid.Cid, fn func(cid.Cid, []byte) error) error {
+	return chunk.Walk(ctx, l.store, root, fn)
+}
+
+// Stat describes the file under root and counts its distinct blocks.
+func (l *Local) Stat(ctx context.Context, root cid.Cid) (chunk.Stat, int, error) {
+	return statDAG(ctx, l.store, root)
+}
+
+func statDAG(ctx context.Context, get chunk.BlockGetter, root cid.Cid) (chunk.Stat, int, error) {
+	st, err := chunk.StatDAG(ctx, get, root)
+	if err != nil {
+		return st, 0, err
+	}
+	blocks := 0
+	err = chunk.WalkCIDs(ctx, get, root, func(cid.Cid) error { blocks++; return nil })
+	return st, blocks, err
+}
+
+// Pin pins a DAG held here in full (fetching the rest needs a Node).
+func (l *Local) Pin(ctx context.Context, root cid.Cid) error {
+	l.gcMu.RLock()
+	defer l.gcMu.RUnlock()
+	if err := chunk.WalkCIDs(ctx, l.store, root, func(b cid.Cid) error {
+		ok, err := l.store.Has(b)
+		if err == nil && !ok {
+			err = fmt.Errorf("block %s: %w", b, store.ErrNotFound)
+		}
+		return err
+	}); err != nil {
+		return fmt.Errorf("pin %s: %w", root, err)
+	}
+	return l.pinHeld(root)
+}
+
+// pinHeld pins root durably; the caller holds gcMu and the DAG.
+func (l *Local) pinHeld(root cid.Cid) error {
+	if err := l.store.Sync(pinMeta(root)); err != nil {
+		return fmt.Errorf("pin %s: %w", root, err)
+	}
+	return nil
+}
+
+// Unpin removes a pin; its blocks go at the next GC unless something
+// else keeps them.
+func (l *Local) Unpin(_ context.Context, root cid.Cid) error {
+	ok, err := l.store.HasMeta(pinKey(root))
+	if err != nil {
+		return fmt.Errorf("unpin %s: %w", root, err)
+	}
+	if !ok {
+		return fmt.Errorf("unpin %s: %w", root, ErrNotPinned)
+	}
+	if err := l.store.Sync(store.Meta{Key: pinKey(root), Delete: true}); err != nil {
+		return fmt.Errorf("unpin %s: %w", root, err)
+	}
+	return nil
+}
+
+// Pins lists the pinned roots.
+func (l *Local) Pins(ctx context.Context) ([]cid.Cid, error) {
+	var out []cid.Cid
+	err := l.store.ForEachMeta(ctx, prefixPin, func(key, _ []byte) error {
+		c, err := cid.Cast(key[len(prefixPin):])
+		if err != nil {
+			return fmt.Errorf("pins: bad entry: %w", err)
+		}
+		out = append(out, c)
+		return nil
+	})
+	return out, err
+}
+
+// isDuty reports whether another node placed the block here as a replica.
+func (l *Local) isDuty(k mh.Multihash) bool {
+	ok, err := l.store.HasMeta(dutyKey(k))
+	return err == nil && ok
+}
+
+// pinnedSet returns the multihashes of every block a pinned DAG reaches
+// (as strings). An inner node missing here hides which blocks below it
+// a pin covers, so the walk fails rather than let GC guess.
+func (l *Local) pinnedSet(ctx context.Context) (map[string]bool, error) {
+	pins, err := l.Pins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reach := map[string]bool{}
+	for _, root := range pins {
+		err := chunk.WalkCIDs(ctx, l.store, root, func(c cid.Cid) error {
+			reach[string(c.Hash())] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pinned DAG %s: %w", root, err)
+		}
+	}
+	return reach, nil
+}
+
+// GCStats reports what a garbage collection did.
+type GCStats struct {
+	Kept      int64 // blocks kept
+	Removed   int64 // blocks removed
+	Reclaimed int64 // bytes of segment files freed by the compaction
+}
+
+// GC removes every block that no pin reaches and that no other node
+// placed here as a replica, then compacts. Replicas leave only through
+// the repair policy, once it has counted enough copies elsewhere.
+func (l *Local) GC(ctx context.Context) (GCStats, error) {
+	var st GCStats
+	l.gcMu.Lock()
+	defer l.gcMu.Unlock()
+	reach, err := l.pinnedSet(ctx)
+	if err != nil {
+		return st, fmt.Errorf("gc: %w", err)
+	}
+	var doomed []mh.Multihash
+	err = l.store.ForEach(ctx, func(k mh.Multihash) error {
+		if reach[string(k)] || l.isDuty(k) {
+			st.Kept++
+			return nil
+		}
+		doomed = append(doomed, k)
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("gc: %w", err)
+	}
+	for _, k := range doomed {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		if err := l.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return st, fmt.Errorf("gc: %w", err)
+		}
+		st.Removed++
+	}
+	cs, err := l.store.Compact(ctx, 0)
+	st.Reclaimed = cs.Reclaimed
+	return st, err
+}
+
+// storeReplica keeps a block another node placed here: the block and its
+// duty mark are committed (fsynced) together, under the GC hold, before
+// the push is acknowledged.
+func (l *Local) storeReplica(c cid.Cid, data []byte) error {
+	l.gcMu.RLock()
+	defer l.gcMu.RUnlock()
+	var err error
+	if l.Has(c) {
+		err = l.store.Sync(dutyMeta(c.Hash()))
+	} else if err = l.store.PutWith(c, data, dutyMeta(c.Hash())); err == nil {
+		err = l.store.Sync()
+	}
+	return err
+}
+
+// dropReplica deletes a block and its duty mark (a surplus copy); one
+// already gone is no error.
+func (l *Local) dropReplica(k mh.Multihash) error {
+	err := l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+// dropCorrupt deletes a block that failed its check, keeping any duty
+// mark: the block is fetched again and still owed to the network.
+func (l *Local) dropCorrupt(k mh.Multihash) error {
+	if err := l.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
