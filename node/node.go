@@ -187,6 +187,7 @@ func New(cfg Config) (*Node, error) {
 		n.closeHost()
 		return nil, err
 	}
+	n.rep.launch()
 	return n, nil
 }
 
@@ -232,9 +233,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.ScrubInterval > 0 {
 		n.goBG(n.scrubLoop)
 	}
-	if !n.cfg.Replication.Disabled {
-		n.goBG(func() { n.rep.run(n.ctx) })
-	}
+	n.rep.startTicking()
 	return nil
 }
 
