@@ -12,6 +12,9 @@
 // peer ID, as kad-dht and go-libp2p-kbucket compute it, so any node can
 // work out where a chunk should be, and the chunks of one file spread
 // over the network. Peers that refused for lack of room are passed over.
+// View.Place is that rule, and writes, repairs and drains all place their
+// copies by it: the closest eligible peers first, then the next closest
+// as fallbacks, in order, for first choices that refuse or fail.
 //
 // Repair: when fewer than R live peers hold a chunk, the live holder
 // closest to it pushes copies to the closest live peers that lack it;
