@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/repair"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
@@ -30,32 +31,33 @@ func (n *Node) Drain(ctx context.Context) (DrainStats, error) {
 		keys = append(keys, k)
 		return nil
 	}); err != nil {
-		return st, err
+		return st, fmt.Errorf("drain: list held chunks: %w", err)
 	}
 	st.Chunks = len(keys)
 	r := n.rep
 	holders := r.probe(ctx, keys)
-	start := func(k mh.Multihash) (int, []peer.ID) {
-		others := 0
-		var tried []peer.ID
+	// This node is leaving, so its own copy does not count: each chunk
+	// needs R copies among the other holders and the peers placed now.
+	others := func(k mh.Multihash) int {
+		c := 0
 		for _, h := range holders[string(k)] {
 			if h != self {
-				others++
-				tried = append(tried, h)
+				c++
 			}
 		}
-		// pushAll counts this node as one copy; a drain must not.
-		return others + 1, tried
+		return c
 	}
 	var short []string
-	r.pushAll(ctx, keys, start, r.cfg.Factor+1, func(k mh.Multihash, copies int, tried []peer.ID) {
-		others, _ := start(k)
+	r.placeAll(ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
+		return v.Place(k, holders[string(k)], r.cfg.Factor-others(k))
+	}, func(k mh.Multihash, res placed) {
+		copies := others(k) + res.made
 		n.drainMu.Lock()
-		st.Pushed += copies - others
-		if copies-1 < r.cfg.Factor {
-			short = append(short, fmt.Sprintf("%s (%d copies elsewhere)", cid.NewCidV1(cid.Raw, k), copies-1))
+		defer n.drainMu.Unlock()
+		st.Pushed += res.made
+		if copies < r.cfg.Factor {
+			short = append(short, fmt.Sprintf("%s (%d copies elsewhere)", cid.NewCidV1(cid.Raw, k), copies))
 		}
-		n.drainMu.Unlock()
 	})
 	if err := ctx.Err(); err != nil {
 		return st, err

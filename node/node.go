@@ -177,6 +177,7 @@ func newNode(cfg Config, s *store.Store) (*Node, error) {
 		n.closeHost()
 		return nil, err
 	}
+	n.rep.launch()
 	return n, nil
 }
 
@@ -222,9 +223,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.cfg.ScrubInterval > 0 {
 		n.goBG(n.scrubLoop)
 	}
-	if !n.cfg.Replication.Disabled {
-		n.goBG(func() { n.rep.run(n.ctx) })
-	}
+	n.rep.startTicking()
 	return nil
 }
 

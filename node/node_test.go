@@ -49,6 +49,18 @@ func withIdentity(k crypto.PrivKey) nodeOpt { return func(c *Config) { c.Identit
 // nodetest does, which this package's own tests cannot import.
 func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
 	t.Helper()
+	n := openNodeWith(t, dir, sopts, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// openNodeWith is startNodeWith without the Start.
+func openNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
+	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "config")); errors.Is(err, os.ErrNotExist) {
 		if _, err := repo.Init(dir, repo.InitOptions{}); err != nil {
 			t.Fatal(err)
@@ -68,11 +80,6 @@ func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOp
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { n.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
 	return n
 }
 

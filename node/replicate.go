@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,13 +36,28 @@ type ReplicationConfig struct {
 
 const pushConcurrency = 16
 
-// replicator owns the repair policy and the goroutine that runs walks.
+// decideBatch is how many chunks a walk has the run loop decide at once:
+// few enough that peer events are not held up behind a large store.
+const decideBatch = 1024
+
+// replicator carries out the repair policy's decisions. One goroutine,
+// run, owns the policy: peer events, ticks and a walk's questions reach
+// it over channels, and after each it publishes the policy's placement
+// View, which Add's write path, drains and probes read without asking.
+// Walks run on a goroutine of their own, one at a time, so that their
+// pushes never hold up the events they cause (a refusal marks a peer
+// full).
 type replicator struct {
 	n      *Node
 	cfg    ReplicationConfig
-	mu     sync.Mutex // guards policy and budget
-	policy *repair.Policy
-	budget *repair.Budget
+	policy *repair.Policy // run's alone, once run has started
+	budget *repair.Budget // the walk's alone: one walk at a time
+	view   atomic.Pointer[repair.View]
+
+	events   chan peerEvent
+	decides  chan decideReq
+	ticking  chan struct{} // closed by Start: ticks and walks begin
+	tickOnce sync.Once
 
 	notifiee network.Notifiee
 
@@ -50,6 +66,28 @@ type replicator struct {
 	under  atomic.Int64 // chunks below R at the last walk
 	queued atomic.Int64 // repairs waiting in the current walk
 	walks  atomic.Int64
+}
+
+type eventKind int
+
+const (
+	peerUp eventKind = iota
+	peerDown
+	peerFull // refused a copy: passed over for a while
+)
+
+type peerEvent struct {
+	kind eventKind
+	p    peer.ID
+	at   time.Time
+}
+
+// decideReq asks run to decide keys from their probed holders.
+type decideReq struct {
+	keys    []mh.Multihash
+	holders map[string][]peer.ID
+	pinned  map[string]bool
+	resp    chan []repair.Decision // buffered: run never waits on it
 }
 
 // RepairStats describe the node's replication work.
@@ -83,29 +121,51 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 	}
 	p, err := repair.New(repair.Config{Self: n.host.ID(), Factor: cfg.Factor, GraceDelay: cfg.GraceDelay, Interval: cfg.Interval})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("node: replication: %w", err)
 	}
-	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20))}
+	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20)),
+		events: make(chan peerEvent, 256), decides: make(chan decideReq), ticking: make(chan struct{})}
 	r.notifiee = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
-			r.mu.Lock()
-			r.policy.PeerUp(c.RemotePeer())
-			r.mu.Unlock()
+			r.send(peerEvent{kind: peerUp, p: c.RemotePeer()})
 		},
 		DisconnectedF: func(net network.Network, c network.Conn) {
 			p := c.RemotePeer()
 			if net.Connectedness(p) == network.Connected {
 				return // another connection remains
 			}
-			r.mu.Lock()
-			r.policy.PeerDown(p, time.Now())
-			r.mu.Unlock()
+			r.send(peerEvent{kind: peerDown, p: p, at: time.Now()})
 		},
 	}
-	n.host.Network().Notify(r.notifiee)
+	// run has not started: this goroutine may still touch the policy, and
+	// the first view is there for Add and probes however early they come.
 	r.reconcile()
+	r.view.Store(p.View())
 	return r, nil
 }
+
+// launch starts run, which lasts until the node closes: Add, Drain and
+// Replicas need it (and the view it keeps) even on a node never started.
+func (r *replicator) launch() {
+	r.n.host.Network().Notify(r.notifiee)
+	r.n.goBG(r.run)
+}
+
+// startTicking lets run tick the policy and walk (Start).
+func (r *replicator) startTicking() { r.tickOnce.Do(func() { close(r.ticking) }) }
+
+// send hands run a peer event. run never blocks for long (it does no
+// I/O), so libp2p's notifications and pushes wait at most for a decide
+// batch; once the node closes, events are dropped.
+func (r *replicator) send(e peerEvent) {
+	select {
+	case r.events <- e:
+	case <-r.n.ctx.Done():
+	}
+}
+
+// placement is the policy's latest placement view, for any goroutine.
+func (r *replicator) placement() *repair.View { return r.view.Load() }
 
 // reconcile brings the policy's live set in line with the connections:
 // notifications can arrive out of order (a disconnect overtaking the
@@ -113,8 +173,6 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 func (r *replicator) reconcile() {
 	peers := r.n.host.Network().Peers()
 	now := time.Now()
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	connected := map[peer.ID]bool{r.n.host.ID(): true}
 	for _, p := range peers {
 		connected[p] = true
@@ -127,217 +185,84 @@ func (r *replicator) reconcile() {
 	}
 }
 
-// run ticks the policy and walks when it says so, until ctx ends.
-func (r *replicator) run(ctx context.Context) {
-	t := time.NewTicker(r.cfg.TickEvery)
-	defer t.Stop()
+// run owns the policy until the node closes: it applies peer events,
+// answers walks' decide requests, and once Start has been called ticks
+// the policy and starts a walk when it says so. After each step it
+// publishes the policy's view (the same pointer when nothing changed).
+func (r *replicator) run() {
+	ctx := r.n.ctx
+	r.reconcile()
+	r.view.Store(r.policy.View())
+	ticking := r.ticking
+	var ticker *time.Ticker
+	var tick <-chan time.Time
+	defer func() {
+		if ticker != nil {
+			ticker.Stop()
+		}
+	}()
+	var walking chan struct{} // closed when the running walk ends
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
+		case <-ticking:
+			ticking = nil
+			ticker = time.NewTicker(r.cfg.TickEvery)
+			tick = ticker.C
+		case e := <-r.events:
+			switch e.kind {
+			case peerUp:
+				r.policy.PeerUp(e.p)
+			case peerDown:
+				r.policy.PeerDown(e.p, e.at)
+			case peerFull:
+				r.policy.PeerFull(e.p, e.at)
+			}
+		case req := <-r.decides:
+			out := make([]repair.Decision, len(req.keys))
+			for i, k := range req.keys {
+				out[i] = r.policy.Decide(k, req.holders[string(k)], req.pinned[string(k)])
+			}
+			req.resp <- out
+		case <-walking:
+			walking = nil
+		case now := <-tick:
 			r.reconcile()
-			r.mu.Lock()
-			walk := r.policy.Tick(now)
-			r.mu.Unlock()
-			if !walk {
-				continue
-			}
-			if err := r.walk(ctx); err != nil && ctx.Err() == nil {
-				r.n.logf("repair: %v", err)
-			}
-		}
-	}
-}
-
-// closest returns the live peers closest to key, nearest first.
-func (r *replicator) closest(key mh.Multihash, n int) []peer.ID {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.policy.Closest(key, n)
-}
-
-// push offers one block to p and records a refusal for lack of room.
-func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) error {
-	data, err := r.n.store.GetHash(key)
-	if err != nil {
-		return err
-	}
-	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
-	err = r.n.client.Push(ctx, p, c, data)
-	if err == nil {
-		r.bytes.Add(int64(len(data)))
-	}
-	var ref *exchange.RefusedError
-	if err != nil && ctx.Err() == nil && !(errors.As(err, &ref) && ref.Code == exchange.RefuseBusy) {
-		// Full, draining, not a cairn node, or not answering: pass it over
-		// for a while so placement moves on to the next closest peer.
-		r.mu.Lock()
-		r.policy.PeerFull(p, time.Now())
-		r.mu.Unlock()
-	}
-	return err
-}
-
-// replicateWrite makes every key durable on W nodes, this one included,
-// pushing to the closest live peers in order and moving past any that
-// refuse, and returns the fewest copies any key reached. The copies from
-// W to R are then pushed in the background (until the node closes; what
-// is left undone, the repair walks finish).
-func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) int {
-	least := r.cfg.WriteQuorum
-	var mu sync.Mutex
-	var rest []restCopy
-	r.pushAll(ctx, keys, func(mh.Multihash) (int, []peer.ID) { return 1, nil }, r.cfg.WriteQuorum, func(k mh.Multihash, copies int, tried []peer.ID) {
-		mu.Lock()
-		least = min(least, copies)
-		rest = append(rest, restCopy{k, copies, tried})
-		mu.Unlock()
-	})
-	r.n.goBG(func() {
-		byKey := map[string]restCopy{}
-		ks := make([]mh.Multihash, len(rest))
-		for i, rc := range rest {
-			byKey[string(rc.key)] = rc
-			ks[i] = rc.key
-		}
-		r.pushAll(r.n.ctx, ks, func(k mh.Multihash) (int, []peer.ID) {
-			rc := byKey[string(k)]
-			return rc.copies, rc.tried
-		}, r.cfg.Factor, nil)
-	})
-	return least
-}
-
-type restCopy struct {
-	key    mh.Multihash
-	copies int
-	tried  []peer.ID // peers that took it or refused it
-}
-
-// pushAll pushes each key to the closest live peers until want nodes hold
-// it (this one counted), starting from start(key): the copies made so far
-// and the peers already tried. done, if set, gets each key's outcome.
-func (r *replicator) pushAll(ctx context.Context, keys []mh.Multihash, start func(mh.Multihash) (int, []peer.ID), want int, done func(mh.Multihash, int, []peer.ID)) {
-	self := r.n.host.ID()
-	sem := make(chan struct{}, pushConcurrency)
-	var wg sync.WaitGroup
-	for _, k := range keys {
-		if ctx.Err() != nil {
-			break
-		}
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(k mh.Multihash) {
-			defer func() { <-sem; wg.Done() }()
-			copies, tried := start(k)
-			for _, p := range r.closest(k, len(r.n.host.Network().Peers())+1) {
-				if copies >= want || ctx.Err() != nil {
-					break
-				}
-				if p == self || containsPeer(tried, p) {
-					continue
-				}
-				tried = append(tried, p)
-				if r.push(ctx, p, k) == nil {
-					copies++
-				}
-			}
-			if done != nil {
-				done(k, copies, tried)
-			}
-		}(k)
-	}
-	wg.Wait()
-}
-
-func containsPeer(list []peer.ID, p peer.ID) bool {
-	for _, x := range list {
-		if x == p {
-			return true
-		}
-	}
-	return false
-}
-
-// walk probes the live peers that should hold each held chunk, then
-// repairs under-replicated chunks (most endangered first, within the
-// bandwidth budget) and drops surplus copies.
-func (r *replicator) walk(ctx context.Context) error {
-	pinned, err := r.n.pinnedSet(ctx)
-	canDrop := err == nil
-	if err != nil {
-		// Without knowing every pinned block, drop nothing; repair still runs.
-		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
-	}
-	var keys []mh.Multihash
-	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
-		keys = append(keys, k)
-		return nil
-	}); err != nil {
-		return err
-	}
-	r.walks.Add(1)
-	holders := r.probe(ctx, keys)
-	var q repair.Queue
-	plans := map[string]repair.Decision{}
-	var under int64
-	for _, k := range keys {
-		r.mu.Lock()
-		d := r.policy.Decide(k, holders[string(k)], pinned[string(k)])
-		r.mu.Unlock()
-		if d.Live < r.cfg.Factor {
-			under++
-		}
-		switch {
-		case len(d.Push) > 0:
-			plans[string(k)] = d
-			q.Push(k, d.Live)
-		case d.Drop && canDrop:
-			if err := r.n.dropReplica(k); err != nil {
-				return err
-			}
-		}
-	}
-	r.under.Store(under)
-	defer r.queued.Store(0)
-	for {
-		r.queued.Store(int64(q.Len()))
-		k, _, ok := q.Pop()
-		if !ok {
-			return nil
-		}
-		// Walk the closest live peers until R hold the chunk: a target
-		// that refuses or fails is replaced by the next one.
-		copies := plans[string(k)].Live
-		tried := holders[string(k)]
-		for _, p := range r.closest(k, len(r.n.host.Network().Peers())+1) {
-			if copies >= r.cfg.Factor || ctx.Err() != nil {
+			// While a walk runs the policy is not ticked, as when walks
+			// ran on this goroutine: a walk it asked for meanwhile would
+			// be lost, and the next tick after the walk asks again.
+			if r.cfg.Disabled || walking != nil || !r.policy.Tick(now) {
 				break
 			}
-			if p == r.n.host.ID() || containsPeer(tried, p) {
-				continue
-			}
-			tried = append(tried, p)
-			r.mu.Lock()
-			wait := r.budget.Take(chunk.ChunkSize, time.Now())
-			r.mu.Unlock()
-			if wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-					return ctx.Err()
+			done := make(chan struct{})
+			if !r.n.goBG(func() {
+				defer close(done)
+				if err := r.walk(ctx); err != nil && ctx.Err() == nil {
+					r.n.logf("repair: %v", err)
 				}
+			}) {
+				return // closing
 			}
-			if err := r.push(ctx, p, k); err != nil {
-				if ctx.Err() == nil {
-					r.n.logf("repair: push %s to %s: %v", k.B58String(), p, err)
-				}
-				continue
-			}
-			copies++
-			r.pushes.Add(1)
+			walking = done
 		}
+		r.view.Store(r.policy.View())
+	}
+}
+
+// decide has run decide keys from their holders.
+func (r *replicator) decide(ctx context.Context, keys []mh.Multihash, holders map[string][]peer.ID, pinned map[string]bool) ([]repair.Decision, error) {
+	req := decideReq{keys: keys, holders: holders, pinned: pinned, resp: make(chan []repair.Decision, 1)}
+	select {
+	case r.decides <- req:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case out := <-req.resp:
+		return out, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
@@ -347,11 +272,12 @@ func (r *replicator) walk(ctx context.Context) error {
 // providers. Only a peer that answers yes counts.
 func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string][]peer.ID {
 	self := r.n.host.ID()
+	v := r.placement()
 	holders := map[string][]peer.ID{}
 	ask := map[peer.ID][]mh.Multihash{}
 	for _, k := range keys {
 		holders[string(k)] = []peer.ID{self}
-		for _, p := range r.closest(k, r.cfg.Factor+4) {
+		for _, p := range v.Closest(k, r.cfg.Factor+4) {
 			if p != self {
 				ask[p] = append(ask[p], k)
 			}
@@ -396,7 +322,7 @@ func (r *replicator) probeProviders(ctx context.Context, keys []mh.Multihash, ho
 			mu.Lock()
 			defer mu.Unlock()
 			for _, ai := range provs {
-				if ai.ID != r.n.host.ID() && !containsPeer(holders[string(k)], ai.ID) {
+				if ai.ID != r.n.host.ID() && !slices.Contains(holders[string(k)], ai.ID) {
 					ask[ai.ID] = append(ask[ai.ID], k)
 				}
 			}

@@ -12,6 +12,9 @@
 // peer ID, as kad-dht and go-libp2p-kbucket compute it, so any node can
 // work out where a chunk should be, and the chunks of one file spread
 // over the network. Peers that refused for lack of room are passed over.
+// View.Place is that rule, and writes, repairs and drains all place their
+// copies by it: the closest eligible peers first, then the next closest
+// as fallbacks, in order, for first choices that refuse or fail.
 //
 // Repair: when fewer than R live peers hold a chunk, the live holder
 // closest to it pushes copies to the closest live peers that lack it;
@@ -48,8 +51,8 @@ type Config struct {
 	FullFor time.Duration
 }
 
-// Policy is one node's repair state. It is not safe for concurrent use;
-// the node serialises calls.
+// Policy is one node's repair state. It is not safe for concurrent use:
+// the node calls it from one goroutine, and hands its Views to the others.
 type Policy struct {
 	cfg      Config
 	live     map[peer.ID]bool
@@ -58,6 +61,7 @@ type Policy struct {
 	started  time.Time             // first Tick
 	lastWalk time.Time
 	walkDue  bool
+	view     *View // nil when the live or full set changed since it was built
 }
 
 // New validates cfg and returns a policy that knows only itself as live.
@@ -97,7 +101,10 @@ func (p *Policy) Factor() int { return p.cfg.Factor }
 // PeerUp records a peer seen live. A peer back within its grace delay
 // causes no repair.
 func (p *Policy) PeerUp(id peer.ID) {
-	p.live[id] = true
+	if !p.live[id] {
+		p.live[id] = true
+		p.view = nil
+	}
 	delete(p.goneAt, id)
 }
 
@@ -108,6 +115,7 @@ func (p *Policy) PeerDown(id peer.ID, now time.Time) {
 		return
 	}
 	delete(p.live, id)
+	p.view = nil
 	p.goneAt[id] = now
 }
 
@@ -117,12 +125,18 @@ func (p *Policy) PeerLeft(id peer.ID) {
 	if id == p.cfg.Self {
 		return
 	}
-	delete(p.live, id)
+	if p.live[id] {
+		delete(p.live, id)
+		p.view = nil
+	}
 	delete(p.goneAt, id)
 }
 
 // PeerFull records that a peer refused a copy for lack of room.
 func (p *Policy) PeerFull(id peer.ID, now time.Time) {
+	if _, ok := p.full[id]; !ok {
+		p.view = nil
+	}
 	p.full[id] = now.Add(p.cfg.FullFor)
 }
 
@@ -144,6 +158,7 @@ func (p *Policy) Tick(now time.Time) bool {
 	for id, until := range p.full {
 		if !now.Before(until) {
 			delete(p.full, id)
+			p.view = nil
 		}
 	}
 	if p.started.IsZero() {
@@ -182,34 +197,37 @@ func (p *Policy) Tick(now time.Time) bool {
 // fetched chunks, say).
 func (p *Policy) RequestWalk() { p.walkDue = true }
 
+// View is the placement snapshot of the current live and full sets. The
+// same View is returned until either changes, and it is never modified,
+// so it may be read from any goroutine while the policy moves on.
+func (p *Policy) View() *View {
+	if p.view == nil {
+		p.view = newView(p.cfg.Self, p.live, p.full)
+	}
+	return p.view
+}
+
 // Closest returns up to n live peers (self included) closest to key,
 // passing over peers that are full, nearest first.
 func (p *Policy) Closest(key mh.Multihash, n int) []peer.ID {
-	cands := make([]peer.ID, 0, len(p.live))
-	for id := range p.live {
-		if _, full := p.full[id]; !full {
-			cands = append(cands, id)
-		}
-	}
-	sorted := kb.SortClosestPeers(cands, kb.ConvertKey(string(key)))
-	if len(sorted) > n {
-		sorted = sorted[:n]
-	}
-	return sorted
+	return p.View().Closest(key, n)
 }
 
-// Decision is what this node should do about one chunk it holds.
+// Decision is what this node should do about one chunk it holds. Its
+// Placement is empty unless this node is the one to repair the chunk:
+// then Push names the peers to copy it to, as many as copies are missing,
+// and Fallback the peers to try in order when one of them refuses or
+// fails. The node carries it out as given.
 type Decision struct {
-	Live int       // live holders counted
-	Push []peer.ID // peers this node should copy the chunk to, in order
-	Drop bool      // this node should drop its copy
+	Live int // live holders counted
+	Placement
+	Drop bool // this node should drop its copy
 }
 
 // Decide plans one chunk from its live holders (peers that answered a
 // have-probe; self included if it holds the chunk). pinned means the user
 // pinned the chunk on this node, which then never drops it.
 func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decision {
-	target := kb.ConvertKey(string(key))
 	var live []peer.ID
 	seen := map[peer.ID]bool{}
 	for _, h := range holders {
@@ -222,19 +240,12 @@ func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decisi
 	if len(live) == 0 {
 		return d
 	}
-	live = kb.SortClosestPeers(live, target)
+	live = kb.SortClosestPeers(live, kb.ConvertKey(string(key)))
 	r := p.cfg.Factor
 	switch {
 	case len(live) < r && live[0] == p.cfg.Self:
 		// This node is the closest live holder: the repair is its job.
-		for _, cand := range p.Closest(key, len(p.live)) {
-			if len(live)+len(d.Push) >= r {
-				break
-			}
-			if !seen[cand] {
-				d.Push = append(d.Push, cand)
-			}
-		}
+		d.Placement = p.View().Place(key, holders, r-len(live))
 	case len(live) > r+p.cfg.Slack && !pinned:
 		for _, h := range live[r+p.cfg.Slack:] {
 			if h == p.cfg.Self {

@@ -1,0 +1,96 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/repair"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// walk probes the live peers that should hold each held chunk, then
+// repairs under-replicated chunks (most endangered first, within the
+// bandwidth budget) and drops surplus copies, as the policy decides.
+func (r *replicator) walk(ctx context.Context) error {
+	pinned, err := r.n.pinnedSet(ctx)
+	canDrop := err == nil
+	if err != nil {
+		// Without knowing every pinned block, drop nothing; repair still runs.
+		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
+	}
+	var keys []mh.Multihash
+	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("list held chunks: %w", err)
+	}
+	r.walks.Add(1)
+	holders := r.probe(ctx, keys)
+	var q repair.Queue
+	var under int64
+	for start := 0; start < len(keys); start += decideBatch {
+		batch := keys[start:min(start+decideBatch, len(keys))]
+		ds, err := r.decide(ctx, batch, holders, pinned)
+		if err != nil {
+			return err
+		}
+		for i, k := range batch {
+			d := ds[i]
+			if d.Live < r.cfg.Factor {
+				under++
+			}
+			switch {
+			case d.Need() > 0:
+				q.Push(k, d.Live)
+			case d.Drop && canDrop:
+				if err := r.n.dropReplica(k); err != nil {
+					return fmt.Errorf("drop surplus %s: %w", k.B58String(), err)
+				}
+			}
+		}
+	}
+	r.under.Store(under)
+	defer r.queued.Store(0)
+	for {
+		r.queued.Store(int64(q.Len()))
+		k, _, ok := q.Pop()
+		if !ok {
+			return nil
+		}
+		// Decided again just before it is carried out: a walk held back by
+		// the budget runs long, and since the plan a target may have left
+		// or refused another chunk (the policy then passes it over).
+		ds, err := r.decide(ctx, []mh.Multihash{k}, holders, pinned)
+		if err != nil {
+			return err
+		}
+		res := r.place(ctx, k, ds[0].Placement, r.budgetWait)
+		r.pushes.Add(int64(res.made))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if res.err != nil {
+			r.n.logf("repair: %d of %d copies of %s made: %v", res.made, ds[0].Need(), k.B58String(), res.err)
+		}
+	}
+}
+
+// budgetWait holds a repair push back until the bandwidth budget allows
+// a chunk more.
+func (r *replicator) budgetWait(ctx context.Context) error {
+	wait := r.budget.Take(chunk.ChunkSize, time.Now())
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
