@@ -272,6 +272,10 @@ func (l *Local) GC(ctx context.Context) (GCStats, error) {
 	return st, err
 }
 
+// testHookReplicaWritten, set by tests, runs between a replica's write
+// and its commit.
+var testHookReplicaWritten func()
+
 // storeReplica keeps a block another node placed here: the block and its
 // duty mark are committed (fsynced) together, under the GC hold, before
 // the push is acknowledged.
@@ -282,6 +286,9 @@ func (l *Local) storeReplica(c cid.Cid, data []byte) error {
 	if l.Has(c) {
 		err = l.store.Sync(dutyMeta(c.Hash()))
 	} else if err = l.store.PutWith(c, data, dutyMeta(c.Hash())); err == nil {
+		if testHookReplicaWritten != nil {
+			testHookReplicaWritten()
+		}
 		err = l.store.Sync()
 	}
 	return err

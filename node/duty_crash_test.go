@@ -1,0 +1,121 @@
+package node
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/repo"
+	"github.com/ipfs/go-cid"
+)
+
+const (
+	envDutyRepo  = "CAIRN_TEST_DUTY_REPO"
+	envDutyPoint = "CAIRN_TEST_DUTY_POINT"
+	dutyBlocks   = 6
+	dutyKillAt   = 3 // the block whose push is killed
+)
+
+func dutyBlock(t *testing.T, i int) (cid.Cid, []byte) {
+	t.Helper()
+	data := make([]byte, 5000+i*3000)
+	rand.New(rand.NewSource(int64(40+i))).Read(data)
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, data
+}
+
+func openLocalRepo(t *testing.T, dir string) (*Local, func()) {
+	t.Helper()
+	r, err := repo.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := OpenLocal(r)
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	return l, func() { l.Close(); r.Close() }
+}
+
+// TestHelperProcessDutyPush is the child: it takes pushed blocks as
+// onPush does, printing "ack N" for each one acknowledged, and SIGKILLs
+// itself at the parent's chosen point of block dutyKillAt.
+func TestHelperProcessDutyPush(t *testing.T) {
+	dir := os.Getenv(envDutyRepo)
+	if dir == "" {
+		t.Skip("helper process for TestAPushedBlockAndItsDutyMarkAreDurableTogether")
+	}
+	point := os.Getenv(envDutyPoint)
+	l, _ := openLocalRepo(t, dir)
+	out := bufio.NewWriter(os.Stdout)
+	kill := func() {
+		out.Flush()
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
+	for i := range dutyBlocks {
+		c, data := dutyBlock(t, i)
+		if i == dutyKillAt && point == "written" {
+			testHookReplicaWritten = kill // between the write and its commit
+		}
+		if err := l.storeReplica(c, data); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(out, "ack %d\n", i)
+		if i == dutyKillAt && point == "acked" {
+			kill()
+		}
+	}
+	out.Flush()
+	t.Fatal("still alive")
+}
+
+// A push is killed between its store and its acknowledgement (and, for
+// contrast, just after it): on reopen every block is held with its duty
+// mark or not at all, and every acknowledged one is held.
+func TestAPushedBlockAndItsDutyMarkAreDurableTogether(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs child processes")
+	}
+	for _, point := range []string{"written", "acked"} {
+		t.Run(point, func(t *testing.T) {
+			dir := t.TempDir()
+			if _, err := repo.Init(dir, repo.InitOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcessDutyPush$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envDutyRepo+"="+dir, envDutyPoint+"="+point)
+			outb, err := cmd.Output()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child was not killed by SIGKILL: %v\n%s", err, outb)
+			}
+			acked := strings.Count(string(outb), "ack ")
+			l, done := openLocalRepo(t, dir)
+			defer done()
+			for i := range dutyBlocks {
+				c, _ := dutyBlock(t, i)
+				held, marked := l.Has(c), l.isDuty(c.Hash())
+				if held != marked {
+					t.Errorf("block %d: held %v but duty mark %v", i, held, marked)
+				}
+				if i < acked && !held {
+					t.Errorf("block %d was acknowledged and is gone", i)
+				}
+			}
+			if want := map[string]int{"written": dutyKillAt, "acked": dutyKillAt + 1}[point]; acked != want {
+				t.Fatalf("%d blocks acknowledged before the kill, want %d", acked, want)
+			}
+		})
+	}
+}
