@@ -26,7 +26,7 @@ const (
 func dutyBlock(t *testing.T, i int) (cid.Cid, []byte) {
 	t.Helper()
 	data := make([]byte, 5000+i*3000)
-	rand.New(rand.NewSource(int64(40+i))).Read(data)
+	rand.New(rand.NewSource(int64(40 + i))).Read(data)
 	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
 	if err != nil {
 		t.Fatal(err)
