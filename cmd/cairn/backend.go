@@ -38,7 +38,7 @@ func openBackend(cmd *cobra.Command) (backend, error) {
 		return nil, err
 	}
 	if c != nil {
-		return &remote{c: c}, nil
+		return &remote{c: c, path: path}, nil
 	}
 	return openLocalAt(path, cmd.ErrOrStderr())
 }
@@ -91,7 +91,10 @@ func (l *local) pins(ctx context.Context) ([]string, error) { return l.b.Pins(ct
 
 // --- through the daemon ---
 
-type remote struct{ c *apiClient }
+type remote struct {
+	c    *apiClient
+	path string // the repo's directory, which the daemon does not tell
+}
 
 func (r *remote) Close() error { return nil }
 
@@ -118,7 +121,9 @@ func (r *remote) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, err
 
 func (r *remote) repoStat(ctx context.Context) (gateway.RepoStatResponse, error) {
 	var out gateway.RepoStatResponse
-	return out, r.c.call(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &out)
+	err := r.c.call(ctx, http.MethodGet, "/api/v1/repo/stat", nil, &out)
+	out.Path = r.path
+	return out, err
 }
 
 func (r *remote) verify(ctx context.Context, _ func(int64)) (gateway.VerifyResponse, error) {

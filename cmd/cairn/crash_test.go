@@ -17,6 +17,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/repo"
 	"github.com/ipfs/go-cid"
 )
 
@@ -79,12 +80,20 @@ func (a *ackSink) ackLocked() error {
 func crashChild(dir string) int {
 	seed, _ := strconv.ParseInt(os.Getenv(crashSeedEnv), 10, 64)
 	size, _ := strconv.ParseInt(os.Getenv(crashSizeEnv), 10, 64)
-	l, err := openLocalAt(dir, os.Stderr)
+	// The repo's lock, and its block store opened directly: the sink
+	// acknowledges per commit, below what an add exposes.
+	r, err := repo.Open(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	sink := &ackSink{s: l.l.Store(), out: bufio.NewWriter(os.Stdout)}
+	defer r.Close()
+	l, err := store.Open(r.BlocksDir(), store.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	sink := &ackSink{s: l, out: bufio.NewWriter(os.Stdout)}
 	in := io.LimitReader(rand.New(rand.NewSource(seed)), size)
 	res, err := chunk.Add(context.Background(), in, sink, chunk.AddOptions{})
 	if err == nil {

@@ -152,3 +152,56 @@ func TestFiveDaemonsChainedByBootstrapServeAFileAddedOnTheFirstToTheLast(t *test
 		t.Fatalf("swarm peers without a daemon: %+v", r)
 	}
 }
+
+// The CLI prints the same thing offline and through the daemon: both go
+// through the gateway's Backend over the same node code.
+func TestOfflineAndDaemonPrintTheSame(t *testing.T) {
+	dir := newRepo(t)
+	data := vectorBytes(3 * 262144)
+	root := mustCairn(t, dir, nil, "add", writeFile(t, data)).lastLine()
+	// A rotted leaf, so that verify has a failure to name.
+	seg := filepath.Join(dir, "blocks", "00000001.seg")
+	f, err := os.OpenFile(seg, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 1)
+	f.ReadAt(b, 1000)
+	f.WriteAt([]byte{b[0] ^ 1}, 1000)
+	f.Close()
+
+	commands := [][]string{
+		{"repo", "verify"},
+		{"repo", "stat"},
+		{"pin", "ls"},
+		{"stat", "--json", root},
+	}
+	offline := make([]result, len(commands))
+	for i, args := range commands {
+		offline[i] = cairn(t, dir, nil, args...)
+	}
+	startDaemon(t, dir)
+	for i, args := range commands {
+		online := cairn(t, dir, nil, args...)
+		want := offline[i]
+		if args[0] == "stat" {
+			// Through the daemon, stat adds the live copies it counted.
+			var st gateway.StatResponse
+			if err := json.Unmarshal([]byte(online.stdout), &st); err != nil {
+				t.Fatal(err)
+			}
+			st.MinLive, st.Factor = 0, 0
+			var buf bytes.Buffer
+			enc := json.NewEncoder(&buf)
+			enc.SetIndent("", "  ")
+			enc.Encode(st)
+			online.stdout = buf.String()
+		}
+		if online.stdout != want.stdout || online.code != want.code {
+			t.Errorf("%v: offline exit %d %q, through the daemon exit %d %q", args, want.code, want.stdout, online.code, online.stdout)
+		}
+	}
+	if !strings.Contains(offline[0].stdout, "FAILED bafk") {
+		t.Fatalf("verify named no failure: %q", offline[0].stdout)
+	}
+}
