@@ -62,6 +62,9 @@ type fetch struct {
 	// freed is the slot pool's signal, armed while the plan waits for a
 	// node-wide want slot (run's alone).
 	freed <-chan struct{}
+	// granted counts the node-wide slots taken for the plan that no want
+	// holds yet (run's alone): given back if the fetch ends first.
+	granted int
 
 	mu sync.Mutex
 	// stored lists the blocks this fetch brought, which it announces:
@@ -92,6 +95,9 @@ func (n *Node) usable(p peer.ID) bool {
 func (f *fetch) run(root cid.Cid) error {
 	defer func() {
 		f.cancel()
+		for ; f.granted > 0; f.granted-- {
+			f.n.releaseWantSlot()
+		}
 		f.wg.Wait()
 	}()
 	var provs []string
@@ -170,17 +176,22 @@ func (f *fetch) perform() (end bool, err error) {
 				}
 				f.plan.Step(ev)
 			case fetchplan.SendWant:
+				if a.Slotted {
+					f.granted-- // the want gives it back when it ends
+				}
 				f.wg.Add(1)
 				go f.want(a.Want, peer.ID(a.Peer), a.CIDs, a.Slotted)
 			case fetchplan.TakeSlot:
 				freed := f.n.slotFreedChan() // before the try, so no release is missed
 				if f.n.tryWantSlot() {
+					f.granted++
 					f.plan.Step(fetchplan.Event{Kind: fetchplan.SlotGranted})
 				} else {
 					f.freed = freed
 					f.plan.Step(fetchplan.Event{Kind: fetchplan.NoSlot})
 				}
 			case fetchplan.ReleaseSlot:
+				f.granted--
 				f.n.releaseWantSlot()
 			case fetchplan.FindProviders:
 				f.wg.Add(1)

@@ -235,7 +235,7 @@ type Plan struct {
 
 	now      time.Time
 	progress time.Time // last tick that saw a block arrive (or a slot wait)
-	arrived  bool      // a block arrived since the last tick
+	moved    bool      // a block arrived, or a slot wait ended, since the last tick
 
 	out, spare []Action
 	err        error
@@ -299,19 +299,22 @@ func (p *Plan) Step(ev Event) {
 	}
 }
 
+// unstarve ends a wait for a slot: the stall clock runs again from the
+// next tick (the plan's clock may be old, as nothing ticks a plan that
+// waits for a slot).
 func (p *Plan) unstarve() {
 	if p.starved {
 		p.starved = false
-		p.progress = p.now
+		p.moved = true
 	}
 }
 
 // Tick tells the plan the time; it fails the fetch if it has stalled.
 func (p *Plan) Tick(now time.Time) {
 	p.now = now
-	if p.progress.IsZero() || p.arrived || p.starved {
+	if p.progress.IsZero() || p.moved || p.starved {
 		p.progress = now
-		p.arrived = false
+		p.moved = false
 	}
 	if p.ended || p.err != nil || p.cfg.StallTimeout <= 0 || now.Sub(p.progress) < p.cfg.StallTimeout {
 		return
@@ -433,7 +436,7 @@ func (p *Plan) blockArrived(c cid.Cid, links []cid.Cid) {
 	}
 	p.blocks[c] = block{st: held}
 	p.open--
-	p.arrived = true
+	p.moved = true
 	if len(links) > 0 {
 		p.discover(links, false)
 	}

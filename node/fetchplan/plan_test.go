@@ -35,6 +35,9 @@ import (
 //	waits block=x               a reader waits for x
 //	others take=N | free=N      other fetches take or free node-wide slots
 //	counts                      how often each block was resolved and wanted
+//
+// Any command takes after=D: the clock moves by D, untold, before its
+// event (as a driver waiting for an event does not tick the plan).
 func TestScenarios(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var h *harness
@@ -164,6 +167,13 @@ func (h *harness) names2CIDs(vals []string) []cid.Cid {
 
 func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	var out strings.Builder
+	if d.HasArg("after") {
+		// The event comes this much later, with no tick in between: the
+		// driver does not tick a plan that has nothing to time.
+		var s string
+		d.ScanArgs(t, "after", &s)
+		h.now = h.now.Add(h.duration(d, s))
+	}
 	switch d.Cmd {
 	case "tick":
 		if d.HasArg("d") {
