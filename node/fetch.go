@@ -153,6 +153,7 @@ func (f *fetch) run(root cid.Cid) error {
 
 func (f *fetch) ctxErr() error {
 	err := f.ctx.Err()
+	f.n.logf("fetch %s: %v with %v", f.root, err, f.plan)
 	if !f.plan.Found() && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("fetch %s: %w (within the time allowed)", f.root, ErrNoProvider)
 	}

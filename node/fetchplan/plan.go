@@ -520,3 +520,26 @@ func (p *Plan) readerWaits(c cid.Cid) {
 		p.urgent = append(p.urgent, c)
 	}
 }
+
+// String summarises the plan's state, for logs of a fetch that ended
+// unfinished.
+func (p *Plan) String() string {
+	var queuedBlocks, inflightBlocks, resolvingBlocks int
+	for _, b := range p.blocks {
+		switch b.st {
+		case queued:
+			queuedBlocks++
+		case inflight:
+			inflightBlocks++
+		case resolving:
+			resolvingBlocks++
+		}
+	}
+	s := fmt.Sprintf("%d blocks (%d not held: %d resolving, %d queued, %d in %d wants), %d refused, lookups %d (retry at +%v, recheck %v), slots %d (starved %v, asked %v)",
+		len(p.blocks), p.open, resolvingBlocks, queuedBlocks, inflightBlocks, len(p.wants), len(p.refused),
+		p.lookups, p.retryAt.Sub(p.now), p.recheck, p.slots, p.starved, p.askedSlot)
+	for _, pr := range p.peers {
+		s += fmt.Sprintf("; %s: %d in flight, %d failures, dead %v, %.0f B/s", pr.id, pr.inflight, pr.failures, pr.dead, pr.rate)
+	}
+	return s
+}

@@ -102,7 +102,10 @@ func (p *Plan) dispatch(live []*provider) {
 	for _, pr := range live {
 		for pr.inflight < p.cfg.Window {
 			if p.slots == 0 {
-				if !p.starved && !p.askedSlot && p.queue.first(p, pr.id).Defined() {
+				if !p.queue.first(p, pr.id).Defined() {
+					break // nothing pr may be asked for: try the next one
+				}
+				if !p.starved && !p.askedSlot {
 					p.askedSlot = true
 					p.emit(Action{Kind: TakeSlot})
 				}
