@@ -170,7 +170,7 @@ func (p *Plan) Step(ev Event) {
 	case WantDone:
 		p.wantDone(ev)
 	case ProvidersFound:
-		p.lookups--
+		p.lookups = max(p.lookups-1, 0) // the driver may hand in providers unasked
 		p.recheck = true
 		p.addPeers(ev.Peers)
 	case ReaderWaits:
