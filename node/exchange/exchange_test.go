@@ -362,11 +362,20 @@ func TestServerBoundsTheWantsItServesPerPeer(t *testing.T) {
 	if _, most := held.count(cg); most != 1 {
 		t.Fatalf("%d wants of one peer were served at once with MaxWantsPerPeer 1", most)
 	}
-	srv.slotsMu.Lock()
-	n := len(srv.slots)
-	srv.slotsMu.Unlock()
-	if n != 0 {
-		t.Fatalf("%d peers' slots left behind after every want ended", n)
+	// The client's want ends when it has read the last frame, which the
+	// server writes before it releases the slot: poll for the release.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		srv.slotsMu.Lock()
+		n := len(srv.slots)
+		srv.slotsMu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d peers' slots left behind after every want ended", n)
+		}
+		time.Sleep(time.Millisecond) // poll interval
 	}
 }
 
