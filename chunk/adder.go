@@ -34,6 +34,9 @@ type AddResult struct {
 	Root   cid.Cid
 	Size   uint64 // file bytes
 	Blocks int    // blocks made (leaves and inner nodes)
+	// Tsize is the bytes of every block of the DAG (leaves and inner
+	// nodes), the cumulative size a directory's link to the file records.
+	Tsize uint64
 }
 
 // Add cuts r into chunks, hashes them on several cores while the next ones
@@ -76,7 +79,7 @@ func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (Add
 	if err != nil {
 		return AddResult{}, err
 	}
-	return AddResult{Root: root.CID, Size: size, Blocks: b.blocks + p.leavesMade()}, nil
+	return AddResult{Root: root.CID, Size: size, Blocks: b.blocks + p.leavesMade(), Tsize: root.tsize}, nil
 }
 
 // leaf is a hashed, stored chunk in file order.

@@ -39,6 +39,10 @@ type FSNode struct {
 	Data       []byte
 	FileSize   uint64
 	BlockSizes []uint64
+	// HashType and Fanout are set in HAMT shards (Data then holds the
+	// bitfield of occupied buckets).
+	HashType uint64
+	Fanout   uint64
 }
 
 // ContentSize is the number of file bytes below (and in) the node.
@@ -62,22 +66,7 @@ func encodeFileNode(links []Link, blockSizes []uint64) []byte {
 		fs = protowire.AppendVarint(fs, s)
 	}
 
-	out := make([]byte, 0, len(links)*48+len(fs)+4)
-	var lb []byte
-	for _, l := range links {
-		lb = lb[:0]
-		lb = protowire.AppendTag(lb, 1, protowire.BytesType)
-		lb = protowire.AppendBytes(lb, l.CID.Bytes())
-		lb = protowire.AppendTag(lb, 2, protowire.BytesType)
-		lb = protowire.AppendString(lb, l.Name)
-		lb = protowire.AppendTag(lb, 3, protowire.VarintType)
-		lb = protowire.AppendVarint(lb, l.Tsize)
-		out = protowire.AppendTag(out, 2, protowire.BytesType)
-		out = protowire.AppendBytes(out, lb)
-	}
-	out = protowire.AppendTag(out, 1, protowire.BytesType)
-	out = protowire.AppendBytes(out, fs)
-	return out
+	return encodePBNode(links, fs)
 }
 
 // DecodeNode decodes a dag-pb block strictly (as go-codec-dagpb does: no
@@ -129,6 +118,9 @@ func DecodeNode(b []byte) (*Node, error) {
 		return nil, err
 	}
 	n.FS = fs
+	if err := checkUnixFS(n); err != nil {
+		return nil, err
+	}
 	if fs.Type == TypeFile || fs.Type == TypeRaw {
 		if len(fs.BlockSizes) != len(n.Links) {
 			return nil, fmt.Errorf("%w: %d blocksizes for %d links", ErrBadNode, len(fs.BlockSizes), len(n.Links))
@@ -236,9 +228,20 @@ func decodeFS(b []byte) (FSNode, error) {
 				return fs, fmt.Errorf("%w: too many blocksizes", ErrBadNode)
 			}
 			fs.BlockSizes = append(fs.BlockSizes, v)
+		case (num == 5 || num == 6) && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return fs, fmt.Errorf("%w: unixfs field %d: %v", ErrBadNode, num, protowire.ParseError(n))
+			}
+			b = b[n:]
+			if num == 5 {
+				fs.HashType = v
+			} else {
+				fs.Fanout = v
+			}
 		default:
-			// Other UnixFS fields (hashType, fanout, mode, mtime) do not
-			// change a file's bytes; skip them.
+			// Other UnixFS fields (mode, mtime) change neither a file's
+			// bytes nor a directory's entries; skip them.
 			n := protowire.ConsumeFieldValue(num, typ, b)
 			if n < 0 {
 				return fs, fmt.Errorf("%w: unixfs field %d: %v", ErrBadNode, num, protowire.ParseError(n))
