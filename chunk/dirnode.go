@@ -154,3 +154,9 @@ func (w *dirWriter) shard(entries []hashedLink, depth int) (Link, error) {
 	}
 	return w.node(links, hamtData(bf, HAMTFanout))
 }
+
+// hamtBucketOf is the bucket name falls in at depth (0 for the root shard)
+// of a fanout-256 HAMT.
+func hamtBucketOf(name string, depth int) int {
+	return bucketAt(murmur3.Sum64([]byte(name)), depth)
+}

@@ -1,7 +1,8 @@
 // Package chunk is cairn's content layer: it cuts files into 256 KiB chunks,
 // names every block by a CIDv1, links the chunks into a balanced UnixFS
 // dag-pb tree laid out exactly as `ipfs add --cid-version=1` lays it out (so
-// a file has the same root CID in cairn and in IPFS), and reads such trees
+// a file has the same root CID in cairn and in IPFS), adds whole directory
+// trees as `ipfs add -r --cid-version=1` does (AddDir), and reads file trees
 // back as seekable byte streams.
 //
 // The package does no I/O of its own beyond the io.Reader it is handed: the
@@ -19,4 +20,18 @@
 //     single child is kept, not collapsed into that child;
 //   - a file of at most one chunk is that raw leaf, and an empty file is the
 //     empty raw block.
+//
+// Directories (AddDir), also fixed by kubo 0.42 (boxo):
+//   - a directory is a dag-pb node holding UnixFS{Type: Directory} and one
+//     link per entry, sorted by name in byte order, each link's Tsize the
+//     entry's cumulative size (its block plus its links' Tsizes); empty
+//     files and directories are kept, dotfiles skipped unless asked for;
+//   - a symbolic link is never followed: it is a UnixFS Symlink node whose
+//     Data is the target as written;
+//   - a directory whose estimate (the sum of its names' lengths and its
+//     CIDs' byte lengths) is over 256 KiB is a HAMT: shards of fanout 256
+//     keyed by the murmur3-x64-64 hash of the name, one byte per level,
+//     links named by the bucket in two uppercase hex digits followed by the
+//     entry's name, or by the digits alone for a sub-shard of the entries
+//     that share a bucket.
 package chunk
