@@ -6,15 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/ipfs/go-cid"
 )
 
-// DirOptions tune AddDir. The zero value adds as `ipfs add -r
+// DirOptions tune AddTree and AddDir. The zero value adds as `ipfs add -r
 // --cid-version=1` does: sha2-256, dotfiles skipped.
 type DirOptions struct {
 	Hash HashFunc // default SHA2_256
@@ -23,13 +19,13 @@ type DirOptions struct {
 	Hidden bool
 	// Workers hashing a large file's chunks in parallel (AddOptions.Workers).
 	Workers int
-	// Progress, if set, is called from the goroutine calling AddDir as
+	// Progress, if set, is called from the goroutine calling AddTree as
 	// files are added: after each file, and as a large file's chunks are
 	// stored.
 	Progress func(DirProgress)
 }
 
-// DirProgress is how far AddDir got: files finished and file bytes stored
+// DirProgress is how far AddTree got: files finished and file bytes stored
 // (those of the file under way included).
 type DirProgress struct {
 	Files int
@@ -59,119 +55,35 @@ var ErrUnsupportedFileType = errors.New("unsupported file type")
 // never followed (root included: a root that is a symlink or a file is
 // added as one). Every block goes to sink (nil: compute the CIDs only).
 //
-// Memory: one chunk buffer of its own plus what Add holds for the file under
-// way, and the entries of the directories on the path from root to the
-// directory being read (each directory's links are held until its node is
-// written), never file contents.
+// It is AddTree over DiskTree, so a tree streamed from elsewhere (HTTP
+// multipart) gets the same CID as the same tree read from disk. Memory: one
+// chunk buffer of its own plus what Add holds for the file under way, and
+// the entries of the directories on the path from root to the directory
+// being read, never file contents.
 func AddDir(ctx context.Context, root string, sink BlockSink, opts DirOptions) (DirResult, error) {
-	if opts.Hash == 0 {
-		opts.Hash = SHA2_256
-	}
-	if _, err := opts.Hash.Sum(nil); err != nil {
-		return DirResult{}, err
-	}
-	info, err := os.Lstat(root)
+	tr := DiskTree(root, opts.Hidden)
+	res, err := AddTree(ctx, tr, sink, opts)
+	// Closing only the file still open, if any: its read error, had there
+	// been one, AddTree reported already.
+	tr.Close()
 	if err != nil {
 		return DirResult{}, fmt.Errorf("add %s: %w", root, err)
 	}
-	a := &dirAdder{
-		ctx:  ctx,
-		opts: opts,
-		w:    dirWriter{sink: sink, hash: opts.Hash},
-		buf:  make([]byte, ChunkSize+1),
-	}
-	l, err := a.add(root, info.Mode().Type())
-	if err != nil {
-		return DirResult{}, err
-	}
-	a.res.Root = l.CID
-	a.res.Tsize = l.Tsize
-	a.res.Blocks += a.w.blocks
-	return a.res, nil
+	return res, nil
 }
 
-type dirAdder struct {
-	ctx  context.Context
-	opts DirOptions
-	w    dirWriter
-	// buf holds the head of the file being added: the whole of a file of
-	// at most one chunk, which is then its single raw leaf.
-	buf []byte
-	res DirResult
-}
-
-// add adds the entry at path, of the given type (fs.FileMode.Type bits,
-// from lstat), and returns the link its parent makes to it (Name unset).
-func (a *dirAdder) add(path string, typ fs.FileMode) (Link, error) {
-	if err := a.ctx.Err(); err != nil {
-		return Link{}, fmt.Errorf("add %s: %w", path, err)
-	}
-	switch {
-	case typ.IsDir():
-		return a.addDir(path)
-	case typ.IsRegular():
-		return a.addFile(path)
-	case typ&fs.ModeSymlink != 0:
-		target, err := os.Readlink(path)
-		if err != nil {
-			return Link{}, fmt.Errorf("add %s: %w", path, err)
-		}
-		l, err := a.w.symlink(target)
-		if err != nil {
-			return Link{}, fmt.Errorf("add symlink %s: %w", path, err)
-		}
-		a.res.Symlinks++
-		return l, nil
-	}
-	return Link{}, fmt.Errorf("add %s: %w (%s)", path, ErrUnsupportedFileType, typ)
-}
-
-func (a *dirAdder) addDir(path string) (Link, error) {
-	// os.ReadDir sorts by name; directory() sorts again, byte order, which
-	// is the order kubo writes.
-	ents, err := os.ReadDir(path)
-	if err != nil {
-		return Link{}, fmt.Errorf("add %s: %w", path, err)
-	}
-	links := make([]Link, 0, len(ents))
-	for _, e := range ents {
-		name := e.Name()
-		if !a.opts.Hidden && strings.HasPrefix(name, ".") {
-			continue
-		}
-		// The type comes from the directory entry (lstat semantics):
-		// a symlink is seen as one, not as what it points to.
-		l, err := a.add(filepath.Join(path, name), e.Type())
-		if err != nil {
-			return Link{}, err
-		}
-		l.Name = name
-		links = append(links, l)
-	}
-	l, err := a.w.directory(links)
-	if err != nil {
-		return Link{}, fmt.Errorf("add directory %s: %w", path, err)
-	}
-	a.res.Dirs++
-	return l, nil
-}
-
-// addFile adds a regular file. A file of at most one chunk is its raw leaf,
+// addFile adds a file from body, read to EOF. A file of at most one chunk is its raw leaf,
 // as Add makes it; hashing it here saves Add's buffers and goroutines for
 // each of the many small files a tree usually holds. Longer files go
 // through Add, their head re-read from buf.
-func (a *dirAdder) addFile(path string) (Link, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return Link{}, fmt.Errorf("add %s: %w", path, err)
-	}
-	defer f.Close()
-	n, err := io.ReadFull(f, a.buf)
+func (a *dirAdder) addFile(path string, body io.Reader) (Link, error) {
+	name := treePathName(path)
+	n, err := io.ReadFull(body, a.buf)
 	switch {
 	case err == nil:
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 	default:
-		return Link{}, fmt.Errorf("add %s: read: %w", path, err)
+		return Link{}, fmt.Errorf("add %s: read: %w", name, err)
 	}
 	base := a.res.Bytes
 	var l Link
@@ -183,7 +95,7 @@ func (a *dirAdder) addFile(path string) (Link, error) {
 		}
 		if a.w.sink != nil {
 			if err := a.w.sink.PutHashed(c, data); err != nil {
-				return Link{}, fmt.Errorf("add %s: store chunk: %w", path, err)
+				return Link{}, fmt.Errorf("add %s: store chunk: %w", name, err)
 			}
 		}
 		a.res.Blocks++
@@ -196,10 +108,10 @@ func (a *dirAdder) addFile(path string) (Link, error) {
 				a.opts.Progress(DirProgress{Files: a.res.Files, Bytes: base + done})
 			}
 		}
-		r := io.MultiReader(bytes.NewReader(a.buf[:n]), f)
+		r := io.MultiReader(bytes.NewReader(a.buf[:n]), body)
 		res, err := Add(a.ctx, r, a.w.sink, AddOptions{Hash: a.opts.Hash, Workers: a.opts.Workers, Progress: progress})
 		if err != nil {
-			return Link{}, fmt.Errorf("add %s: %w", path, err)
+			return Link{}, fmt.Errorf("add %s: %w", name, err)
 		}
 		a.res.Blocks += res.Blocks
 		l = Link{CID: res.Root, Tsize: res.Tsize}
