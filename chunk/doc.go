@@ -2,8 +2,13 @@
 // names every block by a CIDv1, links the chunks into a balanced UnixFS
 // dag-pb tree laid out exactly as `ipfs add --cid-version=1` lays it out (so
 // a file has the same root CID in cairn and in IPFS), adds whole directory
-// trees as `ipfs add -r --cid-version=1` does (AddDir), and reads file trees
-// back as seekable byte streams.
+// trees as `ipfs add -r --cid-version=1` does, and reads file trees back as
+// seekable byte streams.
+//
+// A tree is added by AddTree from a TreeReader, a depth-first stream of
+// entries, whatever it comes from: DiskTree walks a directory on disk
+// (AddDir is AddTree over it), and a multipart HTTP upload can be read as
+// one, so a folder has the same CID whichever way it arrives.
 //
 // The package does no I/O of its own beyond the io.Reader it is handed: the
 // blocks it makes go to a BlockSink and the blocks it reads come from a
@@ -21,7 +26,7 @@
 //   - a file of at most one chunk is that raw leaf, and an empty file is the
 //     empty raw block.
 //
-// Directories (AddDir), also fixed by kubo 0.42 (boxo):
+// Directories (AddTree), also fixed by kubo 0.42 (boxo):
 //   - a directory is a dag-pb node holding UnixFS{Type: Directory} and one
 //     link per entry, sorted by name in byte order, each link's Tsize the
 //     entry's cumulative size (its block plus its links' Tsizes); empty

@@ -12,10 +12,12 @@ import (
 // EntryKind says what a tree entry is.
 type EntryKind uint8
 
+// The kinds UnixFS can hold. Zero is no kind, so an entry left unset is
+// refused rather than taken for a file.
 const (
-	EntryFile EntryKind = iota + 1
-	EntryDir
-	EntrySymlink
+	EntryFile    EntryKind = iota + 1 // a regular file: Body
+	EntryDir                          // a directory: its entries follow
+	EntrySymlink                      // a symbolic link: Target
 )
 
 func (k EntryKind) String() string {
@@ -122,6 +124,11 @@ func (a *dirAdder) next(tr TreeReader) (TreeEntry, error) {
 	}
 	e, err := tr.Next()
 	if err == io.EOF {
+		// A reader that ends early because ctx was cancelled (as an
+		// HTTP body does) must not pass for a complete tree.
+		if cerr := a.ctx.Err(); cerr != nil {
+			return TreeEntry{}, fmt.Errorf("add tree: %w", cerr)
+		}
 		return TreeEntry{}, io.EOF
 	}
 	if err != nil {
