@@ -38,6 +38,9 @@ type (
 		Copies int
 		// WriteQuorum is the copies that were wanted before returning.
 		WriteQuorum int `json:",omitempty"`
+		// Files and Dirs count a tree's entries (a folder upload).
+		Files int `json:",omitempty"`
+		Dirs  int `json:",omitempty"`
 	}
 	StatResponse struct {
 		CID      string `json:"cid"`
@@ -163,8 +166,7 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize)
-	s.add(w, r, body, chunk.AddOptions{Hash: h})
+	s.upload(w, r, chunk.AddOptions{Hash: h})
 }
 
 func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {

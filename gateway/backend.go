@@ -40,6 +40,8 @@ type Backend interface {
 	// Add stores a file, durably, on as many nodes as the write quorum
 	// asks, and pins it.
 	Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResponse, error)
+	// AddTree is Add for a tree of files, directories and symlinks.
+	AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (AddResponse, error)
 	Pin(ctx context.Context, c cid.Cid, o ReadOptions) error
 	Unpin(ctx context.Context, c cid.Cid) error
 	Pins(ctx context.Context) ([]string, error)

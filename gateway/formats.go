@@ -111,23 +111,42 @@ func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
 var errHeadDone = errors.New("head: headers set")
 
 // handleUpload is POST /ipfs/: the body is the file, unless it is
-// multipart/form-data, whose first file part is. 201 with Location.
+// multipart/form-data: then a folder (parts with paths, as kubo sends
+// them), or the first file part. 201 with Location.
 func (s *Server) handleUpload(w http.ResponseWriter, r *http.Request) {
-	body := io.Reader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize))
-	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err == nil && mt == "multipart/form-data" {
-		part, err := firstFilePart(multipart.NewReader(body, params["boundary"]))
-		if err != nil {
-			writeError(w, http.StatusBadRequest, err)
-			return
-		}
-		body = part
-	}
-	s.add(w, r, body, chunk.AddOptions{})
+	s.upload(w, r, chunk.AddOptions{})
 }
 
-// add stores an upload and answers 201 with its CID and Location.
-func (s *Server) add(w http.ResponseWriter, r *http.Request, body io.Reader, opts chunk.AddOptions) {
-	res, err := s.cfg.Backend.Add(r.Context(), body, opts)
+// upload stores the body of an add (a file, or a folder in multipart
+// form) and answers 201 with its CID and Location.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, opts chunk.AddOptions) {
+	body := io.Reader(http.MaxBytesReader(w, r.Body, s.cfg.MaxUploadSize))
+	var res AddResponse
+	var err error
+	if mt, params, perr := mime.ParseMediaType(r.Header.Get("Content-Type")); perr == nil && mt == "multipart/form-data" {
+		mr := multipart.NewReader(body, params["boundary"])
+		part, ferr := firstFilePart(mr)
+		if ferr != nil {
+			writeError(w, http.StatusBadRequest, ferr)
+			return
+		}
+		var first uploadPart
+		if part.FileName() != "" {
+			first, ferr = readUploadPart(part)
+		}
+		switch {
+		case ferr != nil:
+			writeError(w, http.StatusBadRequest, ferr)
+			return
+		case first.Part != nil && first.isTree():
+			dopts := chunk.DirOptions{Hash: opts.Hash, Hidden: true} // the client chose what to send
+			res, err = s.cfg.Backend.AddTree(r.Context(), newMultipartTree(mr, first), dopts)
+		default:
+			res, err = s.cfg.Backend.Add(r.Context(), part, opts)
+		}
+	} else {
+		res, err = s.cfg.Backend.Add(r.Context(), body, opts)
+	}
 	if err != nil {
 		s.addFailed(w, err)
 		return
@@ -137,7 +156,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, body io.Reader, opt
 	writeJSON(w, http.StatusCreated, res)
 }
 
-func firstFilePart(mr *multipart.Reader) (io.Reader, error) {
+func firstFilePart(mr *multipart.Reader) (*multipart.Part, error) {
 	for {
 		p, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -162,6 +181,8 @@ func (s *Server) addFailed(w http.ResponseWriter, err error) {
 		err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
 	case errors.Is(err, ErrFull):
 		status = http.StatusInsufficientStorage
+	case errors.Is(err, chunk.ErrBadTree), errors.Is(err, chunk.ErrUnsupportedFileType):
+		status = http.StatusBadRequest
 	}
 	writeError(w, status, err)
 }

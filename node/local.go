@@ -85,17 +85,47 @@ func (l *Local) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (ch
 
 // add is Add, also returning the keys of the blocks it stored.
 func (l *Local) add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, []mh.Multihash, error) {
+	var res chunk.AddResult
+	keys, err := l.store1(ctx, func(sink chunk.BlockSink) (cid.Cid, error) {
+		var err error
+		res, err = chunk.Add(ctx, r, sink, opts)
+		return res.Root, err
+	})
+	return res, keys, err
+}
+
+// AddTree stores a tree of files, directories and symlinks (a folder on
+// disk, or one uploaded as parts), durably, and pins its root.
+func (l *Local) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (chunk.DirResult, error) {
+	res, _, err := l.addTree(ctx, tr, opts)
+	return res, err
+}
+
+func (l *Local) addTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (chunk.DirResult, []mh.Multihash, error) {
+	var res chunk.DirResult
+	keys, err := l.store1(ctx, func(sink chunk.BlockSink) (cid.Cid, error) {
+		var err error
+		res, err = chunk.AddTree(ctx, tr, sink, opts)
+		return res.Root, err
+	})
+	return res, keys, err
+}
+
+// store1 runs build, which stores a DAG through the sink it is given, and
+// then commits the DAG's blocks and the pin of its root in one synced
+// batch, under the GC hold. It returns the keys of the blocks stored.
+func (l *Local) store1(ctx context.Context, build func(chunk.BlockSink) (cid.Cid, error)) ([]mh.Multihash, error) {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
 	sink := &recordingSink{s: l.store}
-	res, err := chunk.Add(ctx, r, sink, opts)
+	root, err := build(sink)
 	if err != nil {
-		return res, nil, err
+		return nil, err
 	}
-	if err := l.store.Sync(pinMeta(res.Root)); err != nil {
-		return res, nil, fmt.Errorf("add %s: %w", res.Root, err)
+	if err := l.store.Sync(pinMeta(root)); err != nil {
+		return nil, fmt.Errorf("add %s: %w", root, err)
 	}
-	return res, sink.keys, nil
+	return sink.keys, nil
 }
 
 // Has reports whether the block is held here.

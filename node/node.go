@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/pnet"
 	ma "github.com/multiformats/go-multiaddr"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // Config configures a Node.
@@ -337,17 +338,42 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (Add
 	if err != nil {
 		return res, err
 	}
+	res.Copies, err = n.publish(ctx, res.Root, keys)
+	return res, err
+}
+
+// TreeResult describes an added tree and how far it got replicated.
+type TreeResult struct {
+	chunk.DirResult
+	Copies int // as in AddResult
+}
+
+// AddTree is Add for a tree of files, directories and symlinks.
+func (n *Node) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (TreeResult, error) {
+	dres, keys, err := n.Local.addTree(ctx, tr, opts)
+	res := TreeResult{DirResult: dres, Copies: 1}
+	if err != nil {
+		return res, err
+	}
+	res.Copies, err = n.publish(ctx, res.Root, keys)
+	return res, err
+}
+
+// publish announces the blocks of a DAG just stored here and makes them
+// durable on W nodes; it returns the fewest copies any block reached.
+func (n *Node) publish(ctx context.Context, root cid.Cid, keys []mh.Multihash) (int, error) {
 	if err := n.dht.Provide(keys...); err != nil {
-		n.logf("node: announce %s: %v", res.Root, err)
+		n.logf("node: announce %s: %v", root, err)
 	}
-	if !n.cfg.Replication.Disabled {
-		res.Copies = n.rep.replicateWrite(ctx, keys)
-		if err := ctx.Err(); err != nil {
-			// Keys never pushed were not counted: no quorum to claim.
-			return res, fmt.Errorf("add %s: replication: %w", res.Root, err)
-		}
+	if n.cfg.Replication.Disabled {
+		return 1, nil
 	}
-	return res, nil
+	copies := n.rep.replicateWrite(ctx, keys)
+	if err := ctx.Err(); err != nil {
+		// Keys never pushed were not counted: no quorum to claim.
+		return copies, fmt.Errorf("add %s: replication: %w", root, err)
+	}
+	return copies, nil
 }
 
 // Fetch brings every block of the DAG under root into the store, from

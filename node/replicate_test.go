@@ -312,9 +312,25 @@ func TestADrainedNodeLeavesWithoutAnyChunkBelowRAndWithoutRepair(t *testing.T) {
 		}
 		return n
 	}
+	// A walk under way during the drain may still be pushing what it
+	// planned before the drain's copies landed: count from once every
+	// other node has run a whole walk that began after the drain.
+	walked := make([]int64, len(rest))
+	for i, x := range rest {
+		walked[i] = x.RepairStats().Walks
+	}
+	deadline := time.Now().Add(time.Minute)
+	for i, x := range rest {
+		for x.RepairStats().Walks < walked[i]+2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d ran no whole walk after the drain", i+1)
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
+	}
 	before := pushes()
 	leaving.Close()
-	deadline := time.Now().Add(fastRepair.GraceDelay + 2*fastRepair.Interval)
+	deadline = time.Now().Add(fastRepair.GraceDelay + 2*fastRepair.Interval)
 	for time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond) // let the walks run; this checks what does not happen
 	}

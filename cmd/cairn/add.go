@@ -10,15 +10,20 @@ import (
 )
 
 func newAddCmd() *cobra.Command {
-	var onlyHash bool
+	var onlyHash, recursive, hidden bool
 	var hashName string
 	cmd := &cobra.Command{
-		Use:   "add FILE|-",
-		Short: "Add a file (or stdin) and print its root CID",
+		Use:   "add FILE|-|-r DIR",
+		Short: "Add a file (or stdin, or a folder with -r) and print its root CID",
 		Long: `Add a file to the local store and print its root CID, the same CID that
 'ipfs add --cid-version=1' gives the file. The CID is the last line of
 stdout; anything else goes to stderr. The command returns once every block
 is on disk (fsynced).
+
+-r adds a folder as 'ipfs add -r --cid-version=1' does: UnixFS directories,
+HAMT-sharded past kubo's threshold, symlinks stored as links and never
+followed, empty files and directories kept, dotfiles skipped unless
+--hidden. Progress (files and bytes) goes to stderr.
 
 --only-hash computes the CID without opening the repo, so it works whether
 or not a daemon holds it.`,
@@ -27,6 +32,9 @@ or not a daemon holds it.`,
 			h, err := chunk.ParseHashFunc(hashName)
 			if err != nil {
 				return err
+			}
+			if recursive && args[0] != "-" {
+				return addTree(cmd, args[0], hidden, onlyHash, h)
 			}
 			in, size, err := openInput(cmd, args[0])
 			if err != nil {
@@ -71,6 +79,8 @@ or not a daemon holds it.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&onlyHash, "only-hash", "n", false, "only compute the CID; store nothing")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "r", false, "add a folder and everything in it")
+	cmd.Flags().BoolVarP(&hidden, "hidden", "H", false, "with -r: include files and folders whose names start with a dot")
 	cmd.Flags().StringVar(&hashName, "hash", "sha2-256", "hash function: sha2-256 or blake3")
 	return cmd
 }
@@ -92,10 +102,59 @@ func openInput(cmd *cobra.Command, name string) (io.ReadCloser, int64, error) {
 	}
 	if fi.IsDir() {
 		f.Close()
-		return nil, 0, fmt.Errorf("%s is a directory: cairn adds files", name)
+		return nil, 0, fmt.Errorf("%s is a directory: add it with -r", name)
 	}
 	if !fi.Mode().IsRegular() {
 		return f, -1, nil
 	}
 	return f, fi.Size(), nil
+}
+
+// addTree is `add -r DIR`: the folder through the backend (or, with
+// --only-hash, hashed here), its root CID the last line of stdout.
+func addTree(cmd *cobra.Command, dir string, hidden, onlyHash bool, h chunk.HashFunc) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() && !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0 {
+		return fmt.Errorf("%s: %w", dir, chunk.ErrUnsupportedFileType)
+	}
+	prog := newProgress(cmd.ErrOrStderr(), -1, "adding")
+	defer prog.Done()
+	opts := chunk.DirOptions{Hash: h, Hidden: hidden, Progress: func(p chunk.DirProgress) {
+		prog.Describe(fmt.Sprintf("adding: %d files", p.Files))
+		prog.Set(int64(p.Bytes))
+	}}
+	var root string
+	if onlyHash {
+		res, err := chunk.AddDir(cmd.Context(), dir, nil, opts)
+		if err != nil {
+			return err
+		}
+		root = res.Root.String()
+	} else {
+		b, err := openBackend(cmd)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		res, err := b.addTree(cmd.Context(), dir, hidden, opts)
+		if err != nil {
+			return err
+		}
+		if err := b.Close(); err != nil {
+			return err
+		}
+		root = res.Cid
+		prog.Done()
+		if res.Copies < res.WriteQuorum {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: under-replicated: %d durable copies of the %d wanted (not enough peers); repair adds the rest as peers appear\n",
+				res.Copies, res.WriteQuorum)
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "added %d files, %d folders, %d bytes\n", res.Files, res.Dirs, res.Size)
+	}
+	prog.Done()
+	fmt.Fprintln(cmd.OutOrStdout(), root)
+	return nil
 }

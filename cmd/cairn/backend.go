@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -17,6 +19,8 @@ import (
 // its API) when there is one, else the local repo, offline.
 type backend interface {
 	add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error)
+	// addTree adds the folder at dir (dotfiles only if hidden).
+	addTree(ctx context.Context, dir string, hidden bool, opts chunk.DirOptions) (gateway.AddResponse, error)
 	open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error)
 	stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error)
 	repoStat(ctx context.Context) (gateway.RepoStatResponse, error)
@@ -57,6 +61,12 @@ func withBackend(cmd *cobra.Command, fn func(b backend) error) error {
 
 func (l *local) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
 	return l.b.Add(ctx, in, opts)
+}
+
+func (l *local) addTree(ctx context.Context, dir string, hidden bool, opts chunk.DirOptions) (gateway.AddResponse, error) {
+	tr := chunk.DiskTree(dir, hidden)
+	defer tr.Close()
+	return l.b.AddTree(ctx, tr, opts)
 }
 
 func (l *local) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error) {
@@ -102,6 +112,24 @@ func (r *remote) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (
 	var out gateway.AddResponse
 	body := &countingReader{r: in, progress: opts.Progress}
 	err := r.c.call(ctx, http.MethodPost, "/api/v1/add?hash="+url.QueryEscape(opts.Hash.String()), body, &out)
+	return out, err
+}
+
+// addTree sends the folder as kubo's CLI does: one multipart part per
+// file, directory and symlink, depth-first, streamed as it is read.
+func (r *remote) addTree(ctx context.Context, dir string, hidden bool, opts chunk.DirOptions) (gateway.AddResponse, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return gateway.AddResponse{}, err
+	}
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		pw.CloseWithError(writeTreeParts(mw, filepath.Base(abs), chunk.DiskTree(dir, hidden), opts.Progress))
+	}()
+	defer pr.Close() // stops the writer if the call ends early
+	var out gateway.AddResponse
+	err = r.c.callType(ctx, http.MethodPost, "/api/v1/add?hash="+url.QueryEscape(opts.Hash.String()), mw.FormDataContentType(), pr, &out)
 	return out, err
 }
 

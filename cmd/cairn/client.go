@@ -80,9 +80,17 @@ func requireDaemon(path string) (*apiClient, error) {
 // request sends a call and returns the response if it succeeded; an error
 // reply becomes an error carrying the daemon's one-line message.
 func (c *apiClient) request(ctx context.Context, method, path string, body io.Reader) (*http.Response, error) {
+	return c.requestType(ctx, method, path, "", body)
+}
+
+// requestType is request with the body's Content-Type.
+func (c *apiClient) requestType(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	resp, err := c.hc.Do(req)
@@ -102,7 +110,12 @@ func (c *apiClient) request(ctx context.Context, method, path string, body io.Re
 
 // call sends a call and decodes its JSON reply into out.
 func (c *apiClient) call(ctx context.Context, method, path string, body io.Reader, out any) error {
-	resp, err := c.request(ctx, method, path, body)
+	return c.callType(ctx, method, path, "", body, out)
+}
+
+// callType is call with the body's Content-Type.
+func (c *apiClient) callType(ctx context.Context, method, path, contentType string, body io.Reader, out any) error {
+	resp, err := c.requestType(ctx, method, path, contentType, body)
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,17 @@ func (p *progress) Set(done int64) {
 	p.bar.Set64(done)
 }
 
+// Describe changes the words before the bar.
+func (p *progress) Describe(desc string) {
+	if p == nil || !p.enabled {
+		return
+	}
+	p.desc = desc
+	if p.bar != nil {
+		p.bar.Describe(desc)
+	}
+}
+
 // Done clears the bar.
 func (p *progress) Done() {
 	if p != nil && p.bar != nil {

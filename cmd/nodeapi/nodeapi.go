@@ -94,6 +94,15 @@ func (o *Offline) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (
 	return addResponse(res, 1, o.WriteQuorum), nil
 }
 
+// AddTree implements gateway.Backend.
+func (o *Offline) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (gateway.AddResponse, error) {
+	res, err := o.L.AddTree(ctx, tr, opts)
+	if err != nil {
+		return gateway.AddResponse{}, storeError(err)
+	}
+	return treeResponse(res, 1, o.WriteQuorum), nil
+}
+
 // Pin implements gateway.Backend: a DAG held here in full.
 func (o *Offline) Pin(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) error {
 	return notLocal(c, o.L.Pin(ctx, c))
@@ -164,6 +173,11 @@ func statResponse(c cid.Cid, st chunk.Stat, blocks int) gateway.StatResponse {
 func addResponse(res chunk.AddResult, copies, quorum int) gateway.AddResponse {
 	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
 		Copies: copies, WriteQuorum: quorum}
+}
+
+func treeResponse(res chunk.DirResult, copies, quorum int) gateway.AddResponse {
+	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Bytes, Blocks: res.Blocks,
+		Copies: copies, WriteQuorum: quorum, Files: res.Files, Dirs: res.Dirs}
 }
 
 func repoStat(st store.Stats) gateway.RepoStatResponse {

@@ -90,6 +90,15 @@ func (o *Online) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (g
 	return addResponse(res.AddResult, res.Copies, o.N.WriteQuorum()), nil
 }
 
+// AddTree implements gateway.Backend.
+func (o *Online) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (gateway.AddResponse, error) {
+	res, err := o.N.AddTree(ctx, tr, opts)
+	if err != nil {
+		return gateway.AddResponse{}, storeError(err)
+	}
+	return treeResponse(res.DirResult, res.Copies, o.N.WriteQuorum()), nil
+}
+
 // Pin implements gateway.Backend: what is missing is fetched first.
 func (o *Online) Pin(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) error {
 	return fetchError(o.N.Pin(ctx, c, o.fetchOpts(ro)))
