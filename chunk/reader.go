@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/ipfs/go-cid"
 )
@@ -69,9 +70,14 @@ type Reader struct {
 // Stat describes a DAG's root.
 type Stat struct {
 	CID      cid.Cid
-	Size     uint64 // file bytes
-	RootType string // "raw" or "file"
+	Size     uint64 // file bytes (0 for a directory or a symlink)
+	RootType string // "raw", "file", "directory" (plain or HAMT) or "symlink"
 	Links    int    // links of the root
+	Target   string // a symlink's target, as written
+	// Cumulative is the root block's bytes plus its links' Tsize, the
+	// CumulativeSize `ipfs files stat` shows (for a raw root, its bytes).
+	// The Tsizes are the parent's word, not checked against the children.
+	Cumulative uint64
 }
 
 // NewReader opens the file rooted at root. ctx bounds every block fetch
@@ -223,7 +229,8 @@ func (r *Reader) locate(off uint64) error {
 	}
 }
 
-// StatDAG reads only the root block and describes the file.
+// StatDAG reads only the root block and describes the DAG: a file, a
+// directory or a symlink. Other UnixFS types (metadata) give ErrNotFile.
 func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
 	data, err := get.Get(ctx, root)
 	if err != nil {
@@ -231,16 +238,32 @@ func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
 	}
 	switch root.Type() {
 	case cid.Raw:
-		return Stat{CID: root, Size: uint64(len(data)), RootType: "raw"}, nil
+		return Stat{CID: root, Size: uint64(len(data)), RootType: "raw", Cumulative: uint64(len(data))}, nil
 	case cid.DagProtobuf:
 		n, err := DecodeNode(data)
 		if err != nil {
 			return Stat{}, fmt.Errorf("stat %s: %w", root, err)
 		}
-		if n.FS.Type != TypeFile && n.FS.Type != TypeRaw {
+		st := Stat{CID: root, Links: len(n.Links), Cumulative: uint64(len(data))}
+		for _, l := range n.Links {
+			// Saturating: hostile Tsizes may add up past 2^64.
+			if st.Cumulative+l.Tsize < st.Cumulative {
+				st.Cumulative = math.MaxUint64
+				break
+			}
+			st.Cumulative += l.Tsize
+		}
+		switch n.FS.Type {
+		case TypeFile, TypeRaw:
+			st.RootType, st.Size = "file", n.FS.FileSize
+		case TypeDirectory, TypeHAMTShard:
+			st.RootType = "directory"
+		case TypeSymlink:
+			st.RootType, st.Target = "symlink", string(n.FS.Data)
+		default:
 			return Stat{}, fmt.Errorf("stat %s: %w (UnixFS type %d)", root, ErrNotFile, n.FS.Type)
 		}
-		return Stat{CID: root, Size: n.FS.FileSize, RootType: "file", Links: len(n.Links)}, nil
+		return st, nil
 	}
 	return Stat{}, fmt.Errorf("stat %s: %w 0x%x", root, ErrUnsupportedCodec, root.Type())
 }
