@@ -90,6 +90,12 @@ func loadDir(ctx context.Context, get BlockGetter, c cid.Cid) (*Node, []byte, er
 	}
 	n, err := DecodeNode(data)
 	if err != nil {
+		var bs badShardError
+		if errors.As(err, &bs) {
+			// A link that does not fit its shard (bad prefix, bucket
+			// not in the bitfield) breaks the DAG, not just the block.
+			return nil, nil, fmt.Errorf("%s: %w: %w", c, ErrBadDAG, err)
+		}
 		return nil, nil, fmt.Errorf("%s: %w", c, err)
 	}
 	if n.FS.Type != TypeDirectory && n.FS.Type != TypeHAMTShard {

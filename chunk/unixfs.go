@@ -115,10 +115,19 @@ func checkUnixFS(n *Node) error {
 			return fmt.Errorf("%w: symlink with %d links", ErrBadNode, len(n.Links))
 		}
 	case TypeHAMTShard:
-		return checkShard(n)
+		if err := checkShard(n); err != nil {
+			return badShardError{err}
+		}
 	}
 	return nil
 }
+
+// badShardError marks the ErrBadNode errors of checkShard, so that
+// ListDir and Resolve can report a shard whose links do not fit it as
+// ErrBadDAG too; the message and the ErrBadNode in it are unchanged.
+type badShardError struct{ error }
+
+func (e badShardError) Unwrap() error { return e.error }
 
 func checkShard(n *Node) error {
 	fs := &n.FS
