@@ -8,7 +8,9 @@
 // A tree is added by AddTree from a TreeReader, a depth-first stream of
 // entries, whatever it comes from: DiskTree walks a directory on disk
 // (AddDir is AddTree over it), and a multipart HTTP upload can be read as
-// one, so a folder has the same CID whichever way it arrives.
+// one, so a folder has the same CID whichever way it arrives. Resolve
+// follows a path through directories and HAMT shards, reading only the
+// blocks on the way, and ListDir lists a directory's entries by name.
 //
 // The package does no I/O of its own beyond the io.Reader it is handed: the
 // blocks it makes go to a BlockSink and the blocks it reads come from a

@@ -33,7 +33,8 @@ var (
 	// ErrNotFile means the root is a UnixFS node that is not a file.
 	ErrNotFile = errors.New("not a file")
 	// ErrBadDAG means the blocks are well formed but do not fit together
-	// (a child's size differs from what its parent says).
+	// (a child's size differs from what its parent says, a shard link
+	// does not fit its shard, a DAG deeper than maxDepth).
 	ErrBadDAG = errors.New("inconsistent DAG")
 )
 

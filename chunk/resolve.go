@@ -51,8 +51,8 @@ func Resolve(ctx context.Context, get BlockGetter, root cid.Cid, path string) (c
 	}
 	cur := root
 	for i, name := range names {
-		// at names the directory being read, for error messages.
-		at := strings.Join(names[:i], "/")
+		// at is the path up to the name being looked up, for errors.
+		at := strings.Join(names[:i+1], "/")
 		if err := checkName(name); err != nil {
 			return cid.Undef, fmt.Errorf("resolve %s/%s: %w", root, at, err)
 		}
@@ -79,14 +79,14 @@ func checkName(name string) error {
 }
 
 // loadDir fetches and decodes c, which must be a directory or a shard.
-func loadDir(ctx context.Context, get BlockGetter, c cid.Cid) (*Node, []byte, error) {
+func loadDir(ctx context.Context, get BlockGetter, c cid.Cid) (*Node, error) {
 	if c.Type() != cid.DagProtobuf {
 		// A raw block is a file's bytes; no other codec holds UnixFS.
-		return nil, nil, fmt.Errorf("%s: %w", c, ErrNotDir)
+		return nil, fmt.Errorf("%s: %w", c, ErrNotDir)
 	}
 	data, err := get.Get(ctx, c)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
+		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	n, err := DecodeNode(data)
 	if err != nil {
@@ -94,19 +94,19 @@ func loadDir(ctx context.Context, get BlockGetter, c cid.Cid) (*Node, []byte, er
 		if errors.As(err, &bs) {
 			// A link that does not fit its shard (bad prefix, bucket
 			// not in the bitfield) breaks the DAG, not just the block.
-			return nil, nil, fmt.Errorf("%s: %w: %w", c, ErrBadDAG, err)
+			return nil, fmt.Errorf("%s: %w: %w", c, ErrBadDAG, err)
 		}
-		return nil, nil, fmt.Errorf("%s: %w", c, err)
+		return nil, fmt.Errorf("%s: %w", c, err)
 	}
 	if n.FS.Type != TypeDirectory && n.FS.Type != TypeHAMTShard {
-		return nil, nil, fmt.Errorf("%s: %w (UnixFS type %d)", c, ErrNotDir, n.FS.Type)
+		return nil, fmt.Errorf("%s: %w (UnixFS type %d)", c, ErrNotDir, n.FS.Type)
 	}
-	return n, data, nil
+	return n, nil
 }
 
 // lookup finds name in the directory dir.
 func lookup(ctx context.Context, get BlockGetter, dir cid.Cid, name string) (cid.Cid, error) {
-	n, _, err := loadDir(ctx, get, dir)
+	n, err := loadDir(ctx, get, dir)
 	if err != nil {
 		return cid.Undef, err
 	}
@@ -118,7 +118,7 @@ func lookup(ctx context.Context, get BlockGetter, dir cid.Cid, name string) (cid
 				return l.CID, nil
 			}
 		}
-		return cid.Undef, fmt.Errorf("%s: %w", name, ErrNoSuchEntry)
+		return cid.Undef, ErrNoSuchEntry
 	}
 	h := murmur3.Sum64([]byte(name))
 	used := 0 // bits of h the shards above consumed
@@ -126,37 +126,37 @@ func lookup(ctx context.Context, get BlockGetter, dir cid.Cid, name string) (cid
 	for {
 		idx, w, err := shardBucket(n, h, used)
 		if err != nil {
-			return cid.Undef, fmt.Errorf("%s: shard %s: %w", name, shard, err)
+			return cid.Undef, fmt.Errorf("shard %s: %w", shard, err)
 		}
 		used += w
 		l, ok := shardLink(n, idx)
 		if !ok {
-			return cid.Undef, fmt.Errorf("%s: %w", name, ErrNoSuchEntry)
+			return cid.Undef, ErrNoSuchEntry
 		}
 		_, rest, err := HAMTBucket(l.Name, n.FS.Fanout)
 		if err != nil { // checkShard made sure it parses
-			return cid.Undef, fmt.Errorf("%s: %w: %w", name, ErrBadDAG, err)
+			return cid.Undef, fmt.Errorf("shard %s: %w: %w", shard, ErrBadDAG, err)
 		}
 		if rest != "" {
 			// An entry alone in its bucket: the name is here or nowhere.
 			if rest == name {
 				return l.CID, nil
 			}
-			return cid.Undef, fmt.Errorf("%s: %w", name, ErrNoSuchEntry)
+			return cid.Undef, ErrNoSuchEntry
 		}
 		if err := ctx.Err(); err != nil {
 			return cid.Undef, err
 		}
 		shard = l.CID
 		if n, err = loadShard(ctx, get, shard); err != nil {
-			return cid.Undef, fmt.Errorf("%s: %w", name, err)
+			return cid.Undef, err
 		}
 	}
 }
 
 // loadShard fetches and decodes a sub-shard, which must be one.
 func loadShard(ctx context.Context, get BlockGetter, c cid.Cid) (*Node, error) {
-	n, _, err := loadDir(ctx, get, c)
+	n, err := loadDir(ctx, get, c)
 	if err != nil {
 		if errors.Is(err, ErrNotDir) {
 			return nil, fmt.Errorf("%w: sub-shard %s is not a shard", ErrBadDAG, c)
@@ -209,7 +209,7 @@ func shardLink(n *Node, idx int) (Link, bool) {
 // show a name that does not resolve. An error from fn stops the listing and
 // is returned as is.
 func ListDir(ctx context.Context, get BlockGetter, dir cid.Cid, fn func(DirEntry) error) error {
-	n, _, err := loadDir(ctx, get, dir)
+	n, err := loadDir(ctx, get, dir)
 	if err != nil {
 		return fmt.Errorf("list %w", err)
 	}
