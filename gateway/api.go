@@ -169,8 +169,56 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 	s.upload(w, r, chunk.AddOptions{Hash: h})
 }
 
-func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
+// LsResponse lists a folder.
+type LsResponse struct {
+	Entries []DirEntry
+}
+
+// pathParam is the CID the request's {cid}/{path} names, resolved; it
+// answers the error itself and returns false on failure.
+func (s *Server) pathParam(w http.ResponseWriter, r *http.Request) (cid.Cid, bool) {
 	c, ok := s.cidParam(w, r)
+	if !ok {
+		return c, false
+	}
+	if p := r.PathValue("path"); p != "" {
+		var err error
+		if c, err = s.cfg.Backend.Resolve(r.Context(), c, p, s.readOpts()); err != nil {
+			writeError(w, pathStatus(err), err)
+			return c, false
+		}
+	}
+	return c, true
+}
+
+func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.pathParam(w, r)
+	if !ok {
+		return
+	}
+	d, err := s.cfg.Backend.Describe(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) handleLs(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.pathParam(w, r)
+	if !ok {
+		return
+	}
+	entries, err := s.cfg.Backend.List(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, LsResponse{Entries: entries})
+}
+
+func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.pathParam(w, r)
 	if !ok {
 		return
 	}
@@ -203,56 +251,6 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 
 // readOpts are the options of a read that may have to fetch.
 func (s *Server) readOpts() ReadOptions { return ReadOptions{StallTimeout: s.cfg.FetchTimeout} }
-
-// handleIPFS serves a file's bytes as they arrive: single Range requests
-// (206, 416), If-None-Match (304), HEAD, an ETag of the CID and immutable
-// caching, as content addressing allows; or, asked for, the trustless raw
-// and CAR forms.
-func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.cidParam(w, r)
-	if !ok {
-		return
-	}
-	h := w.Header()
-	h.Set("Vary", "Accept")
-	format, err := responseFormat(r)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	release, ok := s.acquireFetch(w, c)
-	if !ok {
-		return
-	}
-	defer release()
-	switch format {
-	case mimeRaw:
-		s.serveRaw(w, r, c)
-		return
-	case mimeCAR:
-		s.serveCAR(w, r, c)
-		return
-	}
-	etag := `"` + c.String() + `"`
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
-		h.Set("Etag", etag)
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	// Stream: bytes go out as their blocks arrive, the first long before
-	// the last block of a large file is fetched.
-	rd, err := s.cfg.Backend.Open(r.Context(), c, s.readOpts())
-	if err != nil {
-		writeError(w, fetchStatus(err), err)
-		return
-	}
-	defer rd.Close()
-	immutable(h, etag)
-	fileHeaders(h, r)
-	// ServeContent sniffs the type from the first bytes (seeking back),
-	// answers Range and conditional requests, and skips the body on HEAD.
-	http.ServeContent(w, r, "", time.Time{}, rd)
-}
 
 func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 	out, err := s.cfg.Backend.GC(r.Context())

@@ -32,6 +32,15 @@ type Backend interface {
 	// Walk visits every block of the DAG under c once, parents before
 	// children in link order.
 	Walk(ctx context.Context, c cid.Cid, o ReadOptions, fn func(cid.Cid, []byte) error) error
+	// Resolve follows path (slash-separated, unescaped names; "" is c
+	// itself) from c through directories, fetching what it needs; a
+	// missing name wraps chunk.ErrNoSuchEntry, a path through a file
+	// chunk.ErrNotDir.
+	Resolve(ctx context.Context, c cid.Cid, path string, o ReadOptions) (cid.Cid, error)
+	// Describe tells what c is from its root block alone.
+	Describe(ctx context.Context, c cid.Cid, o ReadOptions) (DirEntry, error)
+	// List lists the directory c, sorted by name, each entry described.
+	List(ctx context.Context, c cid.Cid, o ReadOptions) ([]DirEntry, error)
 	// Stat describes the file under c.
 	Stat(ctx context.Context, c cid.Cid, o ReadOptions) (StatResponse, error)
 	// Replicas lists every block of the DAG under c with its live holders.
@@ -59,6 +68,18 @@ type Backend interface {
 
 	// Metrics is read at every scrape of /metrics.
 	Metrics() Metrics
+}
+
+// DirEntry describes a file, directory or symlink: as an entry of a
+// directory (Name set), or on its own.
+type DirEntry struct {
+	Name string `json:"name,omitempty"`
+	CID  string `json:"cid"`
+	// Type is "file", "directory" or "symlink" (a raw block is a file).
+	Type string `json:"type"`
+	// Size is a file's bytes; for a directory, the bytes of its whole DAG.
+	Size   uint64 `json:"size"`
+	Target string `json:"target,omitempty"` // a symlink's
 }
 
 // ReadOptions tune a read that may have to fetch.

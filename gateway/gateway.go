@@ -12,7 +12,9 @@
 //	POST /api/v1/peers/connect?addr=MA    connect to a peer (auth)
 //	GET  /api/v1/providers/{cid}?max=N    {"Providers", "RPCs", "Hops"}
 //	POST /api/v1/add?hash=H               body: the file (auth); {"Cid", "Size", "Blocks"}
-//	GET  /api/v1/stat/{cid}               {"cid", "size", "blocks", "type"}
+//	GET  /api/v1/stat/{cid}[/{path}]      {"cid", "size", "blocks", "type"}
+//	GET  /api/v1/resolve/{cid}[/{path}]   {"cid", "type", "size", "target"}: what the path names
+//	GET  /api/v1/ls/{cid}[/{path}]        {"Entries": [{"name", "cid", "type", "size"}]}: a folder
 //	GET  /api/v1/repo/stat                {"blocks", "bytes", "segments", "segment_bytes", "garbage"}
 //	POST /api/v1/repo/verify              {"checked", "failed": [{"hash", "error"}]} (auth)
 //	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
@@ -21,7 +23,8 @@
 //	GET  /api/v1/pins                     {"Pins": [cid...]}
 //	POST /api/v1/pins/{cid}               pin, fetching what is missing (auth)
 //	DELETE /api/v1/pins/{cid}             unpin (auth)
-//	GET  /ipfs/{cid}                      the file (Range, If-None-Match, ?filename=);
+//	GET  /ipfs/{cid}[/{path}]             the file (Range, If-None-Match, ?filename=), or a
+//	                                      folder's index.html or listing;
 //	                                      ?format=raw or Accept: application/vnd.ipld.raw: one block;
 //	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the DAG
 //	POST /ipfs/                           upload: body is the file, or the file part of multipart (auth)
@@ -120,6 +123,11 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/providers/{cid}", s.handleProviders)
 	s.mux.HandleFunc("POST /api/v1/add", s.auth(s.handleAdd))
 	s.mux.HandleFunc("GET /api/v1/stat/{cid}", s.handleStat)
+	s.mux.HandleFunc("GET /api/v1/stat/{cid}/{path...}", s.handleStat)
+	s.mux.HandleFunc("GET /api/v1/resolve/{cid}", s.handleResolve)
+	s.mux.HandleFunc("GET /api/v1/resolve/{cid}/{path...}", s.handleResolve)
+	s.mux.HandleFunc("GET /api/v1/ls/{cid}", s.handleLs)
+	s.mux.HandleFunc("GET /api/v1/ls/{cid}/{path...}", s.handleLs)
 	s.mux.HandleFunc("GET /api/v1/repo/stat", s.handleRepoStat)
 	s.mux.HandleFunc("POST /api/v1/repo/verify", s.auth(s.handleVerify))
 	s.mux.HandleFunc("POST /api/v1/repo/gc", s.auth(s.handleGC))
@@ -130,6 +138,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("DELETE /api/v1/pins/{cid}", s.auth(s.handleUnpin))
 	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
+	s.mux.HandleFunc("GET /ipfs/{cid}/{path...}", s.handleIPFS)
+	s.mux.HandleFunc("HEAD /ipfs/{cid}/{path...}", s.handleIPFS)
 	s.mux.HandleFunc("POST /ipfs/{$}", s.auth(s.handleUpload))
 }
 

@@ -38,12 +38,3 @@ func (n *Node) Walk(ctx context.Context, root cid.Cid, opts FetchOptions, fn fun
 	}
 	return chunk.Walk(ctx, healingGetter{n}, root, fn)
 }
-
-// Stat describes the file under root from its root block alone,
-// fetching that block if it is not held here.
-func (n *Node) Stat(ctx context.Context, root cid.Cid, opts FetchOptions) (chunk.Stat, error) {
-	if _, err := n.Block(ctx, root, opts); err != nil {
-		return chunk.Stat{}, err
-	}
-	return chunk.StatDAG(ctx, healingGetter{n}, root)
-}

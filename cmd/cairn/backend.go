@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/gateway"
@@ -23,6 +24,12 @@ type backend interface {
 	addTree(ctx context.Context, dir string, hidden bool, opts chunk.DirOptions) (gateway.AddResponse, error)
 	open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error)
 	stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error)
+	// resolve follows path from c through folders ("" is c itself).
+	resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error)
+	// describe tells what c is: a file, folder or symlink.
+	describe(ctx context.Context, c cid.Cid) (gateway.DirEntry, error)
+	// list lists the folder c.
+	list(ctx context.Context, c cid.Cid) ([]gateway.DirEntry, error)
 	repoStat(ctx context.Context) (gateway.RepoStatResponse, error)
 	verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error)
 	gc(ctx context.Context) (gateway.GCResponse, error)
@@ -79,6 +86,18 @@ func (l *local) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, err
 
 func (l *local) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error) {
 	return l.b.Stat(ctx, c, gateway.ReadOptions{})
+}
+
+func (l *local) resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error) {
+	return l.b.Resolve(ctx, c, path, gateway.ReadOptions{})
+}
+
+func (l *local) describe(ctx context.Context, c cid.Cid) (gateway.DirEntry, error) {
+	return l.b.Describe(ctx, c, gateway.ReadOptions{})
+}
+
+func (l *local) list(ctx context.Context, c cid.Cid) ([]gateway.DirEntry, error) {
+	return l.b.List(ctx, c, gateway.ReadOptions{})
 }
 
 func (l *local) repoStat(ctx context.Context) (gateway.RepoStatResponse, error) {
@@ -145,6 +164,36 @@ func (r *remote) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, er
 func (r *remote) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error) {
 	var out gateway.StatResponse
 	return out, r.c.call(ctx, http.MethodGet, "/api/v1/stat/"+c.String(), nil, &out)
+}
+
+func (r *remote) resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error) {
+	if path == "" {
+		return c, nil
+	}
+	var out gateway.DirEntry
+	if err := r.c.call(ctx, http.MethodGet, "/api/v1/resolve/"+c.String()+"/"+escapePath(path), nil, &out); err != nil {
+		return cid.Undef, err
+	}
+	return cid.Decode(out.CID)
+}
+
+func (r *remote) describe(ctx context.Context, c cid.Cid) (gateway.DirEntry, error) {
+	var out gateway.DirEntry
+	return out, r.c.call(ctx, http.MethodGet, "/api/v1/resolve/"+c.String(), nil, &out)
+}
+
+func (r *remote) list(ctx context.Context, c cid.Cid) ([]gateway.DirEntry, error) {
+	var out gateway.LsResponse
+	return out.Entries, r.c.call(ctx, http.MethodGet, "/api/v1/ls/"+c.String(), nil, &out)
+}
+
+// escapePath escapes each name of a slash-separated path for a URL.
+func escapePath(p string) string {
+	names := strings.Split(p, "/")
+	for i, n := range names {
+		names[i] = url.PathEscape(n)
+	}
+	return strings.Join(names, "/")
 }
 
 func (r *remote) repoStat(ctx context.Context) (gateway.RepoStatResponse, error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/spf13/cobra"
@@ -13,26 +14,47 @@ import (
 func newGetCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "get CID [-o PATH]",
-		Short: "Write a file to PATH (default: the CID), with progress",
-		Long: `Write a file to PATH. The bytes go to a temporary file beside PATH that is
-renamed into place only once the whole file is written and synced, so PATH
-never holds a partial file.`,
+		Use:   "get CID[/PATH] [-o PATH]",
+		Short: "Write a file or a whole folder to PATH (default: its name or CID), with progress",
+		Long: `Write what CID[/PATH] names to PATH: a file, a symlink, or a folder with
+everything in it. It is written under a temporary name beside PATH and
+renamed into place only once all of it is written and synced, so PATH never
+holds a partial file or tree. Entry names with '/', NUL, '.' or '..' are
+refused, symlinks are written as links and never followed, and nothing is
+written outside PATH. An existing folder at PATH is never replaced.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCIDArg(args[0])
+			_, path, err := parsePathArg(args[0])
 			if err != nil {
 				return err
-			}
-			if output == "" {
-				output = c.String()
 			}
 			b, err := openBackend(cmd)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			r, size, err := b.open(cmd.Context(), c)
+			ctx := cmd.Context()
+			c, err := resolveArg(ctx, b, args[0])
+			if err != nil {
+				return err
+			}
+			if output == "" {
+				output = c.String()
+				if path != "" {
+					output = pathBase(path)
+				}
+			}
+			d, err := b.describe(ctx, c)
+			if err != nil {
+				return err
+			}
+			switch d.Type {
+			case "directory":
+				return getTree(cmd, b, c, output)
+			case "symlink":
+				return placeAtomic(output, false, func(tmp string) error { return os.Symlink(d.Target, tmp) })
+			}
+			r, size, err := b.open(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -47,8 +69,16 @@ never holds a partial file.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "where to write the file")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "where to write it")
 	return cmd
+}
+
+// pathBase is the last name of a slash-separated path.
+func pathBase(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
 }
 
 func writeFileAtomic(path string, r io.Reader, prog *progress) error {

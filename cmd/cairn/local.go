@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/cmd/nodeapi"
@@ -78,11 +80,29 @@ func (l *local) Close() error {
 // parseCIDArg parses a CID given on the command line, accepting a
 // /ipfs/ prefix as kubo does.
 func parseCIDArg(s string) (cid.Cid, error) {
-	const prefix = "/ipfs/"
-	if len(s) > len(prefix) && s[:len(prefix)] == prefix {
-		s = s[len(prefix):]
+	c, path, err := parsePathArg(s)
+	if err == nil && path != "" {
+		return cid.Undef, fmt.Errorf("%s: a CID without a path is wanted here", s)
 	}
-	return chunk.ParseCID(s)
+	return c, err
+}
+
+// parsePathArg parses CID[/path] (with an optional /ipfs/ prefix) into
+// the CID and the path under it ("" for none).
+func parsePathArg(s string) (cid.Cid, string, error) {
+	s = strings.TrimPrefix(s, "/ipfs/")
+	head, path, _ := strings.Cut(s, "/")
+	c, err := chunk.ParseCID(head)
+	return c, strings.Trim(path, "/"), err
+}
+
+// resolveArg is parsePathArg then the path followed through folders.
+func resolveArg(ctx context.Context, b backend, s string) (cid.Cid, error) {
+	c, path, err := parsePathArg(s)
+	if err != nil {
+		return cid.Undef, err
+	}
+	return b.resolve(ctx, c, path)
 }
 
 func isTerminal(f any) bool {

@@ -13,9 +13,10 @@ import (
 func newStatCmd() *cobra.Command {
 	var asJSON, replicas bool
 	cmd := &cobra.Command{
-		Use:   "stat CID",
-		Short: "Show a file's size, block count and root type (--replicas: live copies of every block)",
-		Long: `Show a file's size, block count and root type.
+		Use:   "stat CID[/PATH]",
+		Short: "Show a file's or folder's size, block count and type (--replicas: live copies of every block)",
+		Long: `Show the size, block count and type (file, directory, symlink) of what
+CID[/PATH] names.
 
 --replicas (needs the daemon) lists every block of the file's DAG with its
 live replica count and holders; with --json it prints {"min_live": N,
@@ -23,18 +24,21 @@ live replica count and holders; with --json it prints {"min_live": N,
 count over the file's blocks.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := parseCIDArg(args[0])
-			if err != nil {
+			if _, _, err := parsePathArg(args[0]); err != nil {
 				return err
-			}
-			if replicas {
-				return statReplicas(cmd, c, asJSON)
 			}
 			b, err := openBackend(cmd)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
+			c, err := resolveArg(cmd.Context(), b, args[0])
+			if err != nil {
+				return err
+			}
+			if replicas {
+				return statReplicas(cmd, c, asJSON)
+			}
 			out, err := b.stat(cmd.Context(), c)
 			if err != nil {
 				return err

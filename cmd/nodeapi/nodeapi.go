@@ -79,6 +79,28 @@ func (o *Offline) Stat(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) (g
 	return statResponse(c, st, blocks), nil
 }
 
+// Resolve implements gateway.Backend.
+func (o *Offline) Resolve(ctx context.Context, c cid.Cid, path string, _ gateway.ReadOptions) (cid.Cid, error) {
+	r, err := o.L.Resolve(ctx, c, path)
+	return r, notLocal(c, err)
+}
+
+// Describe implements gateway.Backend.
+func (o *Offline) Describe(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) (gateway.DirEntry, error) {
+	st, err := o.L.Inspect(ctx, c)
+	if err != nil {
+		return gateway.DirEntry{}, notLocal(c, err)
+	}
+	return describe(st), nil
+}
+
+// List implements gateway.Backend.
+func (o *Offline) List(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) ([]gateway.DirEntry, error) {
+	out, err := list(ctx, c, func(fn func(chunk.DirEntry) error) error { return o.L.List(ctx, c, fn) },
+		func(c cid.Cid) (chunk.Stat, error) { return o.L.Inspect(ctx, c) })
+	return out, notLocal(c, err)
+}
+
 // Replicas implements gateway.Backend.
 func (o *Offline) Replicas(context.Context, cid.Cid, gateway.ReadOptions) (gateway.ReplicasResponse, error) {
 	return gateway.ReplicasResponse{}, gateway.ErrOffline
@@ -173,6 +195,35 @@ func statResponse(c cid.Cid, st chunk.Stat, blocks int) gateway.StatResponse {
 func addResponse(res chunk.AddResult, copies, quorum int) gateway.AddResponse {
 	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
 		Copies: copies, WriteQuorum: quorum}
+}
+
+// describe turns a root block's description into the gateway's.
+func describe(st chunk.Stat) gateway.DirEntry {
+	d := gateway.DirEntry{CID: st.CID.String(), Type: st.RootType, Size: st.Size, Target: st.Target}
+	switch st.RootType {
+	case "raw":
+		d.Type = "file"
+	case "directory":
+		d.Size = st.Cumulative
+	}
+	return d
+}
+
+// list lists a directory through each, describing every entry from its
+// root block through inspect.
+func list(ctx context.Context, dir cid.Cid, each func(func(chunk.DirEntry) error) error, inspect func(cid.Cid) (chunk.Stat, error)) ([]gateway.DirEntry, error) {
+	out := []gateway.DirEntry{}
+	err := each(func(e chunk.DirEntry) error {
+		st, err := inspect(e.CID)
+		if err != nil {
+			return fmt.Errorf("list %s: %s: %w", dir, e.Name, err)
+		}
+		d := describe(st)
+		d.Name = e.Name
+		out = append(out, d)
+		return nil
+	})
+	return out, err
 }
 
 func treeResponse(res chunk.DirResult, copies, quorum int) gateway.AddResponse {

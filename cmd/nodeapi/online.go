@@ -55,13 +55,35 @@ func (o *Online) Stat(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (g
 	if err != nil {
 		return gateway.StatResponse{}, fetchError(err)
 	}
-	st, err := o.N.Stat(ctx, c, o.fetchOpts(ro))
+	st, err := o.N.Inspect(ctx, c, o.fetchOpts(ro))
 	if err != nil {
 		return gateway.StatResponse{}, fetchError(err)
 	}
 	out := statResponse(c, st, len(reps))
 	out.MinLive, out.Factor = node.MinLive(reps), o.N.Factor()
 	return out, nil
+}
+
+// Resolve implements gateway.Backend.
+func (o *Online) Resolve(ctx context.Context, c cid.Cid, path string, ro gateway.ReadOptions) (cid.Cid, error) {
+	r, err := o.N.Resolve(ctx, c, path, o.fetchOpts(ro))
+	return r, fetchError(err)
+}
+
+// Describe implements gateway.Backend.
+func (o *Online) Describe(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (gateway.DirEntry, error) {
+	st, err := o.N.Inspect(ctx, c, o.fetchOpts(ro))
+	if err != nil {
+		return gateway.DirEntry{}, fetchError(err)
+	}
+	return describe(st), nil
+}
+
+// List implements gateway.Backend.
+func (o *Online) List(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) ([]gateway.DirEntry, error) {
+	out, err := list(ctx, c, func(fn func(chunk.DirEntry) error) error { return o.N.List(ctx, c, o.fetchOpts(ro), fn) },
+		func(c cid.Cid) (chunk.Stat, error) { return o.N.Inspect(ctx, c, o.fetchOpts(ro)) })
+	return out, fetchError(err)
 }
 
 // Replicas implements gateway.Backend.

@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"errors"
+	"html/template"
+	"mime"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
+)
+
+// sandboxCSP is on every /ipfs/ response. Stored content shares its origin
+// with /api/v1, so a stored page must not run as that origin: "sandbox"
+// gives it an opaque origin of its own, in which its scripts, forms,
+// pop-ups and downloads still work but cannot read the API's answers or
+// the origin's storage.
+const sandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-downloads"
+
+// handleIPFS serves /ipfs/{cid}[/{path}]: a file's bytes as they arrive
+// (single Range requests, If-None-Match, HEAD, an ETag of the CID and
+// immutable caching, as content addressing allows); a folder's
+// index.html, or else a listing of it; or, asked for, the trustless raw
+// and CAR forms of what the path names.
+func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", sandboxCSP)
+	root, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	h.Set("Vary", "Accept")
+	format, err := responseFormat(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	release, ok := s.acquireFetch(w, root)
+	if !ok {
+		return
+	}
+	defer release()
+	rest := r.PathValue("path")
+	c := root
+	if rest != "" {
+		if c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts()); err != nil {
+			writeError(w, pathStatus(err), err)
+			return
+		}
+	}
+	switch format {
+	case mimeRaw:
+		s.serveRaw(w, r, c)
+		return
+	case mimeCAR:
+		s.serveCAR(w, r, c)
+		return
+	}
+	etag := `"` + c.String() + `"`
+	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
+		h.Set("Etag", etag)
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	d, err := s.cfg.Backend.Describe(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	switch d.Type {
+	case "directory":
+		s.serveDir(w, r, c, etag)
+		return
+	case "symlink":
+		// A link's target means something only on the file system it was
+		// taken from: serve the target text, as kubo does.
+		immutable(h, etag)
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+		if r.Method != http.MethodHead {
+			w.Write([]byte(d.Target))
+		}
+		return
+	}
+	s.serveFile(w, r, c, etag, path.Base("/"+rest))
+}
+
+// serveFile streams a file; name, the last component of its path, gives
+// its type when it has a known extension.
+func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, etag, name string) {
+	// Stream: bytes go out as their blocks arrive, the first long before
+	// the last block of a large file is fetched.
+	rd, err := s.cfg.Backend.Open(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	defer rd.Close()
+	h := w.Header()
+	immutable(h, etag)
+	if t := mime.TypeByExtension(path.Ext(name)); t != "" && name != "/" {
+		h.Set("Content-Type", t)
+	}
+	fileHeaders(h, r)
+	// ServeContent sniffs the type from the first bytes (seeking back)
+	// when none is set, answers Range and conditional requests, and skips
+	// the body on HEAD.
+	http.ServeContent(w, r, "", time.Time{}, rd)
+}
+
+// serveDir answers a folder: first a redirect to its path with a
+// trailing slash (so that relative links in its pages resolve under it),
+// then its index.html if it has one, else a listing.
+func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, etag string) {
+	if !strings.HasSuffix(r.URL.Path, "/") {
+		u := *r.URL
+		u.Path += "/"
+		u.RawPath = ""
+		if r.URL.RawPath != "" {
+			u.RawPath = r.URL.RawPath + "/"
+		}
+		http.Redirect(w, r, u.RequestURI(), http.StatusMovedPermanently)
+		return
+	}
+	index, err := s.cfg.Backend.Resolve(r.Context(), c, "index.html", s.readOpts())
+	switch {
+	case err == nil:
+		if d, derr := s.cfg.Backend.Describe(r.Context(), index, s.readOpts()); derr == nil && d.Type == "file" {
+			s.serveFile(w, r, index, `"`+index.String()+`"`, "index.html")
+			return
+		}
+	case !errors.Is(err, chunk.ErrNoSuchEntry):
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	entries, err := s.cfg.Backend.List(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	h := w.Header()
+	immutable(h, `"`+c.String()+`.dir"`)
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	if r.Method == http.MethodHead {
+		return
+	}
+	rows := make([]listingRow, len(entries))
+	for i, e := range entries {
+		href := "./" + url.PathEscape(e.Name) // never read as a scheme
+		if e.Type == "directory" {
+			href += "/"
+		}
+		rows[i] = listingRow{DirEntry: e, Href: href}
+	}
+	listingPage.Execute(w, listing{Path: r.URL.Path, CID: c.String(), Entries: rows})
+}
+
+type listingRow struct {
+	DirEntry
+	Href string
+}
+
+type listing struct {
+	Path, CID string
+	Entries   []listingRow
+}
+
+// listingPage is a folder's listing: names, sizes and CIDs, escaped by
+// html/template, and no scripts.
+var listingPage = template.Must(template.New("listing").Parse(`<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{{.Path}}</title>
+<style>body{font-family:sans-serif;margin:2em}td{padding:0 1em 0 0}code{color:#555}</style></head>
+<body><h1>{{.Path}}</h1><p><code>{{.CID}}</code></p>
+<table><tr><th>name</th><th>size</th><th>CID</th></tr>
+<tr><td><a href="../">..</a></td><td></td><td></td></tr>
+{{range .Entries}}<tr><td><a href="{{.Href}}">{{.Name}}{{if eq .Type "directory"}}/{{end}}</a></td><td>{{.Size}}</td><td><code>{{.CID}}</code></td></tr>
+{{end}}</table></body></html>
+`))
+
+// pathStatus maps a failed path resolution to its status: a name not in
+// its folder, or a path on through a file, is 404; malformed DAGs are 400.
+func pathStatus(err error) int {
+	switch {
+	case errors.Is(err, chunk.ErrNoSuchEntry), errors.Is(err, chunk.ErrNotDir):
+		return http.StatusNotFound
+	case errors.Is(err, chunk.ErrBadDAG), errors.Is(err, chunk.ErrBadNode):
+		return http.StatusBadRequest
+	}
+	return fetchStatus(err)
+}
