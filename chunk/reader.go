@@ -72,11 +72,12 @@ type Reader struct {
 type Stat struct {
 	CID      cid.Cid
 	Size     uint64 // file bytes (0 for a directory or a symlink)
-	RootType string // "raw", "file", "directory" (plain or HAMT) or "symlink"
+	RootType string // "raw", "file", "directory" (plain or HAMT), "symlink", or another codec's name ("dag-cbor", "dag-json", "json", "cbor")
 	Links    int    // links of the root
 	Target   string // a symlink's target, as written
 	// Cumulative is the root block's bytes plus its links' Tsize, the
-	// CumulativeSize `ipfs files stat` shows (for a raw root, its bytes).
+	// CumulativeSize `ipfs files stat` shows (for a root of any other codec
+	// than dag-pb, its own bytes: only dag-pb links carry sizes).
 	// The Tsizes are the parent's word, not checked against the children.
 	Cumulative uint64
 }
@@ -232,14 +233,22 @@ func (r *Reader) locate(off uint64) error {
 
 // StatDAG reads only the root block and describes the DAG: a file, a
 // directory or a symlink. Other UnixFS types (metadata) give ErrNotFile.
+// A root of another codec is described as a block: RootType names the
+// codec, Size is the block's length, Links counts its links. An identity
+// root is answered from the CID.
 func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
-	data, err := get.Get(ctx, root)
+	data, err := getBlock(ctx, get, root)
 	if err != nil {
 		return Stat{}, err
 	}
 	switch root.Type() {
-	case cid.Raw:
-		return Stat{CID: root, Size: uint64(len(data)), RootType: "raw", Cumulative: uint64(len(data))}, nil
+	case cid.Raw, cid.DagCBOR, cid.DagJSON, CodecJSON, CodecCBOR:
+		links, err := Links(root, data)
+		if err != nil {
+			return Stat{}, fmt.Errorf("stat %s: %w", root, err)
+		}
+		return Stat{CID: root, Size: uint64(len(data)), RootType: codecName(root.Type()),
+			Links: len(links), Cumulative: uint64(len(data))}, nil
 	case cid.DagProtobuf:
 		n, err := DecodeNode(data)
 		if err != nil {
@@ -267,86 +276,4 @@ func StatDAG(ctx context.Context, get BlockGetter, root cid.Cid) (Stat, error) {
 		return st, nil
 	}
 	return Stat{}, fmt.Errorf("stat %s: %w 0x%x", root, ErrUnsupportedCodec, root.Type())
-}
-
-// Walk visits every distinct block of the DAG rooted at root once, parents
-// before children, in link order (the order a CAR of the DAG lists them),
-// calling fn with each block's CID and bytes. Subtrees that repeat (a file
-// of zeros repeats the same leaf and the same inner nodes) are visited
-// once, which also bounds the work a hostile DAG can cause.
-func Walk(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid, data []byte) error) error {
-	return walk(ctx, get, root, fn, 0, map[string]bool{})
-}
-
-func walk(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid, []byte) error, depth int, seen map[string]bool) error {
-	if seen[c.KeyString()] {
-		return nil
-	}
-	seen[c.KeyString()] = true
-	if depth >= maxDepth {
-		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	data, err := get.Get(ctx, c)
-	if err != nil {
-		return fmt.Errorf("walk %s: %w", c, err)
-	}
-	if err := fn(c, data); err != nil {
-		return err
-	}
-	if c.Type() != cid.DagProtobuf {
-		return nil
-	}
-	n, err := DecodeNode(data)
-	if err != nil {
-		return fmt.Errorf("walk %s: %w", c, err)
-	}
-	for _, l := range n.Links {
-		if err := walk(ctx, get, l.CID, fn, depth+1, seen); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// WalkCIDs visits the CID of every distinct block of the DAG rooted at
-// root in the same order as Walk, fetching only the dag-pb nodes: leaves
-// are named by their parents and need not be read.
-func WalkCIDs(ctx context.Context, get BlockGetter, root cid.Cid, fn func(c cid.Cid) error) error {
-	return walkCIDs(ctx, get, root, fn, 0, map[string]bool{})
-}
-
-func walkCIDs(ctx context.Context, get BlockGetter, c cid.Cid, fn func(cid.Cid) error, depth int, seen map[string]bool) error {
-	if seen[c.KeyString()] {
-		return nil
-	}
-	seen[c.KeyString()] = true
-	if depth >= maxDepth {
-		return fmt.Errorf("walk: %w: deeper than %d levels", ErrBadDAG, maxDepth)
-	}
-	if err := fn(c); err != nil {
-		return err
-	}
-	if c.Type() != cid.DagProtobuf {
-		return nil
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	data, err := get.Get(ctx, c)
-	if err != nil {
-		return fmt.Errorf("walk %s: %w", c, err)
-	}
-	n, err := DecodeNode(data)
-	if err != nil {
-		return fmt.Errorf("walk %s: %w", c, err)
-	}
-	for _, l := range n.Links {
-		if err := walkCIDs(ctx, get, l.CID, fn, depth+1, seen); err != nil {
-			return err
-		}
-	}
-	return nil
 }
