@@ -51,6 +51,9 @@ type Backend interface {
 	Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResponse, error)
 	// AddTree is Add for a tree of files, directories and symlinks.
 	AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (AddResponse, error)
+	// ImportCAR stores a CAR's blocks, each verified, and pins the roots
+	// whose DAG is complete (if pinRoots).
+	ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (ImportResponse, error)
 	Pin(ctx context.Context, c cid.Cid, o ReadOptions) error
 	Unpin(ctx context.Context, c cid.Cid) error
 	Pins(ctx context.Context) ([]string, error)

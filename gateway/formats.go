@@ -181,7 +181,7 @@ func (s *Server) addFailed(w http.ResponseWriter, err error) {
 		err = fmt.Errorf("upload larger than the limit of %d bytes (Gateway.MaxUploadSize)", tooBig.Limit)
 	case errors.Is(err, ErrFull):
 		status = http.StatusInsufficientStorage
-	case errors.Is(err, chunk.ErrBadTree), errors.Is(err, chunk.ErrUnsupportedFileType):
+	case errors.Is(err, chunk.ErrBadTree), errors.Is(err, chunk.ErrUnsupportedFileType), badBlock(err):
 		status = http.StatusBadRequest
 	}
 	writeError(w, status, err)

@@ -15,6 +15,8 @@
 //	GET  /api/v1/stat/{cid}[/{path}]      {"cid", "size", "blocks", "type"}
 //	GET  /api/v1/resolve/{cid}[/{path}]   {"cid", "type", "size", "target"}: what the path names
 //	GET  /api/v1/ls/{cid}[/{path}]        {"Entries": [{"name", "cid", "type", "size"}]}: a folder
+//	POST /api/v1/dag/import?pin-roots=B   body: a CAR (auth); {"roots": [{"cid", "pinned", "incomplete"}], "blocks", "bytes"}
+//	GET  /api/v1/dag/export/{cid}         the DAG as a CARv1
 //	GET  /api/v1/repo/stat                {"blocks", "bytes", "segments", "segment_bytes", "garbage"}
 //	POST /api/v1/repo/verify              {"checked", "failed": [{"hash", "error"}]} (auth)
 //	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
@@ -128,6 +130,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/resolve/{cid}/{path...}", s.handleResolve)
 	s.mux.HandleFunc("GET /api/v1/ls/{cid}", s.handleLs)
 	s.mux.HandleFunc("GET /api/v1/ls/{cid}/{path...}", s.handleLs)
+	s.mux.HandleFunc("POST /api/v1/dag/import", s.auth(s.handleDagImport))
+	s.mux.HandleFunc("GET /api/v1/dag/export/{cid}", s.handleDagExport)
 	s.mux.HandleFunc("GET /api/v1/repo/stat", s.handleRepoStat)
 	s.mux.HandleFunc("POST /api/v1/repo/verify", s.auth(s.handleVerify))
 	s.mux.HandleFunc("POST /api/v1/repo/gc", s.auth(s.handleGC))

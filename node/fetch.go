@@ -218,6 +218,15 @@ func (f *fetch) resolve(cids []cid.Cid) (fetchplan.Event, error) {
 		if err := f.ctx.Err(); err != nil {
 			return ev, f.ctxErr()
 		}
+		if data, ok := chunk.IdentityData(c); ok {
+			// Its bytes are in the CID: held by every node, never fetched.
+			ls, err := chunk.Links(c, data)
+			if err != nil {
+				return ev, fmt.Errorf("fetch %s: %w", f.root, err)
+			}
+			ev.Held = append(ev.Held, fetchplan.Held{CID: c, Links: ls})
+			continue
+		}
 		has, err := f.n.store.Has(c)
 		if err != nil {
 			return ev, fmt.Errorf("fetch %s: %w %s: %w", f.root, errFetchStore, c, err)
@@ -226,15 +235,15 @@ func (f *fetch) resolve(cids []cid.Cid) (fetchplan.Event, error) {
 			ev.CIDs = append(ev.CIDs, c)
 			continue
 		}
-		if c.Type() != cid.DagProtobuf {
+		if !chunk.HasLinks(c) {
 			ev.Held = append(ev.Held, fetchplan.Held{CID: c})
 			continue
 		}
 		data, err := f.n.store.Get(f.ctx, c)
 		if err == nil {
-			var node *chunk.Node
-			if node, err = chunk.DecodeNode(data); err == nil {
-				ev.Held = append(ev.Held, fetchplan.Held{CID: c, Links: links(node)})
+			var ls []cid.Cid
+			if ls, err = chunk.Links(c, data); err == nil {
+				ev.Held = append(ev.Held, fetchplan.Held{CID: c, Links: ls})
 				continue
 			}
 		}
@@ -247,17 +256,6 @@ func (f *fetch) resolve(cids []cid.Cid) (fetchplan.Event, error) {
 		ev.CIDs = append(ev.CIDs, c)
 	}
 	return ev, nil
-}
-
-func links(node *chunk.Node) []cid.Cid {
-	if len(node.Links) == 0 {
-		return nil
-	}
-	out := make([]cid.Cid, len(node.Links))
-	for i, l := range node.Links {
-		out[i] = l.CID
-	}
-	return out
 }
 
 // send hands an event to the loop, unless the fetch has ended.
@@ -281,12 +279,12 @@ func (f *fetch) want(id fetchplan.WantID, p peer.ID, batch []cid.Cid, slotted bo
 		}
 		bytes += int64(len(data))
 		ev := fetchplan.Event{Kind: fetchplan.BlockArrived, Want: id, CID: c}
-		if c.Type() == cid.DagProtobuf {
-			node, err := chunk.DecodeNode(data) // verified well formed already
+		if chunk.HasLinks(c) {
+			ls, err := chunk.Links(c, data) // verified well formed already
 			if err != nil {
 				return err
 			}
-			ev.Links = links(node)
+			ev.Links = ls
 		}
 		f.landed(c)
 		f.send(ev)

@@ -13,6 +13,8 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/ipfs/go-cid"
+	carv2 "github.com/ipld/go-car/v2"
+	carstorage "github.com/ipld/go-car/v2/storage"
 	"github.com/spf13/cobra"
 )
 
@@ -24,6 +26,9 @@ type backend interface {
 	addTree(ctx context.Context, dir string, hidden bool, opts chunk.DirOptions) (gateway.AddResponse, error)
 	open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, error)
 	stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error)
+	importCAR(ctx context.Context, r io.Reader, pinRoots bool) (gateway.ImportResponse, error)
+	// exportCAR writes the DAG under c to w as a CARv1.
+	exportCAR(ctx context.Context, c cid.Cid, w io.Writer) error
 	// resolve follows path from c through folders ("" is c itself).
 	resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error)
 	// describe tells what c is: a file, folder or symlink.
@@ -86,6 +91,20 @@ func (l *local) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, err
 
 func (l *local) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error) {
 	return l.b.Stat(ctx, c, gateway.ReadOptions{})
+}
+
+func (l *local) importCAR(ctx context.Context, r io.Reader, pinRoots bool) (gateway.ImportResponse, error) {
+	return l.b.ImportCAR(ctx, r, pinRoots)
+}
+
+func (l *local) exportCAR(ctx context.Context, c cid.Cid, w io.Writer) error {
+	car, err := carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true))
+	if err != nil {
+		return err
+	}
+	return l.b.Walk(ctx, c, gateway.ReadOptions{}, func(b cid.Cid, data []byte) error {
+		return car.Put(ctx, b.KeyString(), data)
+	})
 }
 
 func (l *local) resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error) {
@@ -164,6 +183,22 @@ func (r *remote) open(ctx context.Context, c cid.Cid) (io.ReadCloser, uint64, er
 func (r *remote) stat(ctx context.Context, c cid.Cid) (gateway.StatResponse, error) {
 	var out gateway.StatResponse
 	return out, r.c.call(ctx, http.MethodGet, "/api/v1/stat/"+c.String(), nil, &out)
+}
+
+func (r *remote) importCAR(ctx context.Context, in io.Reader, pinRoots bool) (gateway.ImportResponse, error) {
+	var out gateway.ImportResponse
+	err := r.c.call(ctx, http.MethodPost, "/api/v1/dag/import?pin-roots="+strconv.FormatBool(pinRoots), in, &out)
+	return out, err
+}
+
+func (r *remote) exportCAR(ctx context.Context, c cid.Cid, w io.Writer) error {
+	resp, err := r.c.request(ctx, http.MethodGet, "/api/v1/dag/export/"+c.String(), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(w, resp.Body)
+	return err
 }
 
 func (r *remote) resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error) {

@@ -125,6 +125,12 @@ func (o *Offline) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.D
 	return treeResponse(res, 1, o.WriteQuorum), nil
 }
 
+// ImportCAR implements gateway.Backend.
+func (o *Offline) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (gateway.ImportResponse, error) {
+	res, err := o.L.ImportCAR(ctx, r, pinRoots)
+	return importResponse(res), importError(err)
+}
+
 // Pin implements gateway.Backend: a DAG held here in full.
 func (o *Offline) Pin(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) error {
 	return notLocal(c, o.L.Pin(ctx, c))
@@ -195,6 +201,26 @@ func statResponse(c cid.Cid, st chunk.Stat, blocks int) gateway.StatResponse {
 func addResponse(res chunk.AddResult, copies, quorum int) gateway.AddResponse {
 	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Size, Blocks: res.Blocks,
 		Copies: copies, WriteQuorum: quorum}
+}
+
+func importResponse(res node.ImportResult) gateway.ImportResponse {
+	out := gateway.ImportResponse{Roots: []gateway.ImportRoot{}, Blocks: res.Blocks, Bytes: res.Bytes}
+	for _, r := range res.Roots {
+		ir := gateway.ImportRoot{CID: r.CID.String(), Pinned: r.Pinned}
+		if r.Incomplete != nil {
+			ir.Incomplete = r.Incomplete.Error()
+		}
+		out.Roots = append(out.Roots, ir)
+	}
+	return out
+}
+
+// importError marks a CAR that cannot be read as the client's fault.
+func importError(err error) error {
+	if errors.Is(err, node.ErrBadCAR) {
+		return mark(err, gateway.ErrInvalid)
+	}
+	return storeError(err)
 }
 
 // describe turns a root block's description into the gateway's.

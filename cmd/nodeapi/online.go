@@ -121,6 +121,12 @@ func (o *Online) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.Di
 	return treeResponse(res.DirResult, res.Copies, o.N.WriteQuorum()), nil
 }
 
+// ImportCAR implements gateway.Backend.
+func (o *Online) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (gateway.ImportResponse, error) {
+	res, err := o.N.ImportCAR(ctx, r, pinRoots)
+	return importResponse(res), importError(err)
+}
+
 // Pin implements gateway.Backend: what is missing is fetched first.
 func (o *Online) Pin(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) error {
 	return fetchError(o.N.Pin(ctx, c, o.fetchOpts(ro)))
