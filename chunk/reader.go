@@ -70,8 +70,8 @@ type Reader struct {
 
 // Stat describes a DAG's root.
 type Stat struct {
-	CID      cid.Cid
-	Size     uint64 // file bytes (0 for a directory or a symlink); a non-dag-pb block's length
+	CID  cid.Cid
+	Size uint64 // file bytes (0 for a directory or a symlink); a non-dag-pb block's length
 	// RootType is "raw", "file", "directory" (plain or HAMT), "symlink", or
 	// for a root that is not dag-pb its codec's name: "dag-cbor",
 	// "dag-json", "json" or "cbor".
