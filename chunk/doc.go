@@ -12,6 +12,13 @@
 // follows a path through directories and HAMT shards, reading only the
 // blocks on the way, and ListDir lists a directory's entries by name.
 //
+// Beyond the DAGs it makes, the package takes any IPLD block as a chunk
+// like any other: Verify accepts raw, dag-pb, dag-cbor, dag-json, json and
+// cbor blocks named by CIDv0 or CIDv1 with sha2-256, sha2-512, blake3 or
+// identity multihashes, Links lists what a block links to whatever its
+// codec, and Walk and WalkCIDs follow those links. Identity CIDs carry their
+// bytes and are never stored: walkers skip them (but follow their links).
+//
 // The package does no I/O of its own beyond the io.Reader it is handed: the
 // blocks it makes go to a BlockSink and the blocks it reads come from a
 // BlockGetter, both defined here and implemented by chunk/store (locally)

@@ -70,9 +70,12 @@ type Reader struct {
 
 // Stat describes a DAG's root.
 type Stat struct {
-	CID      cid.Cid
-	Size     uint64 // file bytes (0 for a directory or a symlink)
-	RootType string // "raw", "file", "directory" (plain or HAMT), "symlink", or another codec's name ("dag-cbor", "dag-json", "json", "cbor")
+	CID  cid.Cid
+	Size uint64 // file bytes (0 for a directory or a symlink); a non-dag-pb block's length
+	// RootType is "raw", "file", "directory" (plain or HAMT), "symlink", or
+	// for a root that is not dag-pb its codec's name: "dag-cbor",
+	// "dag-json", "json" or "cbor".
+	RootType string
 	Links    int    // links of the root
 	Target   string // a symlink's target, as written
 	// Cumulative is the root block's bytes plus its links' Tsize, the
