@@ -41,7 +41,7 @@ test-sim:
 	$(GO) test -short -count=1 -timeout 5m ./simulations/...
 
 test-vectors:
-	$(GO) test -count=1 -run 'Vectors|KilledAdd' ./chunk/ ./cmd/cairn/
+	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
 bench: bench-go bench-add bench-transfer bench-provide bench-gateway
 
