@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide bench-gateway sim clean
+.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway conformance sim clean
 
 all: build
 
@@ -43,7 +43,7 @@ test-sim:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-transfer bench-provide bench-gateway
+bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -51,6 +51,11 @@ bench-go:
 # add throughput for a 1 GiB random file against sha2-256 and disk speed
 bench-add: build
 	$(GO) run ./cmd/cairn-bench -cairn $(BIN) -size 1073741824 -runs 3
+
+# add -r of 10,000 files of 1 to 8,000 bytes into a fresh repo (files/s,
+# peak RSS)
+bench-addtree: build
+	$(GO) run ./cmd/cairn-bench -run addtree -cairn $(BIN) -runs 3
 
 # fetch of a 1 GiB file between in-process nodes over loopback, from one
 # provider and from three, against loopback TCP and sha2-256

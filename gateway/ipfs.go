@@ -66,6 +66,11 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if c.Type() == cid.Raw {
+		// A raw block is a file: no need to read it twice.
+		s.serveFile(w, r, c, etag, path.Base("/"+rest))
+		return
+	}
 	d, err := s.cfg.Backend.Describe(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)

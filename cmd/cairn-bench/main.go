@@ -41,7 +41,7 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
-	what := flag.String("run", "add", "comma-separated: add, transfer, provide, gateway (gateway-small, gateway-large)")
+	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, gateway (gateway-small, gateway-large)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
@@ -75,6 +75,8 @@ func main() {
 		switch w {
 		case "add":
 			err = run(*cairn, *size, *runs, *dir)
+		case "addtree":
+			err = runAddTree(*cairn, *runs, *dir)
 		case "transfer":
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
@@ -230,7 +232,7 @@ func writeSpeed(path string, size int64, piece int, commitEvery int64) (float64,
 
 // timeAdd initialises a fresh repo and times `cairn add` from start to
 // exit; add returns only after its own fsync.
-func timeAdd(bin, repo, input string) (addRun, error) {
+func timeAdd(bin, repo string, args ...string) (addRun, error) {
 	env := append(os.Environ(), "CAIRN_PATH="+repo)
 	initCmd := exec.Command(bin, "init")
 	initCmd.Env = env
@@ -239,7 +241,7 @@ func timeAdd(bin, repo, input string) (addRun, error) {
 	}
 	defer os.RemoveAll(repo)
 	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(bin, "add", input)
+	cmd := exec.Command(bin, append([]string{"add"}, args...)...)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
