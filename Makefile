@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway conformance sim clean
+.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway conformance interop-kubo sim clean
 
 all: build
 
@@ -71,6 +71,10 @@ bench-provide:
 # fresh connection (TTFB and MB/s)
 bench-gateway:
 	$(GO) run ./cmd/cairn-bench -run gateway -size 1073741824 -runs 3 -duration 10s
+
+# folders both ways with kubo through CARs (skipped without an ipfs binary)
+interop-kubo: build
+	@./scripts/kubo-interop.sh $(BIN)
 
 # the full simulations (256 nodes, minutes of churn, the model to 100,000
 # peers); writes simulations/report/README.md and its plots
