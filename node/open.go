@@ -120,8 +120,7 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	ownDS := cfg.Datastore == nil
-	if ownDS {
+	if cfg.Datastore == nil {
 		d, err := dsleveldb.NewDatastore(r.DatastoreDir(), nil)
 		if err != nil {
 			return nil, fmt.Errorf("node: open DHT datastore: %w", err)
