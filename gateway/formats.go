@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -8,13 +9,11 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
-	carv2 "github.com/ipld/go-car/v2"
-	carstorage "github.com/ipld/go-car/v2/storage"
 )
 
 // Trustless response types (IPFS trustless gateway spec).
@@ -59,52 +58,44 @@ func immutable(h http.Header, etag string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-// serveRaw answers one block, verifiable against the CID by the client.
-func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	data, err := s.cfg.Backend.Block(r.Context(), c, s.readOpts())
+// serveRaw answers the one block /ipfs/root/rest names, verifiable
+// against its CID by the client; the path may go through dag-cbor and
+// dag-json documents as well as directories.
+func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, root cid.Cid, rest string) {
+	ctx := r.Context()
+	get := backendGetter{s: s, ro: s.readOpts()}
+	roots := []string{root.String()}
+	c, err := chunk.ResolveTrail(ctx, get, root, rest, func(b cid.Cid, _ []byte) error {
+		if b.String() != roots[len(roots)-1] {
+			roots = append(roots, b.String())
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	data, err := get.Get(ctx, c)
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
+	if c.String() != roots[len(roots)-1] {
+		roots = append(roots, c.String())
+	}
 	h := w.Header()
 	h.Set("Content-Type", mimeRaw)
 	immutable(h, `"`+c.String()+`.raw"`)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
-	if r.Method == http.MethodHead {
-		return
+	h.Set("X-Ipfs-Path", r.URL.EscapedPath())
+	h.Set("X-Ipfs-Roots", strings.Join(roots, ","))
+	// A block is a download, never a page to render.
+	name := c.String() + ".bin"
+	if q := r.URL.Query().Get("filename"); q != "" {
+		name = path.Base(strings.ReplaceAll(q, `\`, "/"))
 	}
-	w.Write(data)
-}
-
-// serveCAR answers a CARv1 of the whole DAG: the root first, then every
-// block once, parents before children in link order, so the same DAG
-// always gives the same bytes.
-func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	var car carstorage.WritableCar
-	started := false
-	// The walk fetches what is missing before its first block: until then
-	// a failure is an error reply; past the header, it can only cut the
-	// stream short, and the client sees a truncated CAR, never a wrong
-	// block.
-	err := s.cfg.Backend.Walk(r.Context(), c, s.readOpts(), func(b cid.Cid, data []byte) error {
-		if !started {
-			started = true
-			h := w.Header()
-			h.Set("Content-Type", mimeCAR+"; version=1")
-			immutable(h, `"`+c.String()+`.car"`)
-			if r.Method == http.MethodHead {
-				return errHeadDone
-			}
-			var err error
-			if car, err = carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true)); err != nil {
-				return err
-			}
-		}
-		return car.Put(r.Context(), b.KeyString(), data)
-	})
-	if !started && err != nil {
-		writeError(w, fetchStatus(err), err)
-	}
+	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	// ServeContent answers Range requests (and HEAD) over the block.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
 // errHeadDone ends the walk of a HEAD request once its headers are set.

@@ -72,6 +72,13 @@ type Config struct {
 	// connection is closed, so a stalled client holds no goroutine for
 	// ever. A client that keeps moving is never cut off.
 	ClientTimeout time.Duration
+	// MaxCARRepeats and MaxCARRepeatBytes bound the blocks a CAR response
+	// with dups=y sends again, and their bytes (defaults 1,000,000 and
+	// 4 GiB): past either the stream ends (X-Stream-Error trailer), so a
+	// small hostile DAG whose blocks link the next thousands of times
+	// cannot make the gateway send billions of blocks.
+	MaxCARRepeats     int
+	MaxCARRepeatBytes int64
 	// Registry receives the gateway's metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
 }
@@ -103,6 +110,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ClientTimeout <= 0 {
 		cfg.ClientTimeout = 30 * time.Second
+	}
+	if cfg.MaxCARRepeats <= 0 {
+		cfg.MaxCARRepeats = 1_000_000
+	}
+	if cfg.MaxCARRepeatBytes <= 0 {
+		cfg.MaxCARRepeatBytes = 4 << 30
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()

@@ -45,20 +45,20 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rest := r.PathValue("path")
+	switch format {
+	case mimeRaw:
+		s.serveRaw(w, r, root, rest)
+		return
+	case mimeCAR:
+		s.serveCAR(w, r, root, rest)
+		return
+	}
 	c := root
 	if rest != "" {
 		if c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts()); err != nil {
 			writeError(w, pathStatus(err), err)
 			return
 		}
-	}
-	switch format {
-	case mimeRaw:
-		s.serveRaw(w, r, c)
-		return
-	case mimeCAR:
-		s.serveCAR(w, r, c)
-		return
 	}
 	etag := `"` + c.String() + `"`
 	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
