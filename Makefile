@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide bench-gateway sim clean
+.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-transfer bench-provide bench-gateway sim conformance clean
 
 all: build
 
@@ -71,6 +71,11 @@ bench-gateway:
 # peers); writes simulations/report/README.md and its plots
 sim:
 	$(GO) test -count=1 -timeout 40m -v ./simulations/ -sim -report $(CURDIR)/simulations/report
+
+# the IPFS gateway conformance suite against a fresh daemon holding its
+# fixtures: trustless, path-unixfs, path-raw and path-dag (not part of test)
+conformance: build
+	./scripts/conformance.sh $(BIN)
 
 clean:
 	rm -rf bin
