@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -10,6 +11,10 @@ import (
 	"github.com/ipld/go-ipld-prime/datamodel"
 	cidlink "github.com/ipld/go-ipld-prime/linking/cid"
 )
+
+// ErrPathInBlock means a path ends inside a dag-cbor or dag-json document,
+// on a value that is not a link: it names no block.
+var ErrPathInBlock = errors.New("path ends inside a block")
 
 // The walks a trustless gateway's CAR responses need (IPFS trustless
 // gateway spec): the blocks read while resolving a path, then the blocks of
@@ -260,7 +265,7 @@ func (t *trailGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
 
 // lookupDoc follows names into the document doc until they reach a link,
 // and returns it with the number of names used. A path that ends inside
-// the document, not on a link, names no block: ErrNoSuchEntry.
+// the document, not on a link, names no block: ErrPathInBlock.
 func lookupDoc(ctx context.Context, get BlockGetter, doc cid.Cid, names []string) (cid.Cid, int, error) {
 	data, err := get.Get(ctx, doc)
 	if err != nil {
@@ -297,5 +302,5 @@ func lookupDoc(ctx context.Context, get BlockGetter, doc cid.Cid, names []string
 		}
 		n = next
 	}
-	return cid.Undef, 0, fmt.Errorf("%w: the path ends inside block %s", ErrNoSuchEntry, doc)
+	return cid.Undef, 0, fmt.Errorf("%w %s", ErrPathInBlock, doc)
 }

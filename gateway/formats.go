@@ -16,23 +16,36 @@ import (
 	"github.com/ipfs/go-cid"
 )
 
-// Trustless response types (IPFS trustless gateway spec).
+// Response types: the trustless ones (IPFS trustless gateway spec), and
+// the documents a path gateway serves or converts blocks of IPLD codecs to.
 const (
-	mimeRaw = "application/vnd.ipld.raw"
-	mimeCAR = "application/vnd.ipld.car"
+	mimeRaw     = "application/vnd.ipld.raw"
+	mimeCAR     = "application/vnd.ipld.car"
+	mimeDagJSON = "application/vnd.ipld.dag-json"
+	mimeDagCBOR = "application/vnd.ipld.dag-cbor"
+	mimeJSON    = "application/json"
+	mimeCBOR    = "application/cbor"
+	mimeHTML    = "text/html"
 )
 
+// formatTypes maps the values of ?format= to the types they ask for.
+var formatTypes = map[string]string{
+	"raw": mimeRaw, "car": mimeCAR,
+	"dag-json": mimeDagJSON, "dag-cbor": mimeDagCBOR, "json": mimeJSON, "cbor": mimeCBOR,
+}
+
 // responseFormat picks the representation a read asks for: ?format=
-// first, then the Accept header; "" is the file itself.
+// first, then the first type of the Accept header that cairn serves; ""
+// is the content itself. text/html counts only for IPLD documents (a
+// browser asking for one gets a page about it), and json and cbor only
+// for blocks of those codecs: for a UnixFS file they change nothing.
 func responseFormat(r *http.Request) (string, error) {
-	switch f := r.URL.Query().Get("format"); f {
-	case "raw":
-		return mimeRaw, nil
-	case "car":
-		return mimeCAR, nil
-	case "":
-	default:
-		return "", fmt.Errorf("unknown format %q: use raw or car", f)
+	if f := r.URL.Query().Get("format"); f != "" {
+		t, ok := formatTypes[f]
+		if !ok {
+			return "", fmt.Errorf("unknown format %q: use raw, car, dag-json, dag-cbor, json or cbor", f)
+		}
+		return t, nil
 	}
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -40,10 +53,8 @@ func responseFormat(r *http.Request) (string, error) {
 			continue
 		}
 		switch mt {
-		case mimeRaw:
-			return mimeRaw, nil
-		case mimeCAR:
-			return mimeCAR, nil
+		case mimeRaw, mimeCAR, mimeDagJSON, mimeDagCBOR, mimeJSON, mimeCBOR, mimeHTML:
+			return mt, nil
 		}
 	}
 	return "", nil

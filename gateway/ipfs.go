@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"mime"
 	"net/http"
@@ -45,6 +46,11 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rest := r.PathValue("path")
+	if onlyIfCached(r) && !chunk.IsIdentity(root) && !s.cfg.Backend.Has(root) {
+		// The client wants no fetch: say at once that it would need one.
+		writeError(w, http.StatusPreconditionFailed, fmt.Errorf("%s is not held here (only-if-cached)", root))
+		return
+	}
 	switch format {
 	case mimeRaw:
 		s.serveRaw(w, r, root, rest)
@@ -54,11 +60,34 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := root
-	if rest != "" {
-		if c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts()); err != nil {
-			writeError(w, pathStatus(err), err)
-			return
+	roots := []string{root.String()}
+	switch {
+	case isDocument(root):
+		// UnixFS paths go through the backend; paths into documents go
+		// through their maps and lists, which only chunk knows.
+		c, err = chunk.ResolveTrail(r.Context(), backendGetter{s: s, ro: s.readOpts()}, root, rest, func(b cid.Cid, _ []byte) error {
+			if b != root {
+				roots = append(roots, b.String())
+			}
+			return nil
+		})
+	case rest != "":
+		c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts())
+	}
+	if err != nil {
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	if isDocument(c) {
+		if c != root {
+			roots = append(roots, c.String())
 		}
+		s.serveDocument(w, r, c, format, roots)
+		return
+	}
+	if format == mimeDagJSON || format == mimeDagCBOR {
+		writeError(w, http.StatusNotImplemented, fmt.Errorf("%s of a UnixFS node is not implemented: ask for format=raw or car", format))
+		return
 	}
 	etag := `"` + c.String() + `"`
 	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
@@ -188,6 +217,10 @@ func pathStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, chunk.ErrBadDAG), errors.Is(err, chunk.ErrBadNode):
 		return http.StatusBadRequest
+	case errors.Is(err, chunk.ErrPathInBlock):
+		// Serving a value inside a document is not implemented (as in
+		// kubo): only paths that end on a link name something to serve.
+		return http.StatusNotImplemented
 	}
 	return fetchStatus(err)
 }
