@@ -133,6 +133,10 @@ func TestTrustlessCARScopesRangesDupsAndPaths(t *testing.T) {
 	if resp, _ := getCAR(t, base+"/sub/nope?format=car", ""); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("missing name: %d, want 404", resp.StatusCode)
 	}
+	if resp, body := do(t, "HEAD", base+"/sub?format=car", "", nil); resp.StatusCode != 200 || len(body) != 0 ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/vnd.ipld.car") {
+		t.Errorf("HEAD: %d %v, %d bytes", resp.StatusCode, resp.Header, len(body))
+	}
 	// Different requests of one CID are different responses.
 	r1, _ := getCAR(t, base+"?format=car&dag-scope=entity", "")
 	r2, _ := getCAR(t, base+"?format=car", "")
