@@ -244,15 +244,11 @@ func (cw *carWriter) put(c cid.Cid, data []byte) error {
 			return err
 		}
 	}
-	if k := c.KeyString(); cw.seen[k] {
-		cw.repeats++
-		cw.repeatBytes += int64(len(data))
-		if (cw.limits.repeats > 0 && cw.repeats > cw.limits.repeats) ||
-			(cw.limits.repeatBytes > 0 && cw.repeatBytes > cw.limits.repeatBytes) {
-			return errCARLimit
+	// dups=n needs no count: the walk sends each block once.
+	if cw.limits != (carLimits{}) {
+		if err := cw.count(c, len(data)); err != nil {
+			return err
 		}
-	} else {
-		cw.seen[k] = true
 	}
 	cb := c.Bytes()
 	var n [binary.MaxVarintLen64]byte
@@ -264,6 +260,23 @@ func (cw *carWriter) put(c cid.Cid, data []byte) error {
 	}
 	_, err := cw.bw.Write(data)
 	return err
+}
+
+// count notes a block about to be sent, and fails once the repeats pass
+// the limits.
+func (cw *carWriter) count(c cid.Cid, size int) error {
+	k := c.KeyString()
+	if !cw.seen[k] {
+		cw.seen[k] = true
+		return nil
+	}
+	cw.repeats++
+	cw.repeatBytes += int64(size)
+	if (cw.limits.repeats > 0 && cw.repeats > cw.limits.repeats) ||
+		(cw.limits.repeatBytes > 0 && cw.repeatBytes > cw.limits.repeatBytes) {
+		return errCARLimit
+	}
+	return nil
 }
 
 // carHeader is a CARv1 header naming root: the varint length, then the
