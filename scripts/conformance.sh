@@ -22,8 +22,8 @@ trap cleanup EXIT INT TERM
 
 "$cairn" init >"$work/init.log" 2>&1
 # A node alone on loopback (a new repo has no bootstrap peers): the
-# fixtures are all it serves, and a block
-# it lacks is missing, not fetched from anywhere.
+# fixtures are all it serves, and a block it lacks is missing, not
+# fetched from anywhere.
 "$cairn" daemon --listen /ip4/127.0.0.1/tcp/0 --gateway 127.0.0.1:0 >"$work/daemon.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 100); do
