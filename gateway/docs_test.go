@@ -96,3 +96,27 @@ func TestDocumentsAreServedConvertedAndPathedThrough(t *testing.T) {
 		t.Errorf("only-if-cached: %v %v", resp, err)
 	}
 }
+
+func TestUnixFSAsDagJSONIsItsDagPBDataModel(t *testing.T) {
+	srv, n := newGateway(t)
+	root := addFolder(t, n, map[string]string{"a.txt": "aaa", "b.txt": "bbb"})
+	resp, body := do(t, "GET", srv.URL+"/ipfs/"+root+"?format=dag-json", "", nil)
+	var v struct {
+		Data  map[string]map[string]string
+		Links []struct {
+			Hash  map[string]string
+			Name  string
+			Tsize int
+		}
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/vnd.ipld.dag-json" ||
+		json.Unmarshal(body, &v) != nil || len(v.Links) != 2 || v.Links[0].Name != "a.txt" ||
+		v.Links[1].Hash["/"] == "" || v.Links[1].Tsize == 0 || v.Data["/"]["bytes"] == "" {
+		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
+	}
+	// format=json of UnixFS changes nothing: the folder's listing.
+	resp, body = do(t, "GET", srv.URL+"/ipfs/"+root+"/?format=json", "", nil)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "a.txt") || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("format=json of a folder: %d %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -78,15 +78,13 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, pathStatus(err), err)
 		return
 	}
-	if isDocument(c) {
-		if c != root {
-			roots = append(roots, c.String())
-		}
-		s.serveDocument(w, r, c, format, roots)
-		return
+	if c != root && roots[len(roots)-1] != c.String() {
+		roots = append(roots, c.String())
 	}
-	if format == mimeDagJSON || format == mimeDagCBOR {
-		writeError(w, http.StatusNotImplemented, fmt.Errorf("%s of a UnixFS node is not implemented: ask for format=raw or car", format))
+	// A document is served as one; UnixFS asked for as dag-json or
+	// dag-cbor is its dag-pb data model (json and cbor change nothing).
+	if isDocument(c) || format == mimeDagJSON || format == mimeDagCBOR {
+		s.serveDocument(w, r, c, format, roots)
 		return
 	}
 	etag := `"` + c.String() + `"`
