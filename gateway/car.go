@@ -144,7 +144,7 @@ func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 	sum := fnv.New64a()
 	fmt.Fprintf(sum, "%s|%s", rest, cr.raw)
 	etag := fmt.Sprintf(`"%s.car.%x"`, root, sum.Sum64())
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
+	if etagMatch(r.Header.Get("If-None-Match"), etag) {
 		h.Set("Etag", etag)
 		w.WriteHeader(http.StatusNotModified)
 		return

@@ -120,3 +120,20 @@ func TestUnixFSAsDagJSONIsItsDagPBDataModel(t *testing.T) {
 		t.Fatalf("format=json of a folder: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+func TestIfNoneMatchTakesListsAndWeakETags(t *testing.T) {
+	srv, n := newGateway(t)
+	root := addFolder(t, n, map[string]string{"sub/a.txt": "aaa"})
+	for _, inm := range []string{`W/"` + root + `"`, `"x", "y", "` + root + `"`, `"` + root + `.dir"`, `*`} {
+		req, _ := http.NewRequest("GET", srv.URL+"/ipfs/"+root+"/", nil)
+		req.Header.Set("If-None-Match", inm)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotModified {
+			t.Errorf("If-None-Match %s: %d", inm, resp.StatusCode)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,6 +68,22 @@ func immutable(h http.Header, etag string) {
 	h.Set("Etag", etag)
 	h.Set("Cache-Control", "public, max-age=29030400, immutable")
 	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// etagMatch reports whether an If-None-Match header (a list of ETags, weak
+// or strong, or *) names one of etags: a weak match is enough, as RFC 9110
+// says for If-None-Match.
+func etagMatch(header string, etags ...string) bool {
+	if header == "" {
+		return false
+	}
+	for _, m := range strings.Split(header, ",") {
+		m = strings.TrimPrefix(strings.TrimSpace(m), "W/")
+		if m == "*" || slices.Contains(etags, m) {
+			return true
+		}
+	}
+	return false
 }
 
 // serveRaw answers the one block /ipfs/root/rest names, verifiable

@@ -88,7 +88,9 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	etag := `"` + c.String() + `"`
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
+	// A folder's listing has an ETag of its own; content addressing makes
+	// either a match, whatever c turns out to be.
+	if etagMatch(r.Header.Get("If-None-Match"), etag, `"`+c.String()+`.dir"`) {
 		h.Set("Etag", etag)
 		w.WriteHeader(http.StatusNotModified)
 		return
