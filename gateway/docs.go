@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
-	"mime"
 	"net/http"
 	"path"
 	"strings"
@@ -91,7 +90,7 @@ func (s *Server) serveDocument(w http.ResponseWriter, r *http.Request, c cid.Cid
 	}
 	immutable(h, `"`+c.String()+"."+strings.TrimPrefix(strings.TrimPrefix(want, "application/"), "vnd.ipld.")+`"`)
 	h.Set("Content-Type", want)
-	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
+	h.Set("Content-Disposition", contentDisposition(disp, name))
 	h.Set("X-Ipfs-Path", r.URL.EscapedPath())
 	h.Set("X-Ipfs-Roots", strings.Join(roots, ","))
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))

@@ -124,7 +124,12 @@ func TestUnixFSAsDagJSONIsItsDagPBDataModel(t *testing.T) {
 func TestIfNoneMatchTakesListsAndWeakETags(t *testing.T) {
 	srv, n := newGateway(t)
 	root := addFolder(t, n, map[string]string{"sub/a.txt": "aaa"})
-	for _, inm := range []string{`W/"` + root + `"`, `"x", "y", "` + root + `"`, `"` + root + `.dir"`, `*`} {
+	resp, _ := do(t, "GET", srv.URL+"/ipfs/"+root+"/", "", nil)
+	listing := resp.Header.Get("Etag")
+	if !strings.HasPrefix(listing, `"DirIndex-`) || strings.Contains(resp.Header.Get("Cache-Control"), "immutable") {
+		t.Fatalf("listing: %v", resp.Header)
+	}
+	for _, inm := range []string{`W/"` + root + `"`, `"x", "y", "` + root + `"`, listing, "W/" + listing, `*`} {
 		req, _ := http.NewRequest("GET", srv.URL+"/ipfs/"+root+"/", nil)
 		req.Header.Set("If-None-Match", inm)
 		resp, err := http.DefaultClient.Do(req)

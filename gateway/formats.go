@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -121,7 +123,7 @@ func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, root cid.Cid, 
 	if q := r.URL.Query().Get("filename"); q != "" {
 		name = path.Base(strings.ReplaceAll(q, `\`, "/"))
 	}
-	h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+	h.Set("Content-Disposition", contentDisposition("attachment", name))
 	// ServeContent answers Range requests (and HEAD) over the block.
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
@@ -221,5 +223,43 @@ func fileHeaders(h http.Header, r *http.Request) {
 	if r.URL.Query().Get("download") == "true" {
 		disp = "attachment"
 	}
-	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
+	h.Set("Content-Disposition", contentDisposition(disp, name))
+}
+
+// contentDisposition is a Content-Disposition whose filename is always
+// quoted, as IPFS gateways write it and their clients expect; a name
+// outside printable ASCII is also given in full as filename* (RFC 8187),
+// with a plain fallback for clients that do not read that.
+func contentDisposition(disp, name string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	plain := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, name)
+	out := disp + `; filename="` + esc.Replace(plain) + `"`
+	if plain != name {
+		out += "; filename*=UTF-8''" + url.PathEscape(name)
+	}
+	return out
+}
+
+// jsonSniffMax is the largest file sniffJSON reads whole.
+const jsonSniffMax = 64 << 10
+
+// sniffJSON types a small file that is JSON as application/json, which
+// the sniffing of ServeContent (text/plain) does not; a larger file keeps
+// that, since telling JSON would mean reading all of it first.
+func sniffJSON(h http.Header, f File) {
+	if f.Size() == 0 || f.Size() > jsonSniffMax {
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(f, jsonSniffMax))
+	if _, serr := f.Seek(0, io.SeekStart); err != nil || serr != nil {
+		return
+	}
+	if json.Valid(b) {
+		h.Set("Content-Type", mimeJSON)
+	}
 }

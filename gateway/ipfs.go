@@ -72,7 +72,17 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 			return nil
 		})
 	case rest != "":
-		c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts())
+		// Name by name, so that X-Ipfs-Roots can list what each names.
+		for _, name := range strings.Split(strings.TrimSuffix(rest, "/"), "/") {
+			if name == "" {
+				err = fmt.Errorf("%s/%s: %w: empty name", root, rest, chunk.ErrNoSuchEntry)
+				break
+			}
+			if c, err = s.cfg.Backend.Resolve(r.Context(), c, name, s.readOpts()); err != nil {
+				break
+			}
+			roots = append(roots, c.String())
+		}
 	}
 	if err != nil {
 		writeError(w, pathStatus(err), err)
@@ -81,6 +91,8 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	if c != root && roots[len(roots)-1] != c.String() {
 		roots = append(roots, c.String())
 	}
+	h.Set("X-Ipfs-Path", r.URL.EscapedPath())
+	h.Set("X-Ipfs-Roots", strings.Join(roots, ","))
 	// A document is served as one; UnixFS asked for as dag-json or
 	// dag-cbor is its dag-pb data model (json and cbor change nothing).
 	if isDocument(c) || format == mimeDagJSON || format == mimeDagCBOR {
@@ -90,7 +102,7 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	etag := `"` + c.String() + `"`
 	// A folder's listing has an ETag of its own; content addressing makes
 	// either a match, whatever c turns out to be.
-	if etagMatch(r.Header.Get("If-None-Match"), etag, `"`+c.String()+`.dir"`) {
+	if etagMatch(r.Header.Get("If-None-Match"), etag, listingETag(c)) {
 		h.Set("Etag", etag)
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -133,6 +145,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, et
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" && name != "/" {
 		h.Set("Content-Type", t)
 	}
+	if h.Get("Content-Type") == "" {
+		sniffJSON(h, rd)
+	}
 	fileHeaders(h, r)
 	// ServeContent sniffs the type from the first bytes (seeking back)
 	// when none is set, answers Range and conditional requests, and skips
@@ -158,7 +173,9 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 	switch {
 	case err == nil:
 		if d, derr := s.cfg.Backend.Describe(r.Context(), index, s.readOpts()); derr == nil && d.Type == "file" {
-			s.serveFile(w, r, index, `"`+index.String()+`"`, "index.html")
+			// The page stands for the folder: the folder's ETag, which
+			// the If-None-Match check above compares with.
+			s.serveFile(w, r, index, `"`+c.String()+`"`, "index.html")
 			return
 		}
 	case !errors.Is(err, chunk.ErrNoSuchEntry):
@@ -171,7 +188,11 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 		return
 	}
 	h := w.Header()
-	immutable(h, `"`+c.String()+`.dir"`)
+	// A listing is cairn's page, not the content: it may change with
+	// cairn, so it is cached for a week rather than for ever.
+	h.Set("Etag", listingETag(c))
+	h.Set("Cache-Control", "public, max-age=604800, stale-while-revalidate=2678400")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if r.Method == http.MethodHead {
 		return
@@ -186,6 +207,13 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 	}
 	listingPage.Execute(w, listing{Path: r.URL.Path, CID: c.String(), Entries: rows})
 }
+
+// listingETag is a listing's ETag: the template's version and the CID.
+func listingETag(c cid.Cid) string { return `"DirIndex-` + listingVersion + `_CID-` + c.String() + `"` }
+
+// listingVersion changes whenever listingPage does, so caches drop
+// listings made with the old page.
+const listingVersion = "cairn1"
 
 type listingRow struct {
 	DirEntry

@@ -9,6 +9,9 @@ set -eu
 cairn=$(cd "$(dirname "${1:-bin/cairn}")" && pwd)/$(basename "${1:-bin/cairn}")
 tools=${TOOLS:-/work/shared/tools}
 work=$(mktemp -d)
+# REPORT_DIR keeps the suite's JSON reports (one per spec) after the run.
+reports=${REPORT_DIR:-$work}
+mkdir -p "$reports"
 export CAIRN_PATH="$work/repo"
 pid=
 cleanup() {
@@ -50,5 +53,5 @@ echo "imported $n fixtures"
 
 for spec in "trustless-gateway,-trustless-ipns-gateway" path-unixfs-gateway path-raw-gateway path-dag-gateway; do
 	echo "== $spec"
-	REPORT="$work/report-${spec%%,*}.json" "$tools/conformance.sh" "$url" "$spec"
+	REPORT="$reports/report-${spec%%,*}.json" "$tools/conformance.sh" "$url" "$spec"
 done
