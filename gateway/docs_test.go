@@ -142,3 +142,18 @@ func TestIfNoneMatchTakesListsAndWeakETags(t *testing.T) {
 		}
 	}
 }
+
+func TestReadsAllowCrossOriginAndTheAPIDoesNot(t *testing.T) {
+	srv, _ := newGateway(t)
+	const hello = "/ipfs/bafkqabtimvwgy3yk" // "hello", an identity CID
+	for _, method := range []string{"GET", "OPTIONS"} {
+		resp, _ := do(t, method, srv.URL+hello, "", nil)
+		if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "X-Ipfs-Roots") {
+			t.Errorf("%s %s: %d %v", method, hello, resp.StatusCode, resp.Header)
+		}
+	}
+	if resp, _ := do(t, "GET", srv.URL+"/api/v1/id", "", nil); resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("the API allows cross-origin reads: %v", resp.Header)
+	}
+}

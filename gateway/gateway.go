@@ -157,6 +157,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("GET /ipfs/{cid}/{path...}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}/{path...}", s.handleIPFS)
+	s.mux.HandleFunc("OPTIONS /ipfs/{cid}", s.handleIPFSOptions)
+	s.mux.HandleFunc("OPTIONS /ipfs/{cid}/{path...}", s.handleIPFSOptions)
 	s.mux.HandleFunc("POST /ipfs/{$}", s.auth(s.handleUpload))
 }
 

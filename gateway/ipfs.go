@@ -30,6 +30,7 @@ const sandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-downloa
 func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", sandboxCSP)
+	readCORS(h)
 	root, ok := s.cidParam(w, r)
 	if !ok {
 		return
@@ -127,6 +128,22 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.serveFile(w, r, c, etag, path.Base("/"+rest))
+}
+
+// readCORS lets pages of any origin read /ipfs/ content, as IPFS gateways
+// do: it is public and verifiable, and the reads need no credentials
+// (which "*" never sends). Only reads: the API and uploads get none.
+func readCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Range, User-Agent, X-Requested-With")
+	h.Set("Access-Control-Expose-Headers", "Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output, X-Stream-Error")
+}
+
+// handleIPFSOptions answers a CORS preflight of a read.
+func (s *Server) handleIPFSOptions(w http.ResponseWriter, _ *http.Request) {
+	readCORS(w.Header())
+	w.WriteHeader(http.StatusOK)
 }
 
 // serveFile streams a file; name, the last component of its path, gives
