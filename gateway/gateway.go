@@ -28,7 +28,12 @@
 //	GET  /ipfs/{cid}[/{path}]             the file (Range, If-None-Match, ?filename=), or a
 //	                                      folder's index.html or listing;
 //	                                      ?format=raw or Accept: application/vnd.ipld.raw: one block;
-//	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the DAG
+//	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the
+//	                                      path's blocks and the target's (dag-scope, entity-bytes,
+//	                                      car-version/order/dups or Accept's version, order, dups);
+//	                                      ?format=dag-json|dag-cbor|json|cbor: IPLD documents as is or
+//	                                      converted, UnixFS as its dag-pb data model
+//	OPTIONS /ipfs/{cid}[/{path}]          CORS preflight (reads allow any origin)
 //	POST /ipfs/                           upload: body is the file, or the file part of multipart (auth)
 package gateway
 
