@@ -81,5 +81,10 @@ interop-kubo: build
 sim:
 	$(GO) test -count=1 -timeout 40m -v ./simulations/ -sim -report $(CURDIR)/simulations/report
 
+# the IPFS gateway conformance suite against a fresh daemon holding its
+# fixtures: trustless, path-unixfs, path-raw and path-dag (not part of test)
+conformance: build
+	./scripts/conformance.sh $(BIN)
+
 clean:
 	rm -rf bin

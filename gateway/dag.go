@@ -57,7 +57,7 @@ func (s *Server) handleDagExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	s.serveCAR(w, r, c)
+	s.serveCAR(w, r, c, "")
 }
 
 // badBlock says whether err is a block the client sent that cairn cannot

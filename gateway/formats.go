@@ -1,39 +1,54 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"path"
-	"strconv"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
-	carv2 "github.com/ipld/go-car/v2"
-	carstorage "github.com/ipld/go-car/v2/storage"
 )
 
-// Trustless response types (IPFS trustless gateway spec).
+// Response types: the trustless ones (IPFS trustless gateway spec), and
+// the documents a path gateway serves or converts blocks of IPLD codecs to.
 const (
-	mimeRaw = "application/vnd.ipld.raw"
-	mimeCAR = "application/vnd.ipld.car"
+	mimeRaw     = "application/vnd.ipld.raw"
+	mimeCAR     = "application/vnd.ipld.car"
+	mimeDagJSON = "application/vnd.ipld.dag-json"
+	mimeDagCBOR = "application/vnd.ipld.dag-cbor"
+	mimeJSON    = "application/json"
+	mimeCBOR    = "application/cbor"
+	mimeHTML    = "text/html"
 )
+
+// formatTypes maps the values of ?format= to the types they ask for.
+var formatTypes = map[string]string{
+	"raw": mimeRaw, "car": mimeCAR,
+	"dag-json": mimeDagJSON, "dag-cbor": mimeDagCBOR, "json": mimeJSON, "cbor": mimeCBOR,
+}
 
 // responseFormat picks the representation a read asks for: ?format=
-// first, then the Accept header; "" is the file itself.
+// first, then the first type of the Accept header that cairn serves; ""
+// is the content itself. text/html counts only for IPLD documents (a
+// browser asking for one gets a page about it), and json and cbor only
+// for blocks of those codecs: for a UnixFS file they change nothing.
 func responseFormat(r *http.Request) (string, error) {
-	switch f := r.URL.Query().Get("format"); f {
-	case "raw":
-		return mimeRaw, nil
-	case "car":
-		return mimeCAR, nil
-	case "":
-	default:
-		return "", fmt.Errorf("unknown format %q: use raw or car", f)
+	if f := r.URL.Query().Get("format"); f != "" {
+		t, ok := formatTypes[f]
+		if !ok {
+			return "", fmt.Errorf("unknown format %q: use raw, car, dag-json, dag-cbor, json or cbor", f)
+		}
+		return t, nil
 	}
 	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
 		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
@@ -41,10 +56,8 @@ func responseFormat(r *http.Request) (string, error) {
 			continue
 		}
 		switch mt {
-		case mimeRaw:
-			return mimeRaw, nil
-		case mimeCAR:
-			return mimeCAR, nil
+		case mimeRaw, mimeCAR, mimeDagJSON, mimeDagCBOR, mimeJSON, mimeCBOR, mimeHTML:
+			return mt, nil
 		}
 	}
 	return "", nil
@@ -59,52 +72,60 @@ func immutable(h http.Header, etag string) {
 	h.Set("X-Content-Type-Options", "nosniff")
 }
 
-// serveRaw answers one block, verifiable against the CID by the client.
-func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	data, err := s.cfg.Backend.Block(r.Context(), c, s.readOpts())
+// etagMatch reports whether an If-None-Match header (a list of ETags, weak
+// or strong, or *) names one of etags: a weak match is enough, as RFC 9110
+// says for If-None-Match.
+func etagMatch(header string, etags ...string) bool {
+	if header == "" {
+		return false
+	}
+	for _, m := range strings.Split(header, ",") {
+		m = strings.TrimPrefix(strings.TrimSpace(m), "W/")
+		if m == "*" || slices.Contains(etags, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveRaw answers the one block /ipfs/root/rest names, verifiable
+// against its CID by the client; the path may go through dag-cbor and
+// dag-json documents as well as directories.
+func (s *Server) serveRaw(w http.ResponseWriter, r *http.Request, root cid.Cid, rest string) {
+	ctx := r.Context()
+	get := backendGetter{s: s, ro: s.readOpts()}
+	roots := []string{root.String()}
+	c, err := chunk.ResolveTrail(ctx, get, root, rest, func(b cid.Cid, _ []byte) error {
+		if b.String() != roots[len(roots)-1] {
+			roots = append(roots, b.String())
+		}
+		return nil
+	})
+	if err != nil {
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	data, err := get.Get(ctx, c)
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
+	if c.String() != roots[len(roots)-1] {
+		roots = append(roots, c.String())
+	}
 	h := w.Header()
 	h.Set("Content-Type", mimeRaw)
 	immutable(h, `"`+c.String()+`.raw"`)
-	h.Set("Content-Length", strconv.Itoa(len(data)))
-	if r.Method == http.MethodHead {
-		return
+	h.Set("X-Ipfs-Path", r.URL.EscapedPath())
+	h.Set("X-Ipfs-Roots", strings.Join(roots, ","))
+	// A block is a download, never a page to render.
+	name := c.String() + ".bin"
+	if q := r.URL.Query().Get("filename"); q != "" {
+		name = path.Base(strings.ReplaceAll(q, `\`, "/"))
 	}
-	w.Write(data)
-}
-
-// serveCAR answers a CARv1 of the whole DAG: the root first, then every
-// block once, parents before children in link order, so the same DAG
-// always gives the same bytes.
-func (s *Server) serveCAR(w http.ResponseWriter, r *http.Request, c cid.Cid) {
-	var car carstorage.WritableCar
-	started := false
-	// The walk fetches what is missing before its first block: until then
-	// a failure is an error reply; past the header, it can only cut the
-	// stream short, and the client sees a truncated CAR, never a wrong
-	// block.
-	err := s.cfg.Backend.Walk(r.Context(), c, s.readOpts(), func(b cid.Cid, data []byte) error {
-		if !started {
-			started = true
-			h := w.Header()
-			h.Set("Content-Type", mimeCAR+"; version=1")
-			immutable(h, `"`+c.String()+`.car"`)
-			if r.Method == http.MethodHead {
-				return errHeadDone
-			}
-			var err error
-			if car, err = carstorage.NewWritable(w, []cid.Cid{c}, carv2.WriteAsCarV1(true)); err != nil {
-				return err
-			}
-		}
-		return car.Put(r.Context(), b.KeyString(), data)
-	})
-	if !started && err != nil {
-		writeError(w, fetchStatus(err), err)
-	}
+	h.Set("Content-Disposition", contentDisposition("attachment", name))
+	// ServeContent answers Range requests (and HEAD) over the block.
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
 }
 
 // errHeadDone ends the walk of a HEAD request once its headers are set.
@@ -202,5 +223,43 @@ func fileHeaders(h http.Header, r *http.Request) {
 	if r.URL.Query().Get("download") == "true" {
 		disp = "attachment"
 	}
-	h.Set("Content-Disposition", mime.FormatMediaType(disp, map[string]string{"filename": name}))
+	h.Set("Content-Disposition", contentDisposition(disp, name))
+}
+
+// contentDisposition is a Content-Disposition whose filename is always
+// quoted, as IPFS gateways write it and their clients expect; a name
+// outside printable ASCII is also given in full as filename* (RFC 8187),
+// with a plain fallback for clients that do not read that.
+func contentDisposition(disp, name string) string {
+	esc := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	plain := strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '_'
+		}
+		return r
+	}, name)
+	out := disp + `; filename="` + esc.Replace(plain) + `"`
+	if plain != name {
+		out += "; filename*=UTF-8''" + url.PathEscape(name)
+	}
+	return out
+}
+
+// jsonSniffMax is the largest file sniffJSON reads whole.
+const jsonSniffMax = 64 << 10
+
+// sniffJSON types a small file that is JSON as application/json, which
+// the sniffing of ServeContent (text/plain) does not; a larger file keeps
+// that, since telling JSON would mean reading all of it first.
+func sniffJSON(h http.Header, f File) {
+	if f.Size() == 0 || f.Size() > jsonSniffMax {
+		return
+	}
+	b, err := io.ReadAll(io.LimitReader(f, jsonSniffMax))
+	if _, serr := f.Seek(0, io.SeekStart); err != nil || serr != nil {
+		return
+	}
+	if json.Valid(b) {
+		h.Set("Content-Type", mimeJSON)
+	}
 }

@@ -28,7 +28,12 @@
 //	GET  /ipfs/{cid}[/{path}]             the file (Range, If-None-Match, ?filename=), or a
 //	                                      folder's index.html or listing;
 //	                                      ?format=raw or Accept: application/vnd.ipld.raw: one block;
-//	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the DAG
+//	                                      ?format=car or Accept: application/vnd.ipld.car: a CARv1 of the
+//	                                      path's blocks and the target's (dag-scope, entity-bytes,
+//	                                      car-version/order/dups or Accept's version, order, dups);
+//	                                      ?format=dag-json|dag-cbor|json|cbor: IPLD documents as is or
+//	                                      converted, UnixFS as its dag-pb data model
+//	OPTIONS /ipfs/{cid}[/{path}]          CORS preflight (reads allow any origin)
 //	POST /ipfs/                           upload: body is the file, or the file part of multipart (auth)
 package gateway
 
@@ -72,6 +77,13 @@ type Config struct {
 	// connection is closed, so a stalled client holds no goroutine for
 	// ever. A client that keeps moving is never cut off.
 	ClientTimeout time.Duration
+	// MaxCARRepeats and MaxCARRepeatBytes bound the blocks a CAR response
+	// with dups=y sends again, and their bytes (defaults 1,000,000 and
+	// 4 GiB): past either the stream ends (X-Stream-Error trailer), so a
+	// small hostile DAG whose blocks link the next thousands of times
+	// cannot make the gateway send billions of blocks.
+	MaxCARRepeats     int
+	MaxCARRepeatBytes int64
 	// Registry receives the gateway's metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
 }
@@ -103,6 +115,12 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ClientTimeout <= 0 {
 		cfg.ClientTimeout = 30 * time.Second
+	}
+	if cfg.MaxCARRepeats <= 0 {
+		cfg.MaxCARRepeats = 1_000_000
+	}
+	if cfg.MaxCARRepeatBytes <= 0 {
+		cfg.MaxCARRepeatBytes = 4 << 30
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
@@ -144,6 +162,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("GET /ipfs/{cid}/{path...}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}/{path...}", s.handleIPFS)
+	s.mux.HandleFunc("OPTIONS /ipfs/{cid}", s.handleIPFSOptions)
+	s.mux.HandleFunc("OPTIONS /ipfs/{cid}/{path...}", s.handleIPFSOptions)
 	s.mux.HandleFunc("POST /ipfs/{$}", s.auth(s.handleUpload))
 }
 

@@ -276,7 +276,7 @@ func TestMultipartUploadAndFilenameHeaders(t *testing.T) {
 	}
 	resp, b := do(t, "GET", srv.URL+"/ipfs/bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4?filename=greeting.txt", "", nil)
 	if string(b) != "hello world\n" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
-		resp.Header.Get("Content-Disposition") != `inline; filename=greeting.txt` {
+		resp.Header.Get("Content-Disposition") != `inline; filename="greeting.txt"` {
 		t.Fatalf("filename: %q %v", b, resp.Header)
 	}
 	if resp, _ := do(t, "POST", srv.URL+"/ipfs/", "", strings.NewReader("x")); resp.StatusCode != http.StatusUnauthorized {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"mime"
 	"net/http"
@@ -29,6 +30,7 @@ const sandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-downloa
 func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", sandboxCSP)
+	readCORS(h)
 	root, ok := s.cidParam(w, r)
 	if !ok {
 		return
@@ -45,23 +47,63 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	}
 	defer release()
 	rest := r.PathValue("path")
-	c := root
-	if rest != "" {
-		if c, err = s.cfg.Backend.Resolve(r.Context(), root, rest, s.readOpts()); err != nil {
-			writeError(w, pathStatus(err), err)
-			return
-		}
+	if onlyIfCached(r) && !chunk.IsIdentity(root) && !s.cfg.Backend.Has(root) {
+		// The client wants no fetch: say at once that it would need one.
+		writeError(w, http.StatusPreconditionFailed, fmt.Errorf("%s is not held here (only-if-cached)", root))
+		return
 	}
 	switch format {
 	case mimeRaw:
-		s.serveRaw(w, r, c)
+		s.serveRaw(w, r, root, rest)
 		return
 	case mimeCAR:
-		s.serveCAR(w, r, c)
+		s.serveCAR(w, r, root, rest)
+		return
+	}
+	c := root
+	roots := []string{root.String()}
+	switch {
+	case isDocument(root):
+		// UnixFS paths go through the backend; paths into documents go
+		// through their maps and lists, which only chunk knows.
+		c, err = chunk.ResolveTrail(r.Context(), backendGetter{s: s, ro: s.readOpts()}, root, rest, func(b cid.Cid, _ []byte) error {
+			if b != root {
+				roots = append(roots, b.String())
+			}
+			return nil
+		})
+	case rest != "":
+		// Name by name, so that X-Ipfs-Roots can list what each names.
+		for _, name := range strings.Split(strings.TrimSuffix(rest, "/"), "/") {
+			if name == "" {
+				err = fmt.Errorf("%s/%s: %w: empty name", root, rest, chunk.ErrNoSuchEntry)
+				break
+			}
+			if c, err = s.cfg.Backend.Resolve(r.Context(), c, name, s.readOpts()); err != nil {
+				break
+			}
+			roots = append(roots, c.String())
+		}
+	}
+	if err != nil {
+		writeError(w, pathStatus(err), err)
+		return
+	}
+	if c != root && roots[len(roots)-1] != c.String() {
+		roots = append(roots, c.String())
+	}
+	h.Set("X-Ipfs-Path", r.URL.EscapedPath())
+	h.Set("X-Ipfs-Roots", strings.Join(roots, ","))
+	// A document is served as one; UnixFS asked for as dag-json or
+	// dag-cbor is its dag-pb data model (json and cbor change nothing).
+	if isDocument(c) || format == mimeDagJSON || format == mimeDagCBOR {
+		s.serveDocument(w, r, c, format, roots)
 		return
 	}
 	etag := `"` + c.String() + `"`
-	if match := r.Header.Get("If-None-Match"); match != "" && (match == etag || match == "*") {
+	// A folder's listing has an ETag of its own; content addressing makes
+	// either a match, whatever c turns out to be.
+	if etagMatch(r.Header.Get("If-None-Match"), etag, listingETag(c)) {
 		h.Set("Etag", etag)
 		w.WriteHeader(http.StatusNotModified)
 		return
@@ -93,6 +135,22 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	s.serveFile(w, r, c, etag, path.Base("/"+rest))
 }
 
+// readCORS lets pages of any origin read /ipfs/ content, as IPFS gateways
+// do: it is public and verifiable, and the reads need no credentials
+// (which "*" never sends). Only reads: the API and uploads get none.
+func readCORS(h http.Header) {
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, Range, User-Agent, X-Requested-With")
+	h.Set("Access-Control-Expose-Headers", "Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output, X-Stream-Error")
+}
+
+// handleIPFSOptions answers a CORS preflight of a read.
+func (s *Server) handleIPFSOptions(w http.ResponseWriter, _ *http.Request) {
+	readCORS(w.Header())
+	w.WriteHeader(http.StatusOK)
+}
+
 // serveFile streams a file; name, the last component of its path, gives
 // its type when it has a known extension.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, etag, name string) {
@@ -108,6 +166,9 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, et
 	immutable(h, etag)
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" && name != "/" {
 		h.Set("Content-Type", t)
+	}
+	if h.Get("Content-Type") == "" {
+		sniffJSON(h, rd)
 	}
 	fileHeaders(h, r)
 	// ServeContent sniffs the type from the first bytes (seeking back)
@@ -134,7 +195,9 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 	switch {
 	case err == nil:
 		if d, derr := s.cfg.Backend.Describe(r.Context(), index, s.readOpts()); derr == nil && d.Type == "file" {
-			s.serveFile(w, r, index, `"`+index.String()+`"`, "index.html")
+			// The page stands for the folder: the folder's ETag, which
+			// the If-None-Match check above compares with.
+			s.serveFile(w, r, index, `"`+c.String()+`"`, "index.html")
 			return
 		}
 	case !errors.Is(err, chunk.ErrNoSuchEntry):
@@ -147,7 +210,11 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 		return
 	}
 	h := w.Header()
-	immutable(h, `"`+c.String()+`.dir"`)
+	// A listing is cairn's page, not the content: it may change with
+	// cairn, so it is cached for a week rather than for ever.
+	h.Set("Etag", listingETag(c))
+	h.Set("Cache-Control", "public, max-age=604800, stale-while-revalidate=2678400")
+	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	if r.Method == http.MethodHead {
 		return
@@ -162,6 +229,13 @@ func (s *Server) serveDir(w http.ResponseWriter, r *http.Request, c cid.Cid, eta
 	}
 	listingPage.Execute(w, listing{Path: r.URL.Path, CID: c.String(), Entries: rows})
 }
+
+// listingETag is a listing's ETag: the template's version and the CID.
+func listingETag(c cid.Cid) string { return `"DirIndex-` + listingVersion + `_CID-` + c.String() + `"` }
+
+// listingVersion changes whenever listingPage does, so caches drop
+// listings made with the old page.
+const listingVersion = "cairn1"
 
 type listingRow struct {
 	DirEntry
@@ -193,6 +267,10 @@ func pathStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, chunk.ErrBadDAG), errors.Is(err, chunk.ErrBadNode):
 		return http.StatusBadRequest
+	case errors.Is(err, chunk.ErrPathInBlock):
+		// Serving a value inside a document is not implemented (as in
+		// kubo): only paths that end on a link name something to serve.
+		return http.StatusNotImplemented
 	}
 	return fetchStatus(err)
 }
