@@ -38,9 +38,16 @@ var (
 	ErrBadDAG = errors.New("inconsistent DAG")
 )
 
-// maxDepth bounds descent through hostile DAGs; kubo's balanced trees are
-// 5 levels deep at 2^63 bytes.
-const maxDepth = 32
+// maxDepth bounds descent through hostile DAGs, and so the depth of
+// every DAG cairn takes in: kubo's balanced file trees are a handful of
+// levels, but a folder nests as deep as its file system let it (Linux's
+// 4 KiB paths allow about 2,000 one-letter folders). AddTree refuses a
+// tree deeper than MaxTreeDepth, which leaves room below for its files,
+// so that GC, export and reads can always walk what was added.
+const maxDepth = 1024
+
+// MaxTreeDepth is the deepest folder nesting AddTree takes.
+const MaxTreeDepth = maxDepth - 64
 
 type pathNode struct {
 	cid   cid.Cid

@@ -253,6 +253,9 @@ func (a *dirAdder) entry(e TreeEntry) error {
 		}
 	}
 	if e.Kind == EntryDir {
+		if len(a.open) > MaxTreeDepth {
+			return badTree(e.Path, "folders nested deeper than %d", MaxTreeDepth)
+		}
 		a.open = append(a.open, openDir{path: e.Path})
 		return nil
 	}

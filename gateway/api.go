@@ -106,7 +106,8 @@ func fetchStatus(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, ErrStalled), errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
-	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec), errors.Is(err, ErrInvalid):
+	case errors.Is(err, chunk.ErrNotFile), errors.Is(err, chunk.ErrUnsupportedCodec), errors.Is(err, ErrInvalid),
+		errors.Is(err, chunk.ErrBadDAG), errors.Is(err, chunk.ErrBadNode):
 		return http.StatusBadRequest
 	case errors.Is(err, ErrFull):
 		return http.StatusInsufficientStorage

@@ -152,7 +152,7 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, opts chunk.AddOp
 			return
 		}
 		var first uploadPart
-		if part.FileName() != "" {
+		if partFileName(part) != "" {
 			first, ferr = readUploadPart(part)
 		}
 		switch {

@@ -216,6 +216,11 @@ func TestMetricsCountBytesServedAndTimeToFirstByte(t *testing.T) {
 			t.Fatalf("GET: %d, %d bytes", resp.StatusCode, len(body))
 		}
 	}
+	// The server counts a request once its handler has returned, which
+	// can be just after the client has read the last byte.
+	waitFor(t, "the third request counted", 10*time.Second, func() bool {
+		return sample(t, reg, "cairn_http_requests_total", map[string]string{"status": "200"}) == 3
+	})
 	if got := sample(t, reg, "cairn_http_response_bytes_total", map[string]string{"route": "ipfs"}); got != float64(3*len(data)) {
 		t.Errorf("bytes served on /ipfs = %v, want %d", got, 3*len(data))
 	}

@@ -31,14 +31,22 @@ type uploadPart struct {
 	kind chunk.EntryKind
 }
 
+// partFileName is a part's filename as sent: Part.FileName keeps only
+// its last element, and a folder's paths are the whole point.
+func partFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
 func readUploadPart(p *multipart.Part) (uploadPart, error) {
-	name := p.FileName()
-	if strings.Contains(name, "%") {
-		un, err := url.QueryUnescape(name)
-		if err != nil {
-			return uploadPart{}, fmt.Errorf("%w: part filename %q: %v", chunk.ErrBadTree, name, err)
-		}
-		name = un
+	// Query-escaped as kubo's clients send it ("+" for a space): always
+	// unescaped, as kubo does.
+	name, err := url.QueryUnescape(partFileName(p))
+	if err != nil {
+		name = partFileName(p) // not escaped after all ("100%.txt")
 	}
 	if name == "" || strings.HasPrefix(name, "/") {
 		return uploadPart{}, fmt.Errorf("%w: part filename %q: want a relative path", chunk.ErrBadTree, name)
@@ -105,7 +113,7 @@ func (t *multipartTree) nextPart() (uploadPart, error) {
 		if err != nil {
 			return uploadPart{}, fmt.Errorf("%w: malformed multipart body: %v", chunk.ErrBadTree, err)
 		}
-		if p.FileName() == "" {
+		if partFileName(p) == "" {
 			continue // a form field, not an entry
 		}
 		return readUploadPart(p)

@@ -56,6 +56,7 @@ func (l *Local) importCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impo
 		return res, nil, fmt.Errorf("import: %w: %v", ErrBadCAR, err)
 	}
 	var keys []mh.Multihash
+	seen := map[string]bool{}
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, nil, err
@@ -81,10 +82,13 @@ func (l *Local) importCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impo
 		if err := l.store.PutHashed(c, data); err != nil {
 			return res, nil, fmt.Errorf("import: %w", err)
 		}
-		keys = append(keys, c.Hash())
+		if !seen[string(c.Hash())] {
+			seen[string(c.Hash())] = true
+			keys = append(keys, c.Hash())
+		}
 	}
 	var pins []store.Meta
-	for _, root := range br.Roots {
+	for _, root := range dedupe(br.Roots) {
 		ir := ImportedRoot{CID: root}
 		if ir.Incomplete = l.complete(ctx, root); ir.Incomplete == nil && pinRoots {
 			ir.Pinned = true
@@ -123,4 +127,17 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 	}
 	_, err = n.publish(ctx, root, keys)
 	return res, err
+}
+
+// dedupe drops repeats from a CAR's roots, keeping their order.
+func dedupe(roots []cid.Cid) []cid.Cid {
+	seen := map[string]bool{}
+	var out []cid.Cid
+	for _, r := range roots {
+		if !seen[r.KeyString()] {
+			seen[r.KeyString()] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -59,10 +59,11 @@ func (l *Local) Store() *store.Store { return l.store }
 func (l *Local) Close() error { return l.store.Close() }
 
 // recordingSink stores blocks and remembers their keys (for announcing
-// and replicating them).
+// and replicating them), each once however often the DAG repeats it.
 type recordingSink struct {
 	s    *store.Store
 	mu   sync.Mutex
+	seen map[string]bool
 	keys []mh.Multihash
 }
 
@@ -70,8 +71,15 @@ func (p *recordingSink) PutHashed(c cid.Cid, data []byte) error {
 	if err := p.s.PutHashed(c, data); err != nil {
 		return err
 	}
+	k := c.Hash()
 	p.mu.Lock()
-	p.keys = append(p.keys, c.Hash())
+	if !p.seen[string(k)] {
+		if p.seen == nil {
+			p.seen = map[string]bool{}
+		}
+		p.seen[string(k)] = true
+		p.keys = append(p.keys, k)
+	}
 	p.mu.Unlock()
 	return nil
 }
@@ -330,12 +338,28 @@ func (l *Local) storeReplica(c cid.Cid, data []byte) error {
 	return err
 }
 
-// dropReplica deletes a block and its duty mark (a surplus copy); one
-// already gone is no error.
-func (l *Local) dropReplica(k mh.Multihash) error {
-	err := l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+// dropSurplus deletes blocks the repair policy found held by more peers
+// than needed, with their duty marks, under the GC lock and against the
+// pins as they are now: the walk decided on a snapshot taken before its
+// probes, and a block pinned since then stays.
+func (l *Local) dropSurplus(ctx context.Context, keys []mh.Multihash) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	l.gcMu.Lock()
+	defer l.gcMu.Unlock()
+	pinned, err := l.pinnedSet(ctx)
+	if err != nil {
+		return fmt.Errorf("drop surplus: %w", err)
+	}
+	for _, k := range keys {
+		if pinned[string(k)] {
+			continue
+		}
+		err := l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("drop surplus %s: %w", k.B58String(), err)
+		}
 	}
 	return nil
 }

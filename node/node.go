@@ -412,13 +412,25 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 }
 
 // Pin fetches the DAG under root if it is not all held, and pins it.
+// The fetch runs outside the GC hold, so a slow one never holds up GC or
+// the replicas waiting behind it; the pin is made under the hold once
+// every block is here. A GC in between may take fetched blocks (unpinned
+// until then): they are fetched again, a few times at most.
 func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
-	n.gcMu.RLock()
-	defer n.gcMu.RUnlock()
-	if err := n.Fetch(ctx, root, opts); err != nil {
-		return err
+	var err error
+	for range 3 {
+		if err = n.Fetch(ctx, root, opts); err != nil {
+			return err
+		}
+		n.gcMu.RLock()
+		if err = n.complete(ctx, root); err == nil {
+			err = n.pinHeld(root)
+			n.gcMu.RUnlock()
+			return err
+		}
+		n.gcMu.RUnlock()
 	}
-	return n.pinHeld(root)
+	return fmt.Errorf("pin %s: %w", root, err)
 }
 
 // WriteQuorum is W, the copies Add waits for.

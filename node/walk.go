@@ -31,6 +31,7 @@ func (r *replicator) walk(ctx context.Context) error {
 	holders := r.probe(ctx, keys)
 	var q repair.Queue
 	var under int64
+	var drops []mh.Multihash
 	for start := 0; start < len(keys); start += decideBatch {
 		batch := keys[start:min(start+decideBatch, len(keys))]
 		ds, err := r.decide(ctx, batch, holders, pinned)
@@ -46,11 +47,12 @@ func (r *replicator) walk(ctx context.Context) error {
 			case d.Need() > 0:
 				q.Push(k, d.Live)
 			case d.Drop && canDrop:
-				if err := r.n.dropReplica(k); err != nil {
-					return fmt.Errorf("drop surplus %s: %w", k.B58String(), err)
-				}
+				drops = append(drops, k)
 			}
 		}
+	}
+	if err := r.n.dropSurplus(ctx, drops); err != nil {
+		return err
 	}
 	r.under.Store(under)
 	defer r.queued.Store(0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -197,8 +198,15 @@ func (r *remote) exportCAR(ctx context.Context, c cid.Cid, w io.Writer) error {
 		return err
 	}
 	defer resp.Body.Close()
-	_, err = io.Copy(w, resp.Body)
-	return err
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return err
+	}
+	// Past its first bytes a CAR can only be cut short; the daemon says
+	// why in a trailer, which must not pass for a whole export.
+	if why := resp.Trailer.Get("X-Stream-Error"); why != "" {
+		return fmt.Errorf("export %s cut short: %s", c, why)
+	}
+	return nil
 }
 
 func (r *remote) resolve(ctx context.Context, c cid.Cid, path string) (cid.Cid, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -20,6 +21,13 @@ func newCatCmd() *cobra.Command {
 				c, err := resolveArg(cmd.Context(), b, args[0])
 				if err != nil {
 					return err
+				}
+				// The same answer offline and through the daemon, whose
+				// gateway would list a folder or serve a link's target.
+				if d, err := b.describe(cmd.Context(), c); err != nil {
+					return err
+				} else if d.Type != "file" {
+					return fmt.Errorf("%s is a %s, not a file (see cairn ls, cairn get)", args[0], d.Type)
 				}
 				r, _, err := b.open(cmd.Context(), c)
 				if err != nil {

@@ -40,8 +40,8 @@ written outside PATH. An existing folder at PATH is never replaced.`,
 			}
 			if output == "" {
 				output = c.String()
-				if path != "" {
-					output = pathBase(path)
+				if name := pathBase(path); name != "" && name != "." && name != ".." {
+					output = name
 				}
 			}
 			d, err := b.describe(ctx, c)
