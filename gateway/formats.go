@@ -68,9 +68,14 @@ func responseFormat(r *http.Request) (string, error) {
 // it as long as they like; each form has its own ETag.
 func immutable(h http.Header, etag string) {
 	h.Set("Etag", etag)
-	h.Set("Cache-Control", "public, max-age=29030400, immutable")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Cache-Control"] = cacheImmutable
+	h["X-Content-Type-Options"] = noSniff
 }
+
+var (
+	cacheImmutable = []string{"public, max-age=29030400, immutable"}
+	noSniff        = []string{"nosniff"}
+)
 
 // etagMatch reports whether an If-None-Match header (a list of ETags, weak
 // or strong, or *) names one of etags: a weak match is enough, as RFC 9110
@@ -248,18 +253,26 @@ func contentDisposition(disp, name string) string {
 // jsonSniffMax is the largest file sniffJSON reads whole.
 const jsonSniffMax = 64 << 10
 
-// sniffJSON types a small file that is JSON as application/json, which
-// the sniffing of ServeContent (text/plain) does not; a larger file keeps
-// that, since telling JSON would mean reading all of it first.
-func sniffJSON(h http.Header, f File) {
-	if f.Size() == 0 || f.Size() > jsonSniffMax {
-		return
+// sniffType sets a file's type from its first bytes, as ServeContent
+// would, and also types a small file that is JSON as application/json,
+// which ServeContent's sniffing (text/plain) does not; a larger file keeps
+// text/plain, since telling JSON would mean reading all of it first. It
+// reads the head once and seeks back once, as ServeContent's own sniffing
+// does, which it then skips.
+func sniffType(h http.Header, f File) {
+	want := f.Size()
+	if want > jsonSniffMax {
+		want = 512 // what ServeContent sniffs
 	}
-	b, err := io.ReadAll(io.LimitReader(f, jsonSniffMax))
-	if _, serr := f.Seek(0, io.SeekStart); err != nil || serr != nil {
-		return
+	buf := make([]byte, want)
+	n, err := io.ReadFull(f, buf)
+	if _, serr := f.Seek(0, io.SeekStart); serr != nil || (err != nil && err != io.ErrUnexpectedEOF) {
+		return // ServeContent sniffs, or fails, itself
 	}
-	if json.Valid(b) {
-		h.Set("Content-Type", mimeJSON)
+	head := buf[:n]
+	ctype := http.DetectContentType(head[:min(n, 512)])
+	if uint64(n) == f.Size() && n > 0 && strings.HasPrefix(ctype, "text/plain") && json.Valid(head) {
+		ctype = mimeJSON
 	}
+	h.Set("Content-Type", ctype)
 }

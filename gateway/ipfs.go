@@ -29,13 +29,13 @@ const sandboxCSP = "sandbox allow-scripts allow-forms allow-popups allow-downloa
 // and CAR forms of what the path names.
 func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Security-Policy", sandboxCSP)
+	h["Content-Security-Policy"] = cspHeader
 	readCORS(h)
 	root, ok := s.cidParam(w, r)
 	if !ok {
 		return
 	}
-	h.Set("Vary", "Accept")
+	h["Vary"] = varyAccept
 	format, err := responseFormat(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
@@ -139,11 +139,25 @@ func (s *Server) handleIPFS(w http.ResponseWriter, r *http.Request) {
 // do: it is public and verifiable, and the reads need no credentials
 // (which "*" never sends). Only reads: the API and uploads get none.
 func readCORS(h http.Header) {
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "Content-Type, Range, User-Agent, X-Requested-With")
-	h.Set("Access-Control-Expose-Headers", "Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output, X-Stream-Error")
+	for k, v := range corsHeaders {
+		h[k] = v
+	}
 }
+
+// Headers every read sets, built once: set per request through
+// CanonicalMIMEHeaderKey and a fresh slice each, they cost small reads a
+// tenth of their time. The slices are full (len == cap), so an Add on one
+// of these keys copies rather than writes into them.
+var (
+	corsHeaders = http.Header{
+		"Access-Control-Allow-Origin":   {"*"},
+		"Access-Control-Allow-Methods":  {"GET, HEAD, OPTIONS"},
+		"Access-Control-Allow-Headers":  {"Content-Type, Range, User-Agent, X-Requested-With"},
+		"Access-Control-Expose-Headers": {"Content-Range, Content-Length, X-Ipfs-Path, X-Ipfs-Roots, X-Chunked-Output, X-Stream-Output, X-Stream-Error"},
+	}
+	cspHeader  = []string{sandboxCSP}
+	varyAccept = []string{"Accept"}
+)
 
 // handleIPFSOptions answers a CORS preflight of a read.
 func (s *Server) handleIPFSOptions(w http.ResponseWriter, _ *http.Request) {
@@ -168,7 +182,7 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, et
 		h.Set("Content-Type", t)
 	}
 	if h.Get("Content-Type") == "" {
-		sniffJSON(h, rd)
+		sniffType(h, rd)
 	}
 	fileHeaders(h, r)
 	// ServeContent sniffs the type from the first bytes (seeking back)
