@@ -106,11 +106,16 @@ func parseHeader(h []byte) (keyLen, dataLen int, flags uint16, err error) {
 	keyLen = int(binary.LittleEndian.Uint16(h[8:]))
 	flags = binary.LittleEndian.Uint16(h[10:])
 	dataLen = int(binary.LittleEndian.Uint32(h[12:]))
-	if flags&^knownFlags != 0 || (flags&flagDelete != 0 && flags&flagMeta == 0) {
-		return 0, 0, 0, fmt.Errorf("unknown flags %#x", flags)
-	}
 	maxKey, maxData := maxKeyLen, 1<<20
-	if flags&flagMeta != 0 {
+	switch {
+	case !knownFlagSet(flags):
+		// Rot in the flags field leaves the lengths to be judged by the
+		// loosest limits; the CRC then tells rot (a torn or rotted
+		// record, walked past like any other) from flags this version
+		// does not know (parseRecord refuses those). Failing here would
+		// stop a compaction or a recovery scan at a rotted dead record.
+		maxKey, maxData = max(maxKeyLen, maxMetaKeyLen), max(1<<20, maxMetaValueLen)
+	case flags&flagMeta != 0:
 		maxKey, maxData = maxMetaKeyLen, maxMetaValueLen
 		if flags&flagDelete != 0 {
 			maxData = 0
@@ -138,7 +143,15 @@ func parseRecord(rec []byte) (key, data []byte, flags uint16, err error) {
 	if got, want := crc32.Checksum(rec[8:], castagnoli), binary.LittleEndian.Uint32(rec[4:]); got != want {
 		return nil, nil, 0, fmt.Errorf("crc32c %08x, record says %08x", got, want)
 	}
+	if !knownFlagSet(flags) {
+		return nil, nil, 0, fmt.Errorf("unknown flags %#x (written by a newer cairn?)", flags)
+	}
 	return rec[headerSize : headerSize+kl], rec[headerSize+kl:], flags, nil
+}
+
+// knownFlagSet says whether flags is a combination this version writes.
+func knownFlagSet(flags uint16) bool {
+	return flags&^knownFlags == 0 && (flags&flagDelete == 0 || flags&flagMeta != 0)
 }
 
 // errSegmentClosed means a segment file was closed under a read made
