@@ -18,13 +18,18 @@ import (
 // its own depth: a hostile DAG cannot make it recurse without end.
 const maxTreeDepth = 256
 
+// maxTreeEntries bounds the entries get writes. A folder that links the
+// same subfolder twice at each of its levels is a few blocks whose tree
+// has 2^levels entries: without a bound, get would fill the disk.
+const maxTreeEntries = 10_000_000
+
 // getTree writes the folder c to output through a temporary folder
 // beside it, renamed into place once everything in it is written and
 // synced.
 func getTree(cmd *cobra.Command, b backend, c cid.Cid, output string) error {
 	prog := newProgress(cmd.ErrOrStderr(), -1, "getting")
 	defer prog.Done()
-	t := &treeWriter{ctx: cmd.Context(), b: b, prog: prog}
+	t := &treeWriter{ctx: cmd.Context(), b: b, prog: prog, maxEntries: maxTreeEntries}
 	err := placeAtomic(output, true, func(tmp string) error {
 		if err := os.Mkdir(tmp, 0o755); err != nil {
 			return err
@@ -44,6 +49,8 @@ type treeWriter struct {
 	b            backend
 	prog         *progress
 	files, bytes int64
+	entries      int
+	maxEntries   int
 }
 
 // dir writes the entries of folder c into the folder at path, which this
@@ -57,6 +64,9 @@ func (t *treeWriter) dir(c cid.Cid, path string, depth int) error {
 		return err
 	}
 	for _, e := range entries {
+		if t.entries++; t.entries > t.maxEntries {
+			return fmt.Errorf("folder %s: more than %d entries in all: not writing it (a folder that links the same subfolder over and over?)", c, t.maxEntries)
+		}
 		if err := checkEntryName(e.Name); err != nil {
 			return fmt.Errorf("folder %s: %w", c, err)
 		}

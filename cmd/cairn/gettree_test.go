@@ -2,13 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/chunktest"
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/ipfs/go-cid"
 )
 
 // sameTree fails unless the trees at a and b hold the same names, file
@@ -119,5 +124,50 @@ func TestEntryNamesThatWouldLeaveTheFolderAreRefused(t *testing.T) {
 		if err := checkEntryName(name); err != nil {
 			t.Errorf("name %q refused: %v", name, err)
 		}
+	}
+}
+
+// doublingBackend serves a chain of folders, each holding its next one
+// twice: a few blocks of DAG whose tree has 2^levels folders.
+type doublingBackend struct {
+	backend
+	levels []cid.Cid
+}
+
+func newDoublingBackend(t *testing.T, n int) doublingBackend {
+	t.Helper()
+	var d doublingBackend
+	for i := range n {
+		c, err := chunk.NewCID(chunk.SHA2_256, cid.DagProtobuf, []byte(fmt.Sprint("level ", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.levels = append(d.levels, c)
+	}
+	return d
+}
+
+func (d doublingBackend) list(_ context.Context, c cid.Cid) ([]gateway.DirEntry, error) {
+	for i, l := range d.levels[:len(d.levels)-1] {
+		if l == c {
+			next := d.levels[i+1].String()
+			return []gateway.DirEntry{{Name: "a", CID: next, Type: "directory"}, {Name: "b", CID: next, Type: "directory"}}, nil
+		}
+	}
+	return nil, nil // the last level is empty
+}
+
+func TestGetStopsAFolderThatRepeatsItselfAtItsEntryBudget(t *testing.T) {
+	d := newDoublingBackend(t, 16) // 2^16 folders if written out
+	out := t.TempDir()
+	w := &treeWriter{ctx: context.Background(), b: d, maxEntries: 1000}
+	err := w.dir(d.levels[0], out, 0)
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 entries") {
+		t.Fatalf("writing a self-repeating folder: %v", err)
+	}
+	n := 0
+	filepath.WalkDir(out, func(string, fs.DirEntry, error) error { n++; return nil })
+	if n > 1001 {
+		t.Fatalf("%d entries written past a budget of 1000", n)
 	}
 }
