@@ -249,7 +249,7 @@ func (f *fetch) resolve(cids []cid.Cid) (fetchplan.Event, error) {
 		}
 		if errors.Is(err, store.ErrCorrupt) {
 			f.n.logf("fetch: dropping corrupt local copy of %s: %v", c, err)
-			if derr := f.n.drop(c.Hash()); derr != nil {
+			if derr := f.n.dropCorrupt(c.Hash()); derr != nil {
 				return ev, fmt.Errorf("fetch %s: drop corrupt %s: %w", f.root, c, derr)
 			}
 		}

@@ -195,13 +195,7 @@ func statDAG(ctx context.Context, get chunk.BlockGetter, root cid.Cid) (chunk.St
 func (l *Local) Pin(ctx context.Context, root cid.Cid) error {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
-	if err := chunk.WalkCIDs(ctx, l.store, root, func(b cid.Cid) error {
-		ok, err := l.store.Has(b)
-		if err == nil && !ok {
-			err = fmt.Errorf("block %s: %w", b, store.ErrNotFound)
-		}
-		return err
-	}); err != nil {
+	if err := l.complete(ctx, root); err != nil {
 		return fmt.Errorf("pin %s: %w", root, err)
 	}
 	return l.pinHeld(root)

@@ -62,7 +62,7 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 	n.scrubErrors.Add(int64(len(bad)))
 	var lost []string
 	for _, k := range bad {
-		if err := n.drop(k); err != nil {
+		if err := n.dropCorrupt(k); err != nil {
 			return st, err
 		}
 		st.Corrupt++
@@ -80,11 +80,6 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 
 // ScrubErrors counts blocks found corrupt since the node started.
 func (n *Node) ScrubErrors() int64 { return n.scrubErrors.Load() }
-
-// drop deletes a block that failed its check, by multihash, keeping its
-// duty mark (it is fetched again); one already gone is no error (a
-// concurrent delete or GC got there first).
-func (n *Node) drop(key mh.Multihash) error { return n.dropCorrupt(key) }
 
 // refetch fetches one dropped block again from a replica. It asks by
 // multihash (a raw CID), as exchange and DHT go by it, so only that block
@@ -114,7 +109,7 @@ func (g healingGetter) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]
 	}
 	g.n.scrubErrors.Add(1)
 	g.n.logf("read: block %s failed its check; fetching it again: %v", c, err)
-	if derr := g.n.drop(c.Hash()); derr != nil {
+	if derr := g.n.dropCorrupt(c.Hash()); derr != nil {
 		return nil, buf, derr
 	}
 	if ferr := g.n.refetch(ctx, c.Hash()); ferr != nil {

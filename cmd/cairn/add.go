@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/gateway"
 	"github.com/spf13/cobra"
 )
 
@@ -54,24 +55,13 @@ or not a daemon holds it.`,
 				}
 				root = res.Root.String()
 			} else {
-				b, err := openBackend(cmd)
+				res, err := addThrough(cmd, prog, func(b backend) (gateway.AddResponse, error) {
+					return b.add(cmd.Context(), in, opts)
+				})
 				if err != nil {
-					return err
-				}
-				defer b.Close()
-				res, err := b.add(cmd.Context(), in, opts)
-				if err != nil {
-					return err
-				}
-				if err := b.Close(); err != nil {
 					return err
 				}
 				root = res.Cid
-				if res.Copies < res.WriteQuorum {
-					prog.Done()
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: under-replicated: %d durable copies of the %d wanted (not enough peers); repair adds the rest as peers appear\n",
-						res.Copies, res.WriteQuorum)
-				}
 			}
 			prog.Done()
 			fmt.Fprintln(cmd.OutOrStdout(), root)
@@ -134,27 +124,41 @@ func addTree(cmd *cobra.Command, dir string, hidden, onlyHash bool, h chunk.Hash
 		}
 		root = res.Root.String()
 	} else {
-		b, err := openBackend(cmd)
+		res, err := addThrough(cmd, prog, func(b backend) (gateway.AddResponse, error) {
+			return b.addTree(cmd.Context(), dir, hidden, opts)
+		})
 		if err != nil {
-			return err
-		}
-		defer b.Close()
-		res, err := b.addTree(cmd.Context(), dir, hidden, opts)
-		if err != nil {
-			return err
-		}
-		if err := b.Close(); err != nil {
 			return err
 		}
 		root = res.Cid
 		prog.Done()
-		if res.Copies < res.WriteQuorum {
-			fmt.Fprintf(cmd.ErrOrStderr(), "warning: under-replicated: %d durable copies of the %d wanted (not enough peers); repair adds the rest as peers appear\n",
-				res.Copies, res.WriteQuorum)
-		}
 		fmt.Fprintf(cmd.ErrOrStderr(), "added %d files, %d folders, %d bytes\n", res.Files, res.Dirs, res.Size)
 	}
 	prog.Done()
 	fmt.Fprintln(cmd.OutOrStdout(), root)
 	return nil
+}
+
+// addThrough runs add on the command's backend and closes it, reporting
+// a close error (offline, closing the store is part of the add), then
+// warns on stderr when fewer copies than the write quorum were made.
+func addThrough(cmd *cobra.Command, prog *progress, add func(backend) (gateway.AddResponse, error)) (gateway.AddResponse, error) {
+	b, err := openBackend(cmd)
+	if err != nil {
+		return gateway.AddResponse{}, err
+	}
+	defer b.Close()
+	res, err := add(b)
+	if err != nil {
+		return res, err
+	}
+	if err := b.Close(); err != nil {
+		return res, err
+	}
+	if res.Copies < res.WriteQuorum {
+		prog.Done()
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: under-replicated: %d durable copies of the %d wanted (not enough peers); repair adds the rest as peers appear\n",
+			res.Copies, res.WriteQuorum)
+	}
+	return res, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -14,14 +15,7 @@ func newCatCmd() *cobra.Command {
 		Short: "Write a file's bytes to stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, err := parsePathArg(args[0]); err != nil {
-				return err
-			}
-			return withBackend(cmd, func(b backend) error {
-				c, err := resolveArg(cmd.Context(), b, args[0])
-				if err != nil {
-					return err
-				}
+			return withResolved(cmd, args[0], func(b backend, c cid.Cid) error {
 				// The same answer offline and through the daemon, whose
 				// gateway would list a folder or serve a link's target.
 				if d, err := b.describe(cmd.Context(), c); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -69,14 +70,7 @@ block once, parents before children in link order, so the same DAG always
 gives the same bytes.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, err := parsePathArg(args[0]); err != nil {
-				return err
-			}
-			return withBackend(cmd, func(b backend) error {
-				c, err := resolveArg(cmd.Context(), b, args[0])
-				if err != nil {
-					return err
-				}
+			return withResolved(cmd, args[0], func(b backend, c cid.Cid) error {
 				return b.exportCAR(cmd.Context(), c, cmd.OutOrStdout())
 			})
 		},

@@ -96,6 +96,21 @@ func parsePathArg(s string) (cid.Cid, string, error) {
 	return c, strings.Trim(path, "/"), err
 }
 
+// withResolved runs fn on the command's backend with the CID that arg,
+// CID[/PATH], names. A malformed arg fails before the repo is opened.
+func withResolved(cmd *cobra.Command, arg string, fn func(b backend, c cid.Cid) error) error {
+	if _, _, err := parsePathArg(arg); err != nil {
+		return err
+	}
+	return withBackend(cmd, func(b backend) error {
+		c, err := resolveArg(cmd.Context(), b, arg)
+		if err != nil {
+			return err
+		}
+		return fn(b, c)
+	})
+}
+
 // resolveArg is parsePathArg then the path followed through folders.
 func resolveArg(ctx context.Context, b backend, s string) (cid.Cid, error) {
 	c, path, err := parsePathArg(s)

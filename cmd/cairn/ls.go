@@ -5,6 +5,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/ipfs/go-cid"
 	"github.com/spf13/cobra"
 )
 
@@ -19,15 +20,8 @@ name. A file is listed as itself. --json prints {"Entries": [{"name",
 "cid", "type", "size", "target"}]}.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, _, err := parsePathArg(args[0]); err != nil {
-				return err
-			}
-			return withBackend(cmd, func(b backend) error {
+			return withResolved(cmd, args[0], func(b backend, c cid.Cid) error {
 				ctx := cmd.Context()
-				c, err := resolveArg(ctx, b, args[0])
-				if err != nil {
-					return err
-				}
 				d, err := b.describe(ctx, c)
 				if err != nil {
 					return err
