@@ -1,11 +1,8 @@
 package node
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -92,31 +89,16 @@ func countingProvider(t *testing.T, blocks map[cid.Cid][]byte) (peer.AddrInfo, f
 	h := rawHost(t)
 	h.SetStreamHandler(exchange.ProtocolID, func(st network.Stream) {
 		defer st.Close()
-		r := bufio.NewReader(st)
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			st.Reset()
+		cids, ok := readWant(st)
+		if !ok {
 			return
 		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(r, frame); err != nil || frame[0] != 0x01 {
-			st.Reset()
-			return
-		}
-		w := bufio.NewWriter(st)
-		for body := frame[1:]; len(body) > 0; {
-			l, k := binary.Uvarint(body)
-			c, _ := cid.Cast(body[k : k+int(l)])
-			body = body[k+int(l):]
-			mu.Lock()
+		mu.Lock()
+		for _, c := range cids {
 			asked[c]++
-			mu.Unlock()
-			reply := append([]byte{0x11}, binary.AppendUvarint(nil, uint64(len(c.Bytes())))...)
-			reply = append(append(reply, c.Bytes()...), blocks[c]...)
-			w.Write(binary.AppendUvarint(nil, uint64(len(reply))))
-			w.Write(reply)
 		}
-		w.Flush()
+		mu.Unlock()
+		writeBlocks(st, cids, func(c cid.Cid) []byte { return blocks[c] })
 	})
 	counts := func() map[cid.Cid]int {
 		mu.Lock()

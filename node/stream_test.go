@@ -87,22 +87,12 @@ func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <
 	h := rawHost(t)
 	h.SetStreamHandler(exchange.ProtocolID, func(st network.Stream) {
 		defer st.Close()
-		r := bufio.NewReader(st)
-		n, err := binary.ReadUvarint(r)
-		if err != nil {
-			st.Reset()
-			return
-		}
-		frame := make([]byte, n)
-		if _, err := io.ReadFull(r, frame); err != nil || frame[0] != 0x01 {
-			st.Reset()
+		cids, ok := readWant(st)
+		if !ok {
 			return
 		}
 		wait := true
-		for body := frame[1:]; len(body) > 0; {
-			l, k := binary.Uvarint(body)
-			c, _ := cid.Cast(body[k : k+int(l)])
-			body = body[k+int(l):]
+		for _, c := range cids {
 			if free[string(c.Hash())] {
 				wait = false
 			}
@@ -116,22 +106,50 @@ func gatedProvider(t *testing.T, blocks *memBlocks, free map[string]bool, gate <
 			}
 			<-gate
 		}
-		w := bufio.NewWriter(st)
-		for body := frame[1:]; len(body) > 0; {
-			l, k := binary.Uvarint(body)
-			c, _ := cid.Cast(body[k : k+int(l)])
-			body = body[k+int(l):]
+		writeBlocks(st, cids, func(c cid.Cid) []byte {
 			blocks.mu.Lock()
-			data := blocks.m[string(c.Hash())]
-			blocks.mu.Unlock()
-			reply := append([]byte{0x11}, binary.AppendUvarint(nil, uint64(len(c.Bytes())))...)
-			reply = append(append(reply, c.Bytes()...), data...)
-			w.Write(binary.AppendUvarint(nil, uint64(len(reply))))
-			w.Write(reply)
-		}
-		w.Flush()
+			defer blocks.mu.Unlock()
+			return blocks.m[string(c.Hash())]
+		})
 	})
 	return peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}
+}
+
+// readWant reads the want frame a hand-made provider is sent and returns
+// its CIDs; a stream that sends anything else is reset.
+func readWant(st network.Stream) ([]cid.Cid, bool) {
+	r := bufio.NewReader(st)
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		st.Reset()
+		return nil, false
+	}
+	frame := make([]byte, n)
+	if _, err := io.ReadFull(r, frame); err != nil || frame[0] != 0x01 {
+		st.Reset()
+		return nil, false
+	}
+	var cids []cid.Cid
+	for body := frame[1:]; len(body) > 0; {
+		l, k := binary.Uvarint(body)
+		c, _ := cid.Cast(body[k : k+int(l)])
+		body = body[k+int(l):]
+		cids = append(cids, c)
+	}
+	return cids, true
+}
+
+// writeBlocks answers a want with a block frame for each CID, in order,
+// its bytes from data.
+func writeBlocks(st network.Stream, cids []cid.Cid, data func(cid.Cid) []byte) {
+	w := bufio.NewWriter(st)
+	for _, c := range cids {
+		reply := append([]byte{0x11}, binary.AppendUvarint(nil, uint64(len(c.Bytes())))...)
+		reply = append(append(reply, c.Bytes()...), data(c)...)
+		w.Write(binary.AppendUvarint(nil, uint64(len(reply))))
+		w.Write(reply)
+	}
+	w.Flush()
 }
 
 func TestStreamServesTheFirstBytesBeforeTheLastBlockArrives(t *testing.T) {
