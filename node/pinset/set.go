@@ -1,0 +1,282 @@
+package pinset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	crdt "github.com/ipfs/go-ds-crdt"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Topic is the gossipsub topic the set's heads are announced on.
+const Topic = "/cairn/pins/1"
+
+// Config configures a Set.
+type Config struct {
+	Host   host.Host
+	PubSub *pubsub.PubSub
+	// Datastore persists the CRDT's state (a goleveldb datastore with
+	// synced writes, so an entry is durable once merged).
+	Datastore ds.Batching
+	// Blocks keeps the delta blocks; Fetch gets one a peer holds (from
+	// any of the given peers, which announce the set).
+	Blocks Blocks
+	Fetch  func(ctx context.Context, c cid.Cid, from []peer.ID) ([]byte, error)
+	// RebroadcastInterval is how often the heads are announced again, so
+	// a node that was away catches up (default 10s).
+	RebroadcastInterval time.Duration
+	// Writers, when set, are the only peers whose changes are taken;
+	// empty means every peer of the swarm may write.
+	Writers []peer.ID
+	// OnChange is told of every root added to or removed from the set,
+	// by this node or a peer. A removal may be reported for a root still
+	// in the set (go-ds-crdt's DeleteHook): check with Has. It must not
+	// block.
+	OnChange func(root cid.Cid)
+	Logf     func(format string, args ...any)
+}
+
+// Set is a node's replica of the cluster's pin set.
+type Set struct {
+	cfg   Config
+	crdt  *crdt.Datastore
+	bc    *broadcaster
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	chMu  sync.Mutex
+	chNow chan struct{} // closed and replaced at every change
+}
+
+// New joins the set's topic and opens the local replica.
+func New(cfg Config) (*Set, error) {
+	if cfg.Host == nil || cfg.PubSub == nil || cfg.Datastore == nil || cfg.Blocks == nil {
+		return nil, errors.New("pinset: needs a host, pubsub, a datastore and a block store")
+	}
+	if cfg.RebroadcastInterval < 0 {
+		return nil, errors.New("pinset: negative RebroadcastInterval")
+	}
+	if cfg.RebroadcastInterval == 0 {
+		cfg.RebroadcastInterval = 10 * time.Second
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	s := &Set{cfg: cfg, chNow: make(chan struct{})}
+	if err := cfg.PubSub.RegisterTopicValidator(Topic, s.validate); err != nil {
+		return nil, fmt.Errorf("pinset: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	bc, err := newBroadcaster(ctx, cfg.PubSub, cfg.Host.ID(), &s.wg)
+	if err != nil {
+		cancel()
+		cfg.PubSub.UnregisterTopicValidator(Topic)
+		return nil, err
+	}
+	s.bc = bc
+	opts := crdt.DefaultOptions()
+	opts.Logger = logger{cfg.Logf}
+	opts.RebroadcastInterval = cfg.RebroadcastInterval
+	opts.DAGSyncerTimeout = time.Minute
+	opts.PutHook = func(k ds.Key, _ []byte) { s.changed(k) }
+	opts.DeleteHook = func(k ds.Key) { s.changed(k) }
+	dags := &dagService{blocks: cfg.Blocks, fetch: func(ctx context.Context, c cid.Cid) ([]byte, error) {
+		return cfg.Fetch(ctx, c, s.bc.peers())
+	}}
+	if cfg.Fetch == nil {
+		dags.fetch = nil
+	}
+	s.crdt, err = crdt.New(cfg.Datastore, ds.NewKey("/pins"), dags, bc, opts)
+	if err != nil {
+		s.closeNetwork()
+		return nil, fmt.Errorf("pinset: %w", err)
+	}
+	cfg.Host.SetStreamHandler(AckProtocol, s.handleAck)
+	return s, nil
+}
+
+func (s *Set) changed(k ds.Key) {
+	root, err := parseKey(k.String())
+	if err != nil {
+		return
+	}
+	s.chMu.Lock()
+	close(s.chNow)
+	s.chNow = make(chan struct{})
+	s.chMu.Unlock()
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(root)
+	}
+}
+
+// changes is closed at the next change to the set.
+func (s *Set) changes() <-chan struct{} {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	return s.chNow
+}
+
+func (s *Set) closeNetwork() {
+	s.cfg.Host.RemoveStreamHandler(AckProtocol)
+	s.stop()
+	s.wg.Wait()
+	s.cfg.PubSub.UnregisterTopicValidator(Topic)
+}
+
+// Close leaves the topic and closes the replica; its state stays in the
+// datastore.
+func (s *Set) Close() error {
+	s.cfg.Host.RemoveStreamHandler(AckProtocol)
+	// The broadcaster goes first: go-ds-crdt's Close waits for its
+	// reader, which waits for the next announcement otherwise.
+	s.stop()
+	err := s.crdt.Close()
+	s.wg.Wait()
+	s.cfg.PubSub.UnregisterTopicValidator(Topic)
+	return err
+}
+
+// Add puts a pin in the set (replacing the entry of the same root).
+func (s *Set) Add(ctx context.Context, p Pin) error {
+	v, err := p.encode()
+	if err != nil {
+		return err
+	}
+	if err := s.crdt.Put(ctx, ds.NewKey(key(p.Root)), v); err != nil {
+		return fmt.Errorf("pinset: add %s: %w", p.Root, err)
+	}
+	return nil
+}
+
+// AddMany puts pins in the set as one delta per megabyte or so.
+func (s *Set) AddMany(ctx context.Context, pins []Pin) error {
+	b, err := s.crdt.Batch(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range pins {
+		v, err := p.encode()
+		if err != nil {
+			return err
+		}
+		if err := b.Put(ctx, ds.NewKey(key(p.Root)), v); err != nil {
+			return fmt.Errorf("pinset: add %s: %w", p.Root, err)
+		}
+	}
+	return b.Commit(ctx)
+}
+
+// Remove takes a root out of the set; ErrNotPinned if it is not in it.
+func (s *Set) Remove(ctx context.Context, root cid.Cid) error {
+	ok, err := s.Has(ctx, root)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("pinset: remove %s: %w", root, ErrNotPinned)
+	}
+	if err := s.crdt.Delete(ctx, ds.NewKey(key(root))); err != nil {
+		return fmt.Errorf("pinset: remove %s: %w", root, err)
+	}
+	return nil
+}
+
+// Has reports whether root is in the set.
+func (s *Set) Has(ctx context.Context, root cid.Cid) (bool, error) {
+	ok, err := s.crdt.Has(ctx, ds.NewKey(key(root)))
+	if err != nil {
+		return false, fmt.Errorf("pinset: %w", err)
+	}
+	return ok, nil
+}
+
+// Get returns root's entry; ErrNotPinned if it is not in the set.
+func (s *Set) Get(ctx context.Context, root cid.Cid) (Pin, error) {
+	v, err := s.crdt.Get(ctx, ds.NewKey(key(root)))
+	if errors.Is(err, ds.ErrNotFound) {
+		return Pin{}, fmt.Errorf("pinset: %s: %w", root, ErrNotPinned)
+	}
+	if err != nil {
+		return Pin{}, fmt.Errorf("pinset: %w", err)
+	}
+	return decodePin(key(root), v)
+}
+
+// List calls fn with every pin in the set, in no particular order. An
+// entry that does not decode is skipped and logged (every delta is
+// checked before it merges, so only a damaged datastore has one).
+func (s *Set) List(ctx context.Context, fn func(Pin) error) error {
+	res, err := s.crdt.Query(ctx, query.Query{})
+	if err != nil {
+		return fmt.Errorf("pinset: list: %w", err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("pinset: list: %w", r.Error)
+		}
+		p, err := decodePin(r.Key, r.Value)
+		if err != nil {
+			s.cfg.Logf("pinset: skipping entry: %v", err)
+			continue
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Heads are the set's current heads (the deltas nothing builds on yet).
+func (s *Set) Heads(ctx context.Context) []cid.Cid {
+	return slices.Clone(s.crdt.InternalStats(ctx).Heads)
+}
+
+// Peers lists the peers that announce the set, as this node knows them.
+func (s *Set) Peers() []peer.ID { return s.bc.peers() }
+
+// validate drops an announcement that is malformed, too large or, with
+// Writers set, from a peer not among them; a peer sending such is
+// penalised by gossipsub's scoring.
+func (s *Set) validate(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	if !s.mayWrite(msg.GetFrom()) {
+		s.cfg.Logf("pinset: dropping an announcement by %s (not a writer) from %s", msg.GetFrom(), from)
+		return pubsub.ValidationReject
+	}
+	if _, err := decodeHeads(msg.GetData()); err != nil {
+		s.cfg.Logf("pinset: dropping an announcement from %s: %v", from, err)
+		return pubsub.ValidationReject
+	}
+	return pubsub.ValidationAccept
+}
+
+func (s *Set) mayWrite(p peer.ID) bool {
+	return len(s.cfg.Writers) == 0 || p == s.cfg.Host.ID() || slices.Contains(s.cfg.Writers, p)
+}
+
+// logger gives go-ds-crdt the node's log; its debug notes are dropped.
+type logger struct{ logf func(string, ...any) }
+
+func (l logger) Debug(...any)             {}
+func (l logger) Debugf(string, ...any)    {}
+func (l logger) Info(args ...any)         {}
+func (l logger) Infof(string, ...any)     {}
+func (l logger) Warn(args ...any)         { l.logf("pinset: %s", fmt.Sprint(args...)) }
+func (l logger) Warnf(f string, a ...any) { l.logf("pinset: "+f, a...) }
+func (l logger) Error(args ...any)        { l.logf("pinset: %s", fmt.Sprint(args...)) }
+func (l logger) Errorf(f string, a ...any) {
+	l.logf("pinset: "+f, a...)
+}
+func (l logger) Fatal(args ...any)         { l.logf("pinset: fatal: %s", fmt.Sprint(args...)) }
+func (l logger) Fatalf(f string, a ...any) { l.logf("pinset: fatal: "+f, a...) }
+func (l logger) Panic(args ...any)         { l.logf("pinset: panic: %s", fmt.Sprint(args...)) }
+func (l logger) Panicf(f string, a ...any) { l.logf("pinset: panic: "+f, a...) }
