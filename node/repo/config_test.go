@@ -322,7 +322,7 @@ func TestSetConfigValue(t *testing.T) {
 
 func TestSetConfigValueRefusesOtherVersions(t *testing.T) {
 	path := initRepo(t)
-	writeFile(t, path, versionFile, "2\n")
+	writeFile(t, path, versionFile, "3\n")
 	if _, err := SetConfigValue(path, "Storage.Max", "1TB"); !errors.Is(err, ErrVersion) {
 		t.Fatalf("err = %v, want ErrVersion", err)
 	}

@@ -17,7 +17,18 @@ import (
 )
 
 // Version is the repo format version this build reads and writes.
-const Version = 1
+// Version 2 added the cluster pin set (the cluster directory).
+const Version = 2
+
+// upgrades are the migrations Open runs by itself on an older repo, by
+// the version they start from. A repo older than all of them is refused.
+var upgrades = map[int]struct {
+	name string
+	run  func(path string) error
+}{
+	1: {"1-to-2 (cluster pin set: this node's pins join the cluster's set at the next daemon start, replica duty marks give way to references)",
+		func(path string) error { return os.MkdirAll(filepath.Join(path, clusterDir), 0o700) }},
+}
 
 // Names of the entries of a repo directory.
 const (
@@ -27,6 +38,7 @@ const (
 	tokenFile    = "api-token"
 	lockFileName = "repo.lock"
 	blocksDir    = "blocks"
+	clusterDir   = "cluster"
 )
 
 // tokenBytes is the API token's entropy; it is stored hex-encoded.
@@ -276,6 +288,7 @@ type Repo struct {
 	closeOnce sync.Once
 	closeErr  error
 	lock      *lockFile
+	migrated  []string
 }
 
 // Open opens the repository at path: it checks the format version, takes
@@ -297,13 +310,48 @@ func Open(path string) (*Repo, error) {
 		_ = lock.release()
 		return nil, err
 	}
+	migrated, err := upgrade(path)
+	if err != nil {
+		_ = lock.release()
+		return nil, err
+	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
 		_ = lock.release()
 		return nil, err
 	}
-	return &Repo{path: path, config: cfg, lock: lock}, nil
+	return &Repo{path: path, config: cfg, lock: lock, migrated: migrated}, nil
 }
+
+// upgrade runs the migrations from the repo's version to Version, each
+// ending with the version file's atomic rewrite, and names those it ran.
+func upgrade(path string) ([]string, error) {
+	var ran []string
+	for {
+		v, err := readVersion(path)
+		if err != nil {
+			return ran, err
+		}
+		if v >= Version {
+			return ran, nil
+		}
+		u := upgrades[v]
+		if err := u.run(path); err != nil {
+			return ran, fmt.Errorf("repo: migration %s: %w", u.name, err)
+		}
+		if err := writeFileAtomic(filepath.Join(path, versionFile), []byte(strconv.Itoa(v+1)+"\n"), 0o644); err != nil {
+			return ran, fmt.Errorf("repo: migration %s: write version: %w", u.name, err)
+		}
+		ran = append(ran, u.name)
+	}
+}
+
+// Migrated names the migrations Open ran on this repo.
+func (r *Repo) Migrated() []string { return r.migrated }
+
+// ClusterDir holds the node's replica of the cluster's pin set and its
+// reference index.
+func (r *Repo) ClusterDir() string { return filepath.Join(r.path, clusterDir) }
 
 // Path returns the repo directory as given to Open.
 func (r *Repo) Path() string { return r.path }
@@ -391,29 +439,14 @@ func CheckVersion(path string) error {
 		return fmt.Errorf("repo: %w", err)
 	}
 
-	f, err := os.Open(filepath.Join(path, versionFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return notInitialized(path, "no version file")
-	}
+	v, err := readVersion(path)
 	if err != nil {
-		return fmt.Errorf("repo: read version: %w", err)
+		return err
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxVersionFileSize+1))
-	if err != nil {
-		return fmt.Errorf("repo: read version: %w", err)
-	}
-	text := strings.TrimSpace(string(data))
-	v, err := strconv.Atoi(text)
-	if err != nil || v < 0 || len(data) > maxVersionFileSize {
-		if len(text) > 20 {
-			text = text[:20] + "..."
-		}
-		return newError(ErrVersion, nil,
-			"repo %s has a corrupt version file (%q is not a format version number); this cairn supports version %d",
-			path, text, Version)
-	}
+	_, upgradable := upgrades[v]
 	switch {
+	case v < Version && upgradable:
+		// Open upgrades it.
 	case v < Version:
 		return newError(ErrVersion, nil,
 			"repo %s has format version %d, this cairn needs %d: run `cairn repo migrate` to upgrade it (migration %d-to-%d)",
@@ -424,6 +457,33 @@ func CheckVersion(path string) error {
 			path, v, Version)
 	}
 	return nil
+}
+
+// readVersion reads the repo's format version.
+func readVersion(path string) (int, error) {
+	f, err := os.Open(filepath.Join(path, versionFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, notInitialized(path, "no version file")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("repo: read version: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxVersionFileSize+1))
+	if err != nil {
+		return 0, fmt.Errorf("repo: read version: %w", err)
+	}
+	text := strings.TrimSpace(string(data))
+	v, err := strconv.Atoi(text)
+	if err != nil || v < 0 || len(data) > maxVersionFileSize {
+		if len(text) > 20 {
+			text = text[:20] + "..."
+		}
+		return 0, newError(ErrVersion, nil,
+			"repo %s has a corrupt version file (%q is not a format version number); this cairn supports version %d",
+			path, text, Version)
+	}
+	return v, nil
 }
 
 func notInitialized(path, why string) error {

@@ -78,8 +78,8 @@ func TestInitCreatesRepo(t *testing.T) {
 			if info, err := os.Stat(filepath.Join(path, blocksDir)); err != nil || !info.IsDir() {
 				t.Errorf("blocks dir: %v, %v", info, err)
 			}
-			if got := snapshot(t, path)[versionFile]; got != "1\n" {
-				t.Errorf("version file = %q, want %q", got, "1\n")
+			if got := snapshot(t, path)[versionFile]; got != "2\n" {
+				t.Errorf("version file = %q, want %q", got, "2\n")
 			}
 			for name := range snapshot(t, path) {
 				if strings.HasPrefix(name, ".") {
@@ -299,16 +299,40 @@ func TestInitRacingFileBeforeLock(t *testing.T) {
 	}
 }
 
+func TestOpenUpgradesAVersion1RepoAndNamesTheMigration(t *testing.T) {
+	path := initRepo(t)
+	writeFile(t, path, versionFile, "1\n")
+	if err := os.RemoveAll(filepath.Join(path, clusterDir)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if m := r.Migrated(); len(m) != 1 || !strings.HasPrefix(m[0], "1-to-2") {
+		t.Errorf("Migrated() = %q, want the 1-to-2 migration", m)
+	}
+	if v, err := readVersion(path); err != nil || v != Version {
+		t.Errorf("version after Open: %d (%v), want %d", v, err, Version)
+	}
+	if fi, err := os.Stat(r.ClusterDir()); err != nil || !fi.IsDir() {
+		t.Errorf("cluster directory: %v", err)
+	}
+}
+
 func TestOpenChecksVersion(t *testing.T) {
 	tests := []struct {
 		version string
 		wantErr error
 		wantMsg []string
 	}{
-		{"1\n", nil, nil},
+		{"2\n", nil, nil},
+		{"2", nil, nil},
+		{"1\n", nil, nil}, // upgraded by Open
 		{"1", nil, nil},
-		{"0\n", ErrVersion, []string{"format version 0, this cairn needs 1", "cairn repo migrate", "0-to-1"}},
-		{"2\n", ErrVersion, []string{"format version 2", "upgrade cairn"}},
+		{"0\n", ErrVersion, []string{"format version 0, this cairn needs 2", "cairn repo migrate", "0-to-2"}},
+		{"3\n", ErrVersion, []string{"format version 3", "upgrade cairn"}},
 		{"garbage\n", ErrVersion, []string{"corrupt version file", `"garbage"`}},
 		{"", ErrVersion, []string{"corrupt version file"}},
 		{"-1\n", ErrVersion, []string{"corrupt version file"}},
