@@ -27,6 +27,9 @@ type AddOptions struct {
 	// Progress, if set, is called with the number of input bytes whose
 	// leaves have been stored, in order, from the goroutine calling Add.
 	Progress func(done uint64)
+	// Name is the file's name, for callers that record one (the cluster's
+	// pin set); the DAG does not hold it.
+	Name string
 }
 
 // AddResult describes an added file.

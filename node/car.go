@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/ipfs/go-cid"
 	carv2 "github.com/ipld/go-car/v2"
 	mh "github.com/multiformats/go-multihash"
@@ -125,8 +126,17 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 	if len(res.Roots) > 0 {
 		root = res.Roots[0].CID
 	}
-	_, err = n.publish(ctx, root, keys)
-	return res, err
+	if _, err = n.publish(ctx, root, keys); err != nil {
+		return res, err
+	}
+	for _, r := range res.Roots {
+		if r.Pinned {
+			if _, err := n.pinInSet(ctx, pinset.Pin{Root: r.CID, Bytes: n.pinBytes(ctx, r.CID)}); err != nil {
+				return res, err
+			}
+		}
+	}
+	return res, nil
 }
 
 // dedupe drops repeats from a CAR's roots, keeping their order.

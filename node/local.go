@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/refs"
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
@@ -19,6 +21,9 @@ import (
 // add, a pin or a GC runs the same code with or without a daemon.
 type Local struct {
 	store *store.Store
+	index *refs.Index   // which pinned roots reach each block
+	grace time.Duration // how long unpinned and unclaimed blocks stay
+	cf    *clusterFiles
 	logf  func(format string, args ...any)
 	// gcMu keeps GC out while a writer stores blocks and then marks them
 	// (add and pin, a replica's push): GC never sees them unmarked.
@@ -29,7 +34,8 @@ type Local struct {
 // the same synced batch as the blocks they protect:
 //
 //	"pin/" + root CID bytes     a DAG the user wants kept here
-//	"duty/" + multihash         a block another node placed here as a replica
+//	"duty/" + multihash         a block another node placed here as a replica,
+//	                            with when (8-byte Unix ns; empty from an older cairn)
 var (
 	prefixPin  = []byte("pin/")
 	prefixDuty = []byte("duty/")
@@ -41,22 +47,24 @@ var ErrNotPinned = errors.New("not pinned")
 func pinKey(c cid.Cid) []byte       { return append(append([]byte(nil), prefixPin...), c.Bytes()...) }
 func dutyKey(k mh.Multihash) []byte { return append(append([]byte(nil), prefixDuty...), k...) }
 
-func pinMeta(c cid.Cid) store.Meta       { return store.Meta{Key: pinKey(c)} }
-func dutyMeta(k mh.Multihash) store.Meta { return store.Meta{Key: dutyKey(k)} }
+func pinMeta(c cid.Cid) store.Meta { return store.Meta{Key: pinKey(c)} }
+func dutyMeta(k mh.Multihash) store.Meta {
+	return store.Meta{Key: dutyKey(k), Value: dutyValue(time.Now())}
+}
 
-func newLocal(s *store.Store, logf func(string, ...any)) *Local {
+func newLocal(s *store.Store, cf *clusterFiles, grace time.Duration, logf func(string, ...any)) *Local {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	return &Local{store: s, logf: logf}
+	return &Local{store: s, cf: cf, index: cf.index, grace: grace, logf: logf}
 }
 
 // Store is the block store underneath, for tests and simulations that
 // inspect or damage it; programs go through Local's methods.
 func (l *Local) Store() *store.Store { return l.store }
 
-// Close closes the store.
-func (l *Local) Close() error { return l.store.Close() }
+// Close closes the store and the cluster files.
+func (l *Local) Close() error { return errors.Join(l.store.Close(), l.cf.close()) }
 
 // recordingSink stores blocks and remembers their keys (for announcing
 // and replicating them), each once however often the DAG repeats it.
@@ -273,9 +281,11 @@ type GCStats struct {
 	Reclaimed int64 // bytes of segment files freed by the compaction
 }
 
-// GC removes every block that no pin reaches and that no other node
-// placed here as a replica, then compacts. Replicas leave only through
-// the repair policy, once it has counted enough copies elsewhere.
+// GC removes every block that nothing keeps (see sweep.go: no root of the
+// cluster's set or of this node's pins reaches it, within its grace, and
+// it is no replica pushed within the grace), then compacts. Replicas of
+// pinned roots leave only through the repair policy, once it has counted
+// enough copies elsewhere.
 func (l *Local) GC(ctx context.Context) (GCStats, error) {
 	var st GCStats
 	l.gcMu.Lock()
@@ -285,8 +295,16 @@ func (l *Local) GC(ctx context.Context) (GCStats, error) {
 		return st, fmt.Errorf("gc: %w", err)
 	}
 	var doomed []mh.Multihash
+	now := time.Now()
 	err = l.store.ForEach(ctx, func(k mh.Multihash) error {
-		if reach[string(k)] || l.isDuty(k) {
+		keep := reach[string(k)]
+		if !keep {
+			var err error
+			if keep, err = l.keptByRefs(k, nil, now, l.grace); err != nil {
+				return err
+			}
+		}
+		if keep {
 			st.Kept++
 			return nil
 		}
@@ -300,7 +318,8 @@ func (l *Local) GC(ctx context.Context) (GCStats, error) {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		if err := l.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return st, fmt.Errorf("gc: %w", err)
 		}
 		st.Removed++

@@ -10,6 +10,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -20,9 +21,11 @@ import (
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/dht"
 	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/ipfs/go-cid"
 	ds "github.com/ipfs/go-datastore"
 	kaddht "github.com/libp2p/go-libp2p-kad-dht"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -82,6 +85,8 @@ type Config struct {
 	ScrubRate     int64
 	// Replication configures the copies kept on other nodes.
 	Replication ReplicationConfig
+	// Cluster configures the node's part in the cluster's pin set.
+	Cluster ClusterConfig
 	// Logf receives notes; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -89,18 +94,29 @@ type Config struct {
 // Node is a running cairn peer.
 type Node struct {
 	*Local
-	cfg       Config
-	host      host.Host
-	ownsHost  bool
-	dht       *dht.DHT
-	server    *exchange.Server
-	client    *exchange.Client
-	wantSlots chan struct{} // one per want in flight, across fetches (MaxWants)
-	slotMu    sync.Mutex
-	slotFreed chan struct{} // closed and replaced when a want slot frees
-	gater     *banGater
-	rep       *replicator
-	closeOnce sync.Once
+	cfg      Config
+	host     host.Host
+	ownsHost bool
+	dht      *dht.DHT
+	server   *exchange.Server
+	client   *exchange.Client
+	// deltaClient fetches the pin set's deltas, which are not UnixFS.
+	deltaClient *exchange.Client
+	wantSlots   chan struct{} // one per want in flight, across fetches (MaxWants)
+	slotMu      sync.Mutex
+	slotFreed   chan struct{} // closed and replaced when a want slot frees
+	gater       *banGater
+	rep         *replicator
+	ps          *pubsub.PubSub
+	pins        *pinset.Set
+	status      *informer
+	closeOnce   sync.Once
+
+	// The indexer's queue (indexer.go).
+	idxMu      sync.Mutex
+	idxPending map[string]cid.Cid
+	idxBusy    bool
+	idxWake    chan struct{}
 
 	scrubErrors atomic.Int64
 	draining    atomic.Bool // handing chunks away: take no more
@@ -132,9 +148,10 @@ func (n *Node) goBG(fn func()) bool {
 
 // newNode builds a node over an open store from a validated config;
 // Open is the one way in. Start connects it to the network.
-func newNode(cfg Config, s *store.Store) (*Node, error) {
-	n := &Node{Local: newLocal(s, cfg.Logf), cfg: cfg, gater: newBanGater(),
-		wantSlots: make(chan struct{}, cfg.MaxWants), slotFreed: make(chan struct{})}
+func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
+	n := &Node{Local: newLocal(s, cf, cfg.Cluster.UnpinGrace, cfg.Logf), cfg: cfg, gater: newBanGater(),
+		wantSlots: make(chan struct{}, cfg.MaxWants), slotFreed: make(chan struct{}),
+		idxPending: map[string]cid.Cid{}, idxWake: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if cfg.Host != nil {
 		n.host = cfg.Host
@@ -161,25 +178,56 @@ func newNode(cfg Config, s *store.Store) (*Node, error) {
 	}
 	n.dht = d
 	n.client = exchange.NewClient(n.host)
+	n.deltaClient = exchange.NewClient(n.host)
+	n.deltaClient.Verify = verifyDelta
 	n.rep, err = newReplicator(n, cfg.Replication)
 	if err != nil {
 		d.Close()
 		n.closeHost()
 		return nil, err
 	}
+	if err := n.openSet(cf); err != nil {
+		d.Close()
+		n.closeHost()
+		return nil, err
+	}
 	n.server, err = exchange.NewServer(exchange.ServerConfig{
 		Host:        n.host,
-		Blocks:      s,
+		Blocks:      served{user: s, deltas: cf.deltas},
 		OnPush:      n.onPush,
 		OnMisbehave: n.misbehaved,
 	})
 	if err != nil {
+		n.pins.Close()
 		d.Close()
 		n.closeHost()
 		return nil, err
 	}
 	n.rep.launch()
 	return n, nil
+}
+
+// openSet joins the cluster's pin set and its status topic.
+func (n *Node) openSet(cf *clusterFiles) error {
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host)
+	if err != nil {
+		return fmt.Errorf("node: pubsub: %w", err)
+	}
+	n.ps = ps
+	n.pins, err = pinset.New(pinset.Config{
+		Host: n.host, PubSub: ps, Datastore: cf.state, Blocks: deltaBlocks{cf.deltas}, Fetch: n.fetchDelta,
+		RebroadcastInterval: n.cfg.Cluster.RebroadcastInterval, Writers: n.cfg.Cluster.Writers,
+		OnChange: n.indexSoon, Logf: n.cfg.Logf,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.status, err = newInformer(n)
+	if err != nil {
+		n.pins.Close()
+		return err
+	}
+	return nil
 }
 
 func (n *Node) logf(format string, args ...any) { n.cfg.Logf(format, args...) }
@@ -225,6 +273,14 @@ func (n *Node) Start(ctx context.Context) error {
 		n.goBG(n.scrubLoop)
 	}
 	n.rep.startTicking()
+	n.goBG(n.indexLoop)
+	n.goBG(n.sweepLoop)
+	n.goBG(n.status.run)
+	n.goBG(func() {
+		if err := n.reconcileSet(n.ctx); err != nil && n.ctx.Err() == nil {
+			n.logf("cluster: reconcile with the set: %v", err)
+		}
+	})
 	return nil
 }
 
@@ -257,10 +313,12 @@ func (n *Node) Close() error {
 		n.closed = true
 		n.bgMu.Unlock()
 		n.bg.Wait()
+		n.status.close()
+		perr := n.pins.Close()
 		n.server.Close()
-		err = n.dht.Close()
+		err = errors.Join(n.dht.Close(), perr)
 		n.closeHost()
-		if serr := n.store.Close(); err == nil {
+		if serr := n.Local.Close(); err == nil {
 			err = serr
 		}
 		if n.cfg.closeDatastore != nil {
@@ -330,8 +388,9 @@ type AddResult struct {
 }
 
 // Add stores a file, makes it durable here and on W-1 other nodes (the
-// closest live peers to each block), pins it here, and announces it. The
-// remaining copies up to R are made in the background.
+// closest live peers to each block), announces it, and pins it in the
+// cluster's set, returning once W nodes hold the pin too. The remaining
+// copies up to R are made in the background.
 func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (AddResult, error) {
 	cres, keys, err := n.Local.add(ctx, r, opts)
 	res := AddResult{AddResult: cres, Copies: 1}
@@ -339,6 +398,11 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (Add
 		return res, err
 	}
 	res.Copies, err = n.publish(ctx, res.Root, keys)
+	if err != nil {
+		return res, err
+	}
+	held, err := n.pinInSet(ctx, pinset.Pin{Root: res.Root, Name: opts.Name, Bytes: res.Tsize})
+	res.Copies = min(res.Copies, held)
 	return res, err
 }
 
@@ -356,6 +420,11 @@ func (n *Node) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirO
 		return res, err
 	}
 	res.Copies, err = n.publish(ctx, res.Root, keys)
+	if err != nil {
+		return res, err
+	}
+	held, err := n.pinInSet(ctx, pinset.Pin{Root: res.Root, Bytes: res.Tsize})
+	res.Copies = min(res.Copies, held)
 	return res, err
 }
 

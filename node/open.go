@@ -69,6 +69,14 @@ func configFromRepo(r *repo.Repo) (Config, error) {
 	if err != nil {
 		return Config{}, err
 	}
+	var writers []peer.ID
+	for _, w := range rc.Cluster.Writers {
+		id, err := peer.Decode(w)
+		if err != nil {
+			return Config{}, fmt.Errorf("node: Cluster.Writers: %q: %w", w, err)
+		}
+		writers = append(writers, id)
+	}
 	return Config{
 		Identity:  priv,
 		Listen:    listen,
@@ -81,6 +89,14 @@ func configFromRepo(r *repo.Repo) (Config, error) {
 		},
 		ScrubInterval: time.Duration(rc.Storage.ScrubInterval),
 		ScrubRate:     clampInt64(uint64(rc.Storage.ScrubRate)),
+		Cluster: ClusterConfig{
+			Dir:                 r.ClusterDir(),
+			RebroadcastInterval: time.Duration(rc.Cluster.RebroadcastInterval),
+			UnpinGrace:          time.Duration(rc.Cluster.UnpinGrace),
+			SweepInterval:       time.Duration(rc.Cluster.SweepInterval),
+			StatusInterval:      time.Duration(rc.Cluster.StatusInterval),
+			Writers:             writers,
+		},
 		Replication: ReplicationConfig{
 			Factor:      rc.Replication.Factor,
 			WriteQuorum: rc.Replication.WriteQuorum,
@@ -128,8 +144,16 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 		cfg.Datastore = d
 		cfg.closeDatastore = d.Close
 	}
+	cf, err := openClusterFiles(cfg.Cluster.Dir, true, cfg.Logf)
+	if err != nil {
+		if cfg.closeDatastore != nil {
+			cfg.closeDatastore()
+		}
+		return nil, err
+	}
 	s, err := store.Open(r.BlocksDir(), withStoreLog(cfg.StoreOptions, cfg.Logf))
 	if err != nil {
+		cf.close()
 		if cfg.closeDatastore != nil {
 			cfg.closeDatastore()
 		}
@@ -138,9 +162,10 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 	if cfg.ownRepo {
 		cfg.closeRepo = r.Close
 	}
-	n, err := newNode(cfg, s)
+	n, err := newNode(cfg, s, cf)
 	if err != nil {
 		s.Close()
+		cf.close()
 		if cfg.closeDatastore != nil {
 			cfg.closeDatastore()
 		}
@@ -159,11 +184,19 @@ func OpenLocal(r *repo.Repo, opts ...Option) (*Local, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	s, err := store.Open(r.BlocksDir(), withStoreLog(cfg.StoreOptions, cfg.Logf))
+	if err := cfg.Cluster.validate(); err != nil {
+		return nil, err
+	}
+	cf, err := openClusterFiles(cfg.Cluster.Dir, false, cfg.Logf)
 	if err != nil {
 		return nil, err
 	}
-	return newLocal(s, cfg.Logf), nil
+	s, err := store.Open(r.BlocksDir(), withStoreLog(cfg.StoreOptions, cfg.Logf))
+	if err != nil {
+		cf.close()
+		return nil, err
+	}
+	return newLocal(s, cf, cfg.Cluster.UnpinGrace, cfg.Logf), nil
 }
 
 // withStoreLog sends the store's recovery notes to the node's log.
@@ -197,6 +230,9 @@ func (c *Config) validate() error {
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
+	}
+	if err := c.Cluster.validate(); err != nil {
+		return err
 	}
 	return c.Replication.validate()
 }

@@ -54,8 +54,9 @@ func TestARepairMovesToTheFallbackWhenItsFirstTargetRefuses(t *testing.T) {
 			key = sum
 		}
 	}
-	// Stored without Add, so no write path copies it: only repair does.
-	if err := holder.Store().Put(cid.NewCidV1(cid.Raw, key), data); err != nil {
+	// Stored as a pushed replica, not by Add, so no write path copies it:
+	// only repair does.
+	if err := holder.storeReplica(cid.NewCidV1(cid.Raw, key), data); err != nil {
 		t.Fatal(err)
 	}
 	all := []*Node{holder, full, b, c}

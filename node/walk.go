@@ -22,7 +22,13 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	var keys []mh.Multihash
 	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
-		keys = append(keys, k)
+		// A read's cache is not the cluster's to keep at R copies: only
+		// blocks a pin reaches or a push placed here are walked.
+		if !canDrop || pinned[string(k)] || r.n.isDuty(k) {
+			keys = append(keys, k)
+		} else if ok, err := r.n.index.Referenced(k); err != nil || ok {
+			keys = append(keys, k)
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("list held chunks: %w", err)

@@ -336,6 +336,9 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// Capacity is the most bytes the segment files may hold (0: no bound).
+func (s *Store) Capacity() int64 { return s.opts.Capacity }
+
 // Close commits what is pending and closes the files.
 func (s *Store) Close() error {
 	s.bg.Wait()

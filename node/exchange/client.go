@@ -20,11 +20,15 @@ type Client struct {
 	// StallTimeout bounds the wait for each reply frame: a provider that
 	// goes quiet this long is given up on (default 10s).
 	StallTimeout time.Duration
+	// Verify checks each block a want brings before it is passed on
+	// (default chunk.Verify: size, hash, codec). A client fetching blocks
+	// of another kind (the pin set's deltas) sets its own.
+	Verify func(cid.Cid, []byte) error
 }
 
 // NewClient returns a client that opens streams from h.
 func NewClient(h host.Host) *Client {
-	return &Client{h: h, StallTimeout: 10 * time.Second}
+	return &Client{h: h, StallTimeout: 10 * time.Second, Verify: chunk.Verify}
 }
 
 // open starts a request stream that ctx's end resets.
@@ -90,7 +94,7 @@ func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(ci
 		if err == nil {
 			switch typ {
 			case typeBlock:
-				if verr := chunk.Verify(want, data); verr != nil {
+				if verr := c.Verify(want, data); verr != nil {
 					if errors.Is(verr, chunk.ErrBadNode) {
 						err = fmt.Errorf("%w: %s: %v", ErrBadContent, want, verr)
 					} else {

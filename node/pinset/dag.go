@@ -22,10 +22,10 @@ type Blocks interface {
 	Put(c cid.Cid, data []byte) error
 }
 
-// Limits on a delta block: go-ds-crdt cuts deltas at 1 MB
-// (MaxBatchDeltaSize), and a delta links only the heads before it.
+// Limits on a delta block: the set has go-ds-crdt cut deltas at half of
+// MaxDelta (MaxBatchDeltaSize), and a delta links only the heads before it.
 const (
-	MaxDelta      = 1<<20 + 64<<10
+	MaxDelta      = 1 << 20
 	maxDeltaLinks = 256
 )
 

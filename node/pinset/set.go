@@ -87,6 +87,7 @@ func New(cfg Config) (*Set, error) {
 	opts.Logger = logger{cfg.Logf}
 	opts.RebroadcastInterval = cfg.RebroadcastInterval
 	opts.DAGSyncerTimeout = time.Minute
+	opts.MaxBatchDeltaSize = MaxDelta / 2
 	opts.PutHook = func(k ds.Key, _ []byte) { s.changed(k) }
 	opts.DeleteHook = func(k ds.Key) { s.changed(k) }
 	dags := &dagService{blocks: cfg.Blocks, fetch: func(ctx context.Context, c cid.Cid) ([]byte, error) {

@@ -170,6 +170,21 @@ func (x *Index) Roots(fn func(root cid.Cid, st State) error) error {
 // Expire drops the roots unpinned at least grace before now, with their
 // references, and returns them.
 func (x *Index) Expire(now time.Time, grace time.Duration) ([]cid.Cid, error) {
+	due, err := x.Due(now, grace)
+	if err != nil {
+		return nil, err
+	}
+	for _, root := range due {
+		if err := x.Drop(root); err != nil {
+			return nil, err
+		}
+	}
+	return due, nil
+}
+
+// Due lists the roots unpinned at least grace before now: a caller frees
+// their blocks, then drops them, so a crash in between leaves them due.
+func (x *Index) Due(now time.Time, grace time.Duration) ([]cid.Cid, error) {
 	var due []cid.Cid
 	err := x.Roots(func(root cid.Cid, st State) error {
 		if !st.UnpinnedAt.IsZero() && !now.Before(st.UnpinnedAt.Add(grace)) {
@@ -177,20 +192,12 @@ func (x *Index) Expire(now time.Time, grace time.Duration) ([]cid.Cid, error) {
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	for _, root := range due {
-		if err := x.drop(root); err != nil {
-			return nil, err
-		}
-	}
-	return due, nil
+	return due, err
 }
 
-// drop removes an unpinned root and its references in one batch,
-// unless it was pinned again meanwhile.
-func (x *Index) drop(root cid.Cid) error {
+// Drop removes an unpinned root and its references in one batch, unless
+// it was pinned again meanwhile.
+func (x *Index) Drop(root cid.Cid) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	st, err := x.Root(root)
@@ -247,6 +254,22 @@ func (x *Index) Referenced(k mh.Multihash) (bool, error) {
 	defer it.Release()
 	ok := it.Next()
 	return ok, it.Error()
+}
+
+// RootsOf lists the indexed roots that reach the block.
+func (x *Index) RootsOf(k mh.Multihash) ([]cid.Cid, error) {
+	p := blockPrefix(k)
+	it := x.db.NewIterator(util.BytesPrefix(p), nil)
+	defer it.Release()
+	var out []cid.Cid
+	for it.Next() {
+		root, err := cid.Cast(it.Key()[len(p):])
+		if err != nil {
+			return nil, fmt.Errorf("refs: bad reference: %w", err)
+		}
+		out = append(out, root)
+	}
+	return out, it.Error()
 }
 
 // Pinned reports whether a pinned root (not one within its grace)

@@ -23,7 +23,19 @@ type Config struct {
 	Bootstrap   []string // multiaddrs of peers to dial at start; empty by default so a new node talks to no one
 	Storage     StorageConfig
 	Replication ReplicationConfig
+	Cluster     ClusterConfig
 	Gateway     GatewayConfig
+}
+
+// ClusterConfig controls the node's part in the cluster's pin set.
+type ClusterConfig struct {
+	RebroadcastInterval Duration // how often the set's heads are announced again
+	UnpinGrace          Duration // how long an unpinned file's blocks stay before they are freed
+	SweepInterval       Duration // how often blocks no pin needs are freed
+	StatusInterval      Duration // how often the node publishes its status
+	// Writers, if set, are the peer IDs whose pins and unpins are taken;
+	// empty: every member of the swarm may write.
+	Writers []string
 }
 
 // IdentityConfig describes the node's libp2p identity. It is derived from
@@ -96,6 +108,12 @@ func DefaultConfig() *Config {
 			Interval:    Duration(10 * time.Minute),
 			Bandwidth:   50 * MB,
 		},
+		Cluster: ClusterConfig{
+			RebroadcastInterval: Duration(10 * time.Second),
+			UnpinGrace:          Duration(time.Hour),
+			SweepInterval:       Duration(time.Minute),
+			StatusInterval:      Duration(10 * time.Second),
+		},
 		Gateway: GatewayConfig{
 			MaxUploadSize: 64 * GiB,
 			FetchTimeout:  Duration(time.Minute),
@@ -159,6 +177,10 @@ func (c *Config) Validate() error {
 		ok   bool
 	}{
 		{"Replication.GraceDelay", r.GraceDelay > 0},
+		{"Cluster.RebroadcastInterval", c.Cluster.RebroadcastInterval > 0},
+		{"Cluster.UnpinGrace", c.Cluster.UnpinGrace > 0},
+		{"Cluster.SweepInterval", c.Cluster.SweepInterval > 0},
+		{"Cluster.StatusInterval", c.Cluster.StatusInterval > 0},
 		{"Replication.Interval", r.Interval > 0},
 		{"Replication.Bandwidth", r.Bandwidth > 0},
 		{"Gateway.MaxUploadSize", c.Gateway.MaxUploadSize > 0},

@@ -1,0 +1,318 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/cairnstore/cairn/node/pinset"
+	"github.com/cairnstore/cairn/node/refs"
+	"github.com/ipfs/go-cid"
+	dsleveldb "github.com/ipfs/go-ds-leveldb"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ClusterConfig configures the node's part in the cluster's pin set.
+type ClusterConfig struct {
+	// Dir holds the set's replica, the reference index and the set's
+	// delta blocks (Open uses the repo's cluster directory).
+	Dir string
+	// RebroadcastInterval is how often the set's heads are announced
+	// again, so a node that was away catches up (default 10s).
+	RebroadcastInterval time.Duration
+	// UnpinGrace is how long the blocks of an unpinned root are kept
+	// before they are freed (default 1h).
+	UnpinGrace time.Duration
+	// SweepInterval is how often blocks no pin needs are looked for and
+	// freed (default 1m).
+	SweepInterval time.Duration
+	// StatusInterval is how often the node publishes its status; a node
+	// silent for 3 intervals is shown as down (default 10s).
+	StatusInterval time.Duration
+	// Writers, when set, are the only peers whose pins and unpins the
+	// node takes; empty means every member of the swarm may write.
+	Writers []peer.ID
+}
+
+func (cc *ClusterConfig) validate() error {
+	if cc.Dir == "" {
+		return errors.New("node: no cluster directory")
+	}
+	if cc.RebroadcastInterval < 0 || cc.UnpinGrace < 0 || cc.SweepInterval < 0 || cc.StatusInterval < 0 {
+		return errors.New("node: negative cluster interval or grace")
+	}
+	if cc.RebroadcastInterval == 0 {
+		cc.RebroadcastInterval = 10 * time.Second
+	}
+	if cc.UnpinGrace == 0 {
+		cc.UnpinGrace = time.Hour
+	}
+	if cc.SweepInterval == 0 {
+		cc.SweepInterval = time.Minute
+	}
+	if cc.StatusInterval == 0 {
+		cc.StatusInterval = 10 * time.Second
+	}
+	return nil
+}
+
+// clusterFiles are the cluster directory's stores: the pin set's
+// goleveldb (shared with the reference index) and its delta blocks, kept
+// apart from user content (not counted, not collected, not pushed).
+type clusterFiles struct {
+	state  *dsleveldb.Datastore
+	deltas *store.Store // nil for Local, which never touches the set
+	index  *refs.Index
+}
+
+func openClusterFiles(dir string, withDeltas bool, logf func(string, ...any)) (*clusterFiles, error) {
+	st, err := dsleveldb.NewDatastore(filepath.Join(dir, "state"), nil)
+	if err != nil {
+		return nil, fmt.Errorf("node: open cluster state: %w", err)
+	}
+	cf := &clusterFiles{state: st, index: refs.New(st.DB)}
+	if withDeltas {
+		cf.deltas, err = store.Open(filepath.Join(dir, "deltas"), store.Options{SegmentSize: 8 << 20, Logf: logf})
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("node: open cluster deltas: %w", err)
+		}
+	}
+	return cf, nil
+}
+
+func (cf *clusterFiles) close() error {
+	var err error
+	if cf.deltas != nil {
+		err = cf.deltas.Close()
+	}
+	return errors.Join(err, cf.state.Close())
+}
+
+// deltaBlocks is pinset.Blocks over the delta store: every delta is
+// synced before the set builds on it.
+type deltaBlocks struct{ s *store.Store }
+
+func (d deltaBlocks) Get(ctx context.Context, c cid.Cid) ([]byte, error) { return d.s.Get(ctx, c) }
+func (d deltaBlocks) Has(c cid.Cid) (bool, error)                        { return d.s.Has(c) }
+func (d deltaBlocks) Put(c cid.Cid, data []byte) error {
+	// Deltas are dag-pb but not UnixFS: the store's Put would refuse
+	// them, so the hash is checked here (pinset has checked the rest).
+	if err := chunk.CheckHash(c.Hash(), data); err != nil {
+		return fmt.Errorf("delta %s: %w", c, err)
+	}
+	if err := d.s.PutHashed(c, data); err != nil {
+		return err
+	}
+	return d.s.Sync()
+}
+
+// verifyDelta is the exchange check for a fetched delta: its size and
+// hash (pinset then checks what it holds before it merges).
+func verifyDelta(c cid.Cid, data []byte) error {
+	if len(data) > pinset.MaxDelta {
+		return fmt.Errorf("delta %s: %w (%d bytes)", c, chunk.ErrTooLarge, len(data))
+	}
+	return chunk.CheckHash(c.Hash(), data)
+}
+
+// served is what the exchange serves: user blocks, then the set's
+// deltas (which peers fetch by CID like any block).
+type served struct{ user, deltas *store.Store }
+
+func (s served) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, []byte, error) {
+	data, back, err := s.user.GetBuffer(ctx, c, buf)
+	if errors.Is(err, store.ErrNotFound) && c.Prefix().Codec == cid.DagProtobuf {
+		return s.deltas.GetBuffer(ctx, c, buf)
+	}
+	return data, back, err
+}
+
+func (s served) Has(c cid.Cid) (bool, error) {
+	ok, err := s.user.Has(c)
+	if err != nil || ok || c.Prefix().Codec != cid.DagProtobuf {
+		return ok, err
+	}
+	return s.deltas.Has(c)
+}
+
+func (s served) WillNeed(cids []cid.Cid) { s.user.WillNeed(cids) }
+
+// fetchDelta gets a delta block from one of the peers that announce the
+// set, tried in random order, checked against its CID by the exchange.
+func (n *Node) fetchDelta(ctx context.Context, c cid.Cid, from []peer.ID) ([]byte, error) {
+	return n.getFromAny(ctx, n.deltaClient, c, from)
+}
+
+// getFromAny asks the given peers for one block, in random order, and
+// returns it unstored.
+func (n *Node) getFromAny(ctx context.Context, client *exchange.Client, c cid.Cid, from []peer.ID) ([]byte, error) {
+	from = append([]peer.ID(nil), from...)
+	rand.Shuffle(len(from), func(i, j int) { from[i], from[j] = from[j], from[i] })
+	var last error = fmt.Errorf("%s: no peer to ask", c)
+	for _, p := range from {
+		if p == n.host.ID() || !n.usable(p) {
+			continue
+		}
+		var got []byte
+		_, err := client.Want(ctx, p, []cid.Cid{c}, func(_ cid.Cid, data []byte) error {
+			got = append([]byte(nil), data...)
+			return nil
+		})
+		if got != nil {
+			return got, nil
+		}
+		if err != nil {
+			last = err
+		} else {
+			last = fmt.Errorf("%s: %s does not have it", c, p)
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, last
+}
+
+// peek reads a block held here or, unstored, from a provider: what the
+// indexer reads a DAG's inner nodes with.
+func (n *Node) peek(ctx context.Context, c cid.Cid) ([]byte, error) {
+	if data, err := n.Local.Block(ctx, c); err == nil {
+		return data, nil
+	}
+	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	provs, _, err := n.dht.FindProviders(lctx, c, 8)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]peer.ID, 0, len(provs))
+	for _, ai := range provs {
+		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+		ids = append(ids, ai.ID)
+	}
+	data, err := n.getFromAny(lctx, n.client, c, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", c, err)
+	}
+	return data, nil
+}
+
+// ClusterPin is a pin of the cluster's set.
+type ClusterPin = pinset.Pin
+
+// PinOptions describe a pin made in the cluster's set.
+type PinOptions struct {
+	Name     string
+	Replicas int // 0: the cluster's R
+	Fetch    FetchOptions
+}
+
+// pinInSet puts root in the cluster's set and waits until W nodes hold
+// the entry (this one included); it returns how many do.
+func (n *Node) pinInSet(ctx context.Context, p pinset.Pin) (int, error) {
+	p.By, p.At = n.host.ID(), time.Now().UTC()
+	if err := n.pins.Add(ctx, p); err != nil {
+		return 0, err
+	}
+	n.indexSoon(p.Root)
+	return n.confirmPin(ctx, p.Root), nil
+}
+
+// confirmPin asks the peers of the set closest to root to hold its
+// entry, until W-1 of them do or none is left to ask; it returns the
+// holders counted, this node included.
+func (n *Node) confirmPin(ctx context.Context, root cid.Cid) int {
+	need := n.WriteQuorum() - 1
+	if need <= 0 {
+		return 1
+	}
+	members := map[peer.ID]bool{}
+	for _, p := range n.pins.Peers() {
+		members[p] = true
+	}
+	var order []peer.ID
+	for _, p := range n.rep.placement().Closest(root.Hash(), len(members)+1) {
+		if members[p] && p != n.host.ID() {
+			order = append(order, p)
+		}
+	}
+	held := 1
+	for start := 0; start < len(order) && held-1 < need; {
+		batch := order[start:min(start+need-(held-1), len(order))]
+		start += len(batch)
+		errs := make(chan error, len(batch))
+		for _, p := range batch {
+			go func(p peer.ID) { errs <- n.pins.Confirm(ctx, p, root) }(p)
+		}
+		for range batch {
+			if err := <-errs; err == nil {
+				held++
+			} else {
+				n.logf("pin %s: %v", root, err)
+			}
+		}
+	}
+	return held
+}
+
+// PinCluster fetches what is missing of the DAG under root, pins it here
+// until the cluster's set covers it, and puts it in the set; it returns
+// how many nodes hold the entry when it does (W, or fewer when there are
+// not that many).
+func (n *Node) PinCluster(ctx context.Context, root cid.Cid, opts PinOptions) (int, error) {
+	if err := n.Pin(ctx, root, opts.Fetch); err != nil {
+		return 0, err
+	}
+	st, _, err := n.Local.Stat(ctx, root)
+	if err != nil {
+		return 0, fmt.Errorf("pin %s: %w", root, err)
+	}
+	return n.pinInSet(ctx, pinset.Pin{Root: root, Name: opts.Name, Replicas: opts.Replicas, Bytes: st.Cumulative})
+}
+
+// UnpinCluster takes root out of the cluster's set, from any node: its
+// blocks are freed everywhere once the grace is over. ErrNotPinned if
+// neither the set nor this node pins it.
+func (n *Node) UnpinCluster(ctx context.Context, root cid.Cid) error {
+	err := n.pins.Remove(ctx, root)
+	local := n.Local.Unpin(ctx, root)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pinset.ErrNotPinned) && local == nil:
+		return nil
+	case errors.Is(err, pinset.ErrNotPinned):
+		return fmt.Errorf("unpin %s: %w", root, ErrNotPinned)
+	}
+	return fmt.Errorf("unpin %s: %w", root, err)
+}
+
+// ClusterPins calls fn with every pin of the cluster's set.
+func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error {
+	return n.pins.List(ctx, fn)
+}
+
+// ClusterPinOf returns root's entry in the set; ErrNotPinned if absent.
+func (n *Node) ClusterPinOf(ctx context.Context, root cid.Cid) (ClusterPin, error) {
+	p, err := n.pins.Get(ctx, root)
+	if errors.Is(err, pinset.ErrNotPinned) {
+		return p, fmt.Errorf("%s: %w", root, ErrNotPinned)
+	}
+	return p, err
+}
+
+// pinBytes is the size the set records for a DAG held here.
+func (l *Local) pinBytes(ctx context.Context, root cid.Cid) uint64 {
+	st, err := chunk.StatDAG(ctx, l.store, root)
+	if err != nil {
+		return 0
+	}
+	return st.Cumulative
+}

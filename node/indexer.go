@@ -1,0 +1,230 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/pinset"
+	"github.com/cairnstore/cairn/node/refs"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// The indexer keeps the reference index in step with the cluster's pin
+// set: a root that joins the set has its DAG's blocks indexed (its inner
+// nodes read here or, unstored, from providers: a node may hold only a
+// few leaves), and a root that leaves it is marked unpinned, which starts
+// its grace. Changes reach it from the set's hooks, as roots to look at
+// again; it reads the set's state itself, so a hook's order or repeats do
+// not matter.
+
+// indexSoon queues root for the indexer.
+func (n *Node) indexSoon(root cid.Cid) {
+	n.idxMu.Lock()
+	n.idxPending[root.KeyString()] = root
+	n.idxMu.Unlock()
+	select {
+	case n.idxWake <- struct{}{}:
+	default:
+	}
+}
+
+// indexIdle reports whether nothing waits for the indexer (tests).
+func (n *Node) indexIdle() bool {
+	n.idxMu.Lock()
+	defer n.idxMu.Unlock()
+	return len(n.idxPending) == 0 && !n.idxBusy
+}
+
+func (n *Node) indexLoop() {
+	retry := time.NewTicker(5 * time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.idxWake:
+		case <-retry.C:
+		}
+		n.idxMu.Lock()
+		todo := n.idxPending
+		n.idxPending = map[string]cid.Cid{}
+		n.idxBusy = len(todo) > 0
+		n.idxMu.Unlock()
+		for k, root := range todo {
+			if err := n.indexRoot(n.ctx, root); err != nil {
+				if n.ctx.Err() != nil {
+					return
+				}
+				n.logf("cluster: index %s (will retry): %v", root, err)
+				n.idxMu.Lock()
+				if _, again := n.idxPending[k]; !again {
+					n.idxPending[k] = root
+				}
+				n.idxMu.Unlock()
+			}
+		}
+		n.idxMu.Lock()
+		n.idxBusy = false
+		n.idxMu.Unlock()
+	}
+}
+
+// indexRoot brings root's index entry in line with the set.
+func (n *Node) indexRoot(ctx context.Context, root cid.Cid) error {
+	pinned, err := n.pins.Has(ctx, root)
+	if err != nil {
+		return err
+	}
+	st, err := n.index.Root(root)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pinned && !st.Indexed:
+		keys, err := n.dagKeys(ctx, root)
+		if err != nil {
+			return err
+		}
+		if err := n.index.Add(root, keys); err != nil {
+			return err
+		}
+		return n.graduate(ctx, root, keys)
+	case pinned:
+		if !st.UnpinnedAt.IsZero() {
+			if err := n.index.Add(root, nil); err != nil { // pinned again
+				return err
+			}
+		}
+		return n.graduate(ctx, root, nil)
+	case st.Indexed && st.UnpinnedAt.IsZero():
+		if err := n.index.Unpin(root, time.Now()); err != nil {
+			return err
+		}
+		if err := n.Local.Unpin(ctx, root); err != nil && !errors.Is(err, ErrNotPinned) {
+			return err
+		}
+	}
+	return nil
+}
+
+// graduate hands a root over to the set: the set's reference now keeps
+// its blocks, so this node's own pin of it goes, and so do the undated
+// duty marks an older cairn left on its blocks (they kept replicas
+// forever; the reference keeps them while the root is pinned).
+func (n *Node) graduate(ctx context.Context, root cid.Cid, keys []mh.Multihash) error {
+	n.gcMu.RLock()
+	defer n.gcMu.RUnlock()
+	var meta []store.Meta
+	if ok, err := n.store.HasMeta(pinKey(root)); err == nil && ok {
+		meta = append(meta, store.Meta{Key: pinKey(root), Delete: true})
+	}
+	for _, k := range keys {
+		if v, err := n.store.GetMeta(dutyKey(k)); err == nil && len(v) == 0 {
+			meta = append(meta, store.Meta{Key: dutyKey(k), Delete: true})
+		}
+	}
+	if len(meta) == 0 {
+		return nil
+	}
+	if err := n.store.Sync(meta...); err != nil {
+		return fmt.Errorf("graduate %s: %w", root, err)
+	}
+	return nil
+}
+
+// dagKeys lists every block of the DAG under root, reading the inner
+// nodes here or from providers; leaves (raw blocks) are not read.
+func (n *Node) dagKeys(ctx context.Context, root cid.Cid) ([]mh.Multihash, error) {
+	seen := map[string]bool{}
+	var keys []mh.Multihash
+	queue := []cid.Cid{root}
+	for len(queue) > 0 {
+		c := queue[0]
+		queue = queue[1:]
+		if chunk.IsIdentity(c) || seen[string(c.Hash())] {
+			continue
+		}
+		seen[string(c.Hash())] = true
+		keys = append(keys, c.Hash())
+		if !chunk.HasLinks(c) {
+			continue
+		}
+		data, err := n.peek(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		links, err := chunk.Links(c, data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c, err)
+		}
+		queue = append(queue, links...)
+	}
+	return keys, nil
+}
+
+// reconcile brings the index and this node's own pins in line with the
+// set at start: roots pinned or unpinned while the node was away are
+// queued, and its own pins that the set lacks (adds made without the
+// daemon, pins of a repo from before the cluster set) join the set.
+func (n *Node) reconcileSet(ctx context.Context) error {
+	err := n.pins.List(ctx, func(p pinset.Pin) error {
+		if st, err := n.index.Root(p.Root); err != nil || !st.Indexed || !st.UnpinnedAt.IsZero() {
+			n.indexSoon(p.Root)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = n.index.Roots(func(root cid.Cid, st refs.State) error {
+		if st.UnpinnedAt.IsZero() {
+			n.indexSoon(root)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	local, err := n.Local.Pins(ctx)
+	if err != nil {
+		return err
+	}
+	var join []pinset.Pin
+	for _, root := range local {
+		st, err := n.index.Root(root)
+		if err != nil {
+			return err
+		}
+		in, err := n.pins.Has(ctx, root)
+		if err != nil {
+			return err
+		}
+		switch {
+		case in:
+			n.indexSoon(root)
+		case st.Indexed:
+			// The set had it and dropped it while this node was away.
+			if err := n.Local.Unpin(ctx, root); err != nil && !errors.Is(err, ErrNotPinned) {
+				return err
+			}
+		default:
+			join = append(join, pinset.Pin{Root: root, By: n.host.ID(), At: time.Now().UTC(), Bytes: n.pinBytes(ctx, root)})
+		}
+	}
+	if len(join) == 0 {
+		return nil
+	}
+	n.logf("cluster: %d pins of this node join the cluster's set", len(join))
+	if err := n.pins.AddMany(ctx, join); err != nil {
+		return err
+	}
+	for _, p := range join {
+		n.indexSoon(p.Root)
+	}
+	return nil
+}

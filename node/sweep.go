@@ -1,0 +1,190 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// What a node keeps, and for how long:
+//
+//   - a block some root of the cluster's set reaches (the reference
+//     index says so), while the repair policy counts this node among its
+//     holders (surplus copies beyond R+2 are dropped by the walk);
+//   - a block of a root unpinned less than the grace ago;
+//   - a block this node's own pins reach (adds made without the daemon,
+//     until the set takes them over);
+//   - a block pushed here as a replica less than the grace ago (its root
+//     may not have reached the set yet), or marked by an older cairn;
+//   - anything else (a read's cache) until the next repo gc, or a sweep
+//     that finds the store past 90% of its capacity.
+//
+// The sweep frees the rest on a schedule: the blocks of roots whose grace
+// is over, and pushed blocks that no root claimed within the grace.
+
+// urgentFill is the store fill past which a sweep frees every block no
+// pin needs at once, graces and caches included.
+const urgentFill = 0.9
+
+// SweepStats describe a sweep.
+type SweepStats struct {
+	Expired    int   // unpinned roots whose grace ended
+	Freed      int64 // blocks freed
+	FreedBytes int64
+}
+
+func dutyValue(at time.Time) []byte { return binary.BigEndian.AppendUint64(nil, uint64(at.UnixNano())) }
+
+// dutyAge reads a duty mark: when the block was pushed here, or false
+// for a mark an older cairn left (no date).
+func dutyAge(v []byte) (time.Time, bool) {
+	if len(v) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
+}
+
+// Sweep frees what no pin needs any more (see above).
+func (l *Local) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
+	var st SweepStats
+	grace := l.grace
+	urgent := false
+	if c := l.store.Capacity(); c > 0 && float64(l.store.Stats().SegmentBytes) > urgentFill*float64(c) {
+		grace, urgent = 0, true
+	}
+	due, err := l.index.Due(now, grace)
+	if err != nil {
+		return st, fmt.Errorf("sweep: %w", err)
+	}
+	cands := map[string]mh.Multihash{}
+	for _, root := range due {
+		if err := l.index.Keys(root, func(k mh.Multihash) error { cands[string(k)] = k; return nil }); err != nil {
+			return st, fmt.Errorf("sweep: %w", err)
+		}
+	}
+	err = l.store.ForEachMeta(ctx, prefixDuty, func(key, v []byte) error {
+		if at, dated := dutyAge(v); dated && !now.Before(at.Add(grace)) {
+			k := mh.Multihash(append([]byte(nil), key[len(prefixDuty):]...))
+			cands[string(k)] = k
+		}
+		return nil
+	})
+	if err != nil {
+		return st, fmt.Errorf("sweep: %w", err)
+	}
+	if urgent {
+		if err := l.store.ForEach(ctx, func(k mh.Multihash) error { cands[string(k)] = k; return nil }); err != nil {
+			return st, fmt.Errorf("sweep: %w", err)
+		}
+	}
+	if err := l.free(ctx, cands, due, now, grace, &st); err != nil {
+		return st, err
+	}
+	for _, root := range due {
+		if err := l.index.Drop(root); err != nil {
+			return st, fmt.Errorf("sweep: %w", err)
+		}
+		st.Expired++
+	}
+	if st.Freed > 0 {
+		if _, err := l.store.Compact(ctx, 0.5); err != nil {
+			return st, fmt.Errorf("sweep: %w", err)
+		}
+	}
+	return st, nil
+}
+
+// free deletes the candidates nothing keeps, under the GC hold and
+// against the pins and references as they are now.
+func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []cid.Cid, now time.Time, grace time.Duration, st *SweepStats) error {
+	if len(cands) == 0 {
+		return nil
+	}
+	l.gcMu.Lock()
+	defer l.gcMu.Unlock()
+	local, err := l.pinnedSet(ctx)
+	if err != nil {
+		return fmt.Errorf("sweep: %w", err)
+	}
+	expiring := map[string]bool{}
+	for _, r := range due {
+		expiring[r.KeyString()] = true
+	}
+	for _, k := range cands {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if local[string(k)] {
+			continue
+		}
+		keep, err := l.keptByRefs(k, expiring, now, grace)
+		if err != nil {
+			return fmt.Errorf("sweep: %w", err)
+		}
+		if keep {
+			continue
+		}
+		c := cid.NewCidV1(cid.Raw, k)
+		size := 0
+		if data, err := l.store.GetHash(k); err == nil {
+			size = len(data)
+		}
+		err = l.store.Delete(c, store.Meta{Key: dutyKey(k), Delete: true})
+		if errors.Is(err, store.ErrNotFound) {
+			err = l.store.Sync(store.Meta{Key: dutyKey(k), Delete: true})
+		} else if err == nil {
+			st.Freed++
+			st.FreedBytes += int64(size)
+		}
+		if err != nil {
+			return fmt.Errorf("sweep: free %s: %w", k.B58String(), err)
+		}
+	}
+	return nil
+}
+
+// keptByRefs reports whether a root other than the expiring ones reaches
+// the block, or a fresh duty mark (pushed within the grace) keeps it.
+func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Time, grace time.Duration) (bool, error) {
+	roots, err := l.index.RootsOf(k)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range roots {
+		if !expiring[r.KeyString()] {
+			return true, nil
+		}
+	}
+	v, err := l.store.GetMeta(dutyKey(k))
+	if err != nil {
+		return false, nil // no mark
+	}
+	at, dated := dutyAge(v)
+	return !dated || now.Before(at.Add(grace)), nil
+}
+
+// sweepLoop runs a sweep every SweepInterval until the node closes.
+func (n *Node) sweepLoop() {
+	t := time.NewTicker(n.cfg.Cluster.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := n.Sweep(n.ctx, time.Now())
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err != nil || st.Freed > 0 || st.Expired > 0 {
+			n.logf("sweep: %d unpinned roots expired, %d blocks (%d bytes) freed (%v)", st.Expired, st.Freed, st.FreedBytes, err)
+		}
+	}
+}
