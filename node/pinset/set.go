@@ -47,13 +47,14 @@ type Config struct {
 
 // Set is a node's replica of the cluster's pin set.
 type Set struct {
-	cfg   Config
-	crdt  *crdt.Datastore
-	bc    *broadcaster
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
-	chMu  sync.Mutex
-	chNow chan struct{} // closed and replaced at every change
+	cfg     Config
+	crdt    *crdt.Datastore
+	bc      *broadcaster
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	chMu    sync.Mutex
+	chNow   chan struct{} // closed and replaced at every change
+	pending []ds.Key      // puts merged, their batch not yet committed
 }
 
 // New joins the set's topic and opens the local replica.
@@ -88,7 +89,10 @@ func New(cfg Config) (*Set, error) {
 	opts.RebroadcastInterval = cfg.RebroadcastInterval
 	opts.DAGSyncerTimeout = time.Minute
 	opts.MaxBatchDeltaSize = MaxDelta / 2
-	opts.PutHook = func(k ds.Key, _ []byte) { s.changed(k) }
+	// go-ds-crdt calls PutHook before it commits the batch that makes the
+	// entry visible (DeleteHook after): a put is announced once the
+	// batch has committed, so whoever is told finds the entry there.
+	opts.PutHook = func(k ds.Key, _ []byte) { s.putPending(k) }
 	opts.DeleteHook = func(k ds.Key) { s.changed(k) }
 	dags := &dagService{blocks: cfg.Blocks, fetch: func(ctx context.Context, c cid.Cid) ([]byte, error) {
 		return cfg.Fetch(ctx, c, s.bc.peers())
@@ -96,13 +100,55 @@ func New(cfg Config) (*Set, error) {
 	if cfg.Fetch == nil {
 		dags.fetch = nil
 	}
-	s.crdt, err = crdt.New(cfg.Datastore, ds.NewKey("/pins"), dags, bc, opts)
+	s.crdt, err = crdt.New(committing{cfg.Datastore, s.flushPending}, ds.NewKey("/pins"), dags, bc, opts)
 	if err != nil {
 		s.closeNetwork()
 		return nil, fmt.Errorf("pinset: %w", err)
 	}
 	cfg.Host.SetStreamHandler(AckProtocol, s.handleAck)
 	return s, nil
+}
+
+func (s *Set) putPending(k ds.Key) {
+	s.chMu.Lock()
+	s.pending = append(s.pending, k)
+	s.chMu.Unlock()
+}
+
+// flushPending announces the puts whose batch has committed.
+func (s *Set) flushPending() {
+	s.chMu.Lock()
+	ks := s.pending
+	s.pending = nil
+	s.chMu.Unlock()
+	for _, k := range ks {
+		s.changed(k)
+	}
+}
+
+// committing tells after of every batch it commits.
+type committing struct {
+	ds.Batching
+	after func()
+}
+
+func (c committing) Batch(ctx context.Context) (ds.Batch, error) {
+	b, err := c.Batching.Batch(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return committedBatch{b, c.after}, nil
+}
+
+type committedBatch struct {
+	ds.Batch
+	after func()
+}
+
+func (b committedBatch) Commit(ctx context.Context) error {
+	err := b.Batch.Commit(ctx)
+	b.after()
+	return err
 }
 
 func (s *Set) changed(k ds.Key) {
