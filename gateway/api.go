@@ -3,8 +3,10 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -72,8 +74,69 @@ type (
 		Removed   int64 `json:"removed"`
 		Reclaimed int64 `json:"reclaimed"`
 	}
+	// PinRequest is what a pin records in the cluster's set besides its
+	// root.
+	PinRequest struct {
+		Name     string // a label for people; not unique
+		Replicas int    // copies wanted; 0 means the cluster's R
+	}
+	// PinResult is how far a pin got.
+	PinResult struct {
+		// Copies is how many nodes hold the pin's entry in the set (the
+		// write quorum, or fewer when there are not that many nodes).
+		Copies int
+	}
+	// PinInfo is an entry of the cluster's pin set.
+	PinInfo struct {
+		CID      string    `json:"cid"`
+		Name     string    `json:"name"`
+		Replicas int       `json:"replicas"` // 0: the cluster's R
+		By       string    `json:"by"`       // the peer that pinned it
+		At       time.Time `json:"at"`       // when, by that peer's clock
+		Bytes    uint64    `json:"bytes"`    // the DAG's size
+	}
+	// PinsResponse lists the set: Pins are the bare CIDs, as the API gave
+	// them before pins carried names, for the clients that read them.
 	PinsResponse struct {
-		Pins []string
+		Pins    []string
+		Entries []PinInfo
+	}
+	// PinResponse answers a pin add; Pins is the pinned CID, as before.
+	PinResponse struct {
+		Pins   []string
+		Copies int
+	}
+	// NodeStatus is one node of the cluster as the answering node last
+	// heard of it.
+	NodeStatus struct {
+		ID              string    `json:"id"`
+		State           string    `json:"state"` // "up", "down" or "draining"
+		Used            int64     `json:"used"`
+		Capacity        int64     `json:"capacity"`
+		Blocks          int64     `json:"blocks"`
+		UnderReplicated int64     `json:"under_replicated"` // chunks below R at its last repair walk
+		Repairing       int64     `json:"repairing"`        // repairs waiting in its current walk
+		LastSeen        time.Time `json:"last_seen"`
+	}
+	// PinTotals sums the cluster's pin set.
+	PinTotals struct {
+		Count int    `json:"count"`
+		Bytes uint64 `json:"bytes"`
+	}
+	// ClusterStatus is what `cairn status --json` prints; tools parse it,
+	// so its keys are fixed.
+	ClusterStatus struct {
+		Nodes []NodeStatus `json:"nodes"`
+		Pins  PinTotals    `json:"pins"`
+	}
+	// PinStatus is a pin's entry with the live copies of its blocks.
+	PinStatus struct {
+		Pin PinInfo `json:"pin"`
+		// Factor is the copies wanted: the pin's Replicas, or the
+		// cluster's R.
+		Factor  int             `json:"factor"`
+		MinLive int             `json:"min_live"`
+		Chunks  []ChunkReplicas `json:"chunks"`
 	}
 	DrainResponse struct {
 		Chunks int `json:"chunks"`
@@ -167,7 +230,12 @@ func (s *Server) handleAdd(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	s.upload(w, r, chunk.AddOptions{Hash: h})
+	name := r.URL.Query().Get("name")
+	if err := CheckPinName(name); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	s.upload(w, r, chunk.AddOptions{Hash: h, Name: name})
 }
 
 // LsResponse lists a folder.
@@ -262,13 +330,65 @@ func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// clusterStatus maps a failed call on the cluster's pin set to an HTTP
+// status: these read no content, so only the sentinels count.
+func clusterStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrNotPinned):
+		return http.StatusNotFound
+	case errors.Is(err, ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, ErrOffline):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 func (s *Server) handlePins(w http.ResponseWriter, r *http.Request) {
 	pins, err := s.cfg.Backend.Pins(r.Context())
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err)
+		writeError(w, clusterStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PinsResponse{Pins: append([]string{}, pins...)})
+	out := PinsResponse{Pins: make([]string, len(pins)), Entries: append([]PinInfo{}, pins...)}
+	for i, p := range pins {
+		out.Pins[i] = p.CID
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// pinRequest reads a pin add's ?name= and ?replicas=, checked here so a
+// bad one is refused before the pin fetches anything.
+func pinRequest(r *http.Request) (PinRequest, error) {
+	q := r.URL.Query()
+	req := PinRequest{Name: q.Get("name")}
+	if err := CheckPinName(req.Name); err != nil {
+		return req, err
+	}
+	if v := q.Get("replicas"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxPinReplicas {
+			return req, fmt.Errorf("%w: replicas %q: want a whole number from 0 (the cluster's R) to %d", ErrInvalid, v, MaxPinReplicas)
+		}
+		req.Replicas = n
+	}
+	return req, nil
+}
+
+// The limits of the cluster's pin set on an entry (node/pinset checks
+// them too; they are repeated here so that a bad name fails an upload
+// before its bytes are stored, not after).
+const (
+	MaxPinName     = 255
+	MaxPinReplicas = 64
+)
+
+// CheckPinName refuses a name the cluster's pin set would not store.
+func CheckPinName(name string) error {
+	if len(name) > MaxPinName || strings.ContainsAny(name, "\x00\n\r") {
+		return fmt.Errorf("%w: pin name longer than %d bytes or with control characters", ErrInvalid, MaxPinName)
+	}
+	return nil
 }
 
 func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
@@ -276,11 +396,17 @@ func (s *Server) handlePin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.cfg.Backend.Pin(r.Context(), c, s.readOpts()); err != nil {
+	req, err := pinRequest(r)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	res, err := s.cfg.Backend.Pin(r.Context(), c, req, s.readOpts())
+	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{c.String()}})
+	writeJSON(w, http.StatusOK, PinResponse{Pins: []string{c.String()}, Copies: res.Copies})
 }
 
 func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
@@ -289,14 +415,38 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.cfg.Backend.Unpin(r.Context(), c); err != nil {
-		status := http.StatusInternalServerError
-		if errors.Is(err, ErrNotPinned) {
-			status = http.StatusNotFound
-		}
-		writeError(w, status, err)
+		writeError(w, clusterStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{}})
+	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{}, Entries: []PinInfo{}})
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	out, err := s.cfg.Backend.ClusterStatus(r.Context())
+	if err != nil {
+		writeError(w, clusterStatus(err), err)
+		return
+	}
+	if out.Nodes == nil {
+		out.Nodes = []NodeStatus{} // [] rather than null: the shape is fixed
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handlePinStatus(w http.ResponseWriter, r *http.Request) {
+	c, ok := s.cidParam(w, r)
+	if !ok {
+		return
+	}
+	out, err := s.cfg.Backend.PinStatus(r.Context(), c, s.readOpts())
+	if err != nil {
+		writeError(w, fetchStatus(err), err)
+		return
+	}
+	if out.Chunks == nil {
+		out.Chunks = []ChunkReplicas{}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) handleDrain(w http.ResponseWriter, r *http.Request) {

@@ -54,9 +54,27 @@ type Backend interface {
 	// ImportCAR stores a CAR's blocks, each verified, and pins the roots
 	// whose DAG is complete (if pinRoots).
 	ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (ImportResponse, error)
-	Pin(ctx context.Context, c cid.Cid, o ReadOptions) error
+
+	// Pins are the cluster's (its shared pin set), not one node's: a
+	// repo opened offline answers the calls below with ErrOffline.
+
+	// Pin fetches what is missing of the DAG under c, pins it and puts
+	// it in the cluster's pin set; Copies is how many nodes hold the
+	// entry when it returns. A name or replica count the set refuses
+	// wraps ErrInvalid.
+	Pin(ctx context.Context, c cid.Cid, req PinRequest, o ReadOptions) (PinResult, error)
+	// Unpin takes c out of the cluster's set, from whichever node: its
+	// blocks are freed everywhere once the unpin grace is over. A CID
+	// that is not pinned wraps ErrNotPinned.
 	Unpin(ctx context.Context, c cid.Cid) error
-	Pins(ctx context.Context) ([]string, error)
+	// Pins lists the cluster's pin set.
+	Pins(ctx context.Context) ([]PinInfo, error)
+	// ClusterStatus is every node this one has heard of, and the set's
+	// totals.
+	ClusterStatus(ctx context.Context) (ClusterStatus, error)
+	// PinStatus is c's entry in the set (ErrNotPinned if it has none)
+	// with the live copies and holders of every block of its DAG.
+	PinStatus(ctx context.Context, c cid.Cid, o ReadOptions) (PinStatus, error)
 
 	RepoStat(ctx context.Context) (RepoStatResponse, error)
 	Verify(ctx context.Context, progress func(checked int64)) (VerifyResponse, error)

@@ -168,6 +168,9 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, opts chunk.AddOp
 			dopts := chunk.DirOptions{Hash: opts.Hash, Hidden: true} // the client chose what to send
 			res, err = s.cfg.Backend.AddTree(r.Context(), newMultipartTree(mr, first), dopts)
 		default:
+			if opts.Name == "" {
+				opts.Name = uploadName(part.FileName())
+			}
 			res, err = s.cfg.Backend.Add(r.Context(), part, opts)
 		}
 	} else {
@@ -180,6 +183,17 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, opts chunk.AddOp
 	w.Header().Set("Location", "/ipfs/"+res.Cid)
 	w.Header().Set("Ipfs-Hash", res.Cid)
 	writeJSON(w, http.StatusCreated, res)
+}
+
+// uploadName is the pin name an uploaded file's part gives it: its
+// filename's last element, or none when the set would refuse it (the
+// name is a label; an odd one is no reason to fail the upload).
+func uploadName(filename string) string {
+	name := path.Base(filename)
+	if name == "." || name == "/" || CheckPinName(name) != nil {
+		return ""
+	}
+	return name
 }
 
 func firstFilePart(mr *multipart.Reader) (*multipart.Part, error) {

@@ -11,7 +11,8 @@
 //	GET  /api/v1/peers                    {"Peers": [{"ID", "Addr"}]}
 //	POST /api/v1/peers/connect?addr=MA    connect to a peer (auth)
 //	GET  /api/v1/providers/{cid}?max=N    {"Providers", "RPCs", "Hops"}
-//	POST /api/v1/add?hash=H               body: the file (auth); {"Cid", "Size", "Blocks"}
+//	POST /api/v1/add?hash=H&name=N        body: the file (auth); {"Cid", "Size", "Blocks"}; N is
+//	                                      the name its pin gets (default: a multipart part's filename)
 //	GET  /api/v1/stat/{cid}[/{path}]      {"cid", "size", "blocks", "type"}
 //	GET  /api/v1/resolve/{cid}[/{path}]   {"cid", "type", "size", "target"}: what the path names
 //	GET  /api/v1/ls/{cid}[/{path}]        {"Entries": [{"name", "cid", "type", "size"}]}: a folder
@@ -22,9 +23,17 @@
 //	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
 //	POST /api/v1/drain                    hand every chunk to other peers (auth)
 //	GET  /api/v1/replicas/{cid}           {"min_live", "chunks": [{"cid", "live", "holders"}]}
-//	GET  /api/v1/pins                     {"Pins": [cid...]}
-//	POST /api/v1/pins/{cid}               pin, fetching what is missing (auth)
-//	DELETE /api/v1/pins/{cid}             unpin (auth)
+//	GET  /api/v1/pins                     the cluster's pin set: {"Pins": [cid...], "Entries":
+//	                                      [{"cid", "name", "replicas", "by", "at", "bytes"}]}
+//	POST /api/v1/pins/{cid}?name=N&replicas=R
+//	                                      pin in the cluster's set, fetching what is missing (auth);
+//	                                      {"Pins": [cid], "Copies"}: the nodes holding the entry
+//	DELETE /api/v1/pins/{cid}             unpin from the cluster's set, network-wide (auth)
+//	GET  /api/v1/status                   {"nodes": [{"id", "state", "used", "capacity", "blocks",
+//	                                      "under_replicated", "repairing", "last_seen"}],
+//	                                      "pins": {"count", "bytes"}}
+//	GET  /api/v1/status/{cid}             {"pin": {...as in Entries}, "factor", "min_live",
+//	                                      "chunks": [{"cid", "live", "holders"}]}
 //	GET  /ipfs/{cid}[/{path}]             the file (Range, If-None-Match, ?filename=), or a
 //	                                      folder's index.html or listing;
 //	                                      ?format=raw or Accept: application/vnd.ipld.raw: one block;
@@ -158,6 +167,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/pins", s.handlePins)
 	s.mux.HandleFunc("POST /api/v1/pins/{cid}", s.auth(s.handlePin))
 	s.mux.HandleFunc("DELETE /api/v1/pins/{cid}", s.auth(s.handleUnpin))
+	s.mux.HandleFunc("GET /api/v1/status", s.handleStatus)
+	s.mux.HandleFunc("GET /api/v1/status/{cid}", s.handlePinStatus)
 	s.mux.HandleFunc("GET /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("HEAD /ipfs/{cid}", s.handleIPFS)
 	s.mux.HandleFunc("GET /ipfs/{cid}/{path...}", s.handleIPFS)

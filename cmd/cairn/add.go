@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/gateway"
@@ -45,7 +46,7 @@ or not a daemon holds it.`,
 
 			prog := newProgress(cmd.ErrOrStderr(), size, "adding")
 			defer prog.Done()
-			opts := chunk.AddOptions{Hash: h, Progress: func(n uint64) { prog.Set(int64(n)) }}
+			opts := chunk.AddOptions{Hash: h, Name: pinName(args[0]), Progress: func(n uint64) { prog.Set(int64(n)) }}
 
 			var root string
 			if onlyHash {
@@ -73,6 +74,20 @@ or not a daemon holds it.`,
 	cmd.Flags().BoolVarP(&hidden, "hidden", "H", false, "with -r: include files and folders whose names start with a dot")
 	cmd.Flags().StringVar(&hashName, "hash", "sha2-256", "hash function: sha2-256 or blake3")
 	return cmd
+}
+
+// pinName is the name the cluster's pin set records for an added file:
+// its base name, none for stdin, and none for a name the set would refuse
+// (a label is no reason to fail the add).
+func pinName(arg string) string {
+	if arg == "-" {
+		return ""
+	}
+	name := filepath.Base(arg)
+	if gateway.CheckPinName(name) != nil {
+		return ""
+	}
+	return name
 }
 
 // openInput opens FILE, or stdin for "-", and its size when known (-1

@@ -39,9 +39,13 @@ type backend interface {
 	repoStat(ctx context.Context) (gateway.RepoStatResponse, error)
 	verify(ctx context.Context, progress func(int64)) (gateway.VerifyResponse, error)
 	gc(ctx context.Context) (gateway.GCResponse, error)
-	pin(ctx context.Context, c cid.Cid) error
+	// The cluster's pin set and status: offline, these fail with the
+	// Offline backend's message (they need the daemon).
+	pin(ctx context.Context, c cid.Cid, req gateway.PinRequest) (gateway.PinResult, error)
 	unpin(ctx context.Context, c cid.Cid) error
-	pins(ctx context.Context) ([]string, error)
+	pins(ctx context.Context) ([]gateway.PinInfo, error)
+	clusterStatus(ctx context.Context) (gateway.ClusterStatus, error)
+	pinStatus(ctx context.Context, c cid.Cid) (gateway.PinStatus, error)
 	Close() error
 }
 
@@ -130,13 +134,21 @@ func (l *local) verify(ctx context.Context, progress func(int64)) (gateway.Verif
 
 func (l *local) gc(ctx context.Context) (gateway.GCResponse, error) { return l.b.GC(ctx) }
 
-func (l *local) pin(ctx context.Context, c cid.Cid) error {
-	return l.b.Pin(ctx, c, gateway.ReadOptions{})
+func (l *local) pin(ctx context.Context, c cid.Cid, req gateway.PinRequest) (gateway.PinResult, error) {
+	return l.b.Pin(ctx, c, req, gateway.ReadOptions{})
 }
 
 func (l *local) unpin(ctx context.Context, c cid.Cid) error { return l.b.Unpin(ctx, c) }
 
-func (l *local) pins(ctx context.Context) ([]string, error) { return l.b.Pins(ctx) }
+func (l *local) pins(ctx context.Context) ([]gateway.PinInfo, error) { return l.b.Pins(ctx) }
+
+func (l *local) clusterStatus(ctx context.Context) (gateway.ClusterStatus, error) {
+	return l.b.ClusterStatus(ctx)
+}
+
+func (l *local) pinStatus(ctx context.Context, c cid.Cid) (gateway.PinStatus, error) {
+	return l.b.PinStatus(ctx, c, gateway.ReadOptions{})
+}
 
 // --- through the daemon ---
 
@@ -150,7 +162,11 @@ func (r *remote) Close() error { return nil }
 func (r *remote) add(ctx context.Context, in io.Reader, opts chunk.AddOptions) (gateway.AddResponse, error) {
 	var out gateway.AddResponse
 	body := &countingReader{r: in, progress: opts.Progress}
-	err := r.c.call(ctx, http.MethodPost, "/api/v1/add?hash="+url.QueryEscape(opts.Hash.String()), body, &out)
+	q := url.Values{"hash": {opts.Hash.String()}}
+	if opts.Name != "" {
+		q.Set("name", opts.Name)
+	}
+	err := r.c.call(ctx, http.MethodPost, "/api/v1/add?"+q.Encode(), body, &out)
 	return out, err
 }
 
@@ -272,9 +288,23 @@ func (r *remote) gc(ctx context.Context) (gateway.GCResponse, error) {
 	return out, r.c.call(ctx, http.MethodPost, "/api/v1/repo/gc", nil, &out)
 }
 
-func (r *remote) pin(ctx context.Context, c cid.Cid) error {
-	var out gateway.PinsResponse
-	return r.c.call(ctx, http.MethodPost, "/api/v1/pins/"+c.String(), nil, &out)
+func (r *remote) pin(ctx context.Context, c cid.Cid, req gateway.PinRequest) (gateway.PinResult, error) {
+	q := url.Values{}
+	if req.Name != "" {
+		q.Set("name", req.Name)
+	}
+	if req.Replicas != 0 {
+		q.Set("replicas", strconv.Itoa(req.Replicas))
+	}
+	path := "/api/v1/pins/" + c.String()
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	var out gateway.PinResponse
+	if err := r.c.call(ctx, http.MethodPost, path, nil, &out); err != nil {
+		return gateway.PinResult{}, err
+	}
+	return gateway.PinResult{Copies: out.Copies}, nil
 }
 
 func (r *remote) unpin(ctx context.Context, c cid.Cid) error {
@@ -282,8 +312,18 @@ func (r *remote) unpin(ctx context.Context, c cid.Cid) error {
 	return r.c.call(ctx, http.MethodDelete, "/api/v1/pins/"+c.String(), nil, &out)
 }
 
-func (r *remote) pins(ctx context.Context) ([]string, error) {
+func (r *remote) pins(ctx context.Context) ([]gateway.PinInfo, error) {
 	var out gateway.PinsResponse
 	err := r.c.call(ctx, http.MethodGet, "/api/v1/pins", nil, &out)
-	return out.Pins, err
+	return out.Entries, err
+}
+
+func (r *remote) clusterStatus(ctx context.Context) (gateway.ClusterStatus, error) {
+	var out gateway.ClusterStatus
+	return out, r.c.call(ctx, http.MethodGet, "/api/v1/status", nil, &out)
+}
+
+func (r *remote) pinStatus(ctx context.Context, c cid.Cid) (gateway.PinStatus, error) {
+	var out gateway.PinStatus
+	return out, r.c.call(ctx, http.MethodGet, "/api/v1/status/"+c.String(), nil, &out)
 }

@@ -213,28 +213,3 @@ func TestRepoVerifyNamesARottedBlockAndFails(t *testing.T) {
 		t.Fatalf("cat of a file with a rotted block: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
-
-func TestPinsKeepFilesThroughGCAndUnpinnedOnesGo(t *testing.T) {
-	dir := newRepo(t)
-	kept := mustCairn(t, dir, nil, "add", writeFile(t, randomBytes(11, 600_000))).lastLine()
-	gone := mustCairn(t, dir, nil, "add", writeFile(t, randomBytes(12, 600_000))).lastLine()
-	if ls := mustCairn(t, dir, nil, "pin", "ls").stdout; !strings.Contains(ls, kept) || !strings.Contains(ls, gone) {
-		t.Fatalf("added files are not pinned: %q", ls)
-	}
-	mustCairn(t, dir, nil, "pin", "rm", gone)
-	if r := cairn(t, dir, nil, "pin", "rm", gone); r.code == 0 || !strings.Contains(r.stderr, "not pinned") {
-		t.Fatalf("second unpin: %+v", r)
-	}
-	out := mustCairn(t, dir, nil, "repo", "gc").stdout
-	if !strings.Contains(out, "removed 4 blocks, kept 4") {
-		t.Fatalf("gc said %q", out)
-	}
-	if r := cairn(t, dir, nil, "cat", gone); r.code == 0 || !strings.Contains(r.stderr, "not found locally") {
-		t.Fatalf("cat of a collected file: %+v", r)
-	}
-	if got := mustCairn(t, dir, nil, "cat", kept).stdout; got != string(randomBytes(11, 600_000)) {
-		t.Fatal("pinned file changed after gc")
-	}
-	mustCairn(t, dir, nil, "pin", "add", kept)
-	mustCairn(t, dir, nil, "repo", "verify")
-}

@@ -154,7 +154,8 @@ func TestFiveDaemonsChainedByBootstrapServeAFileAddedOnTheFirstToTheLast(t *test
 }
 
 // The CLI prints the same thing offline and through the daemon: both go
-// through the gateway's Backend over the same node code.
+// through the gateway's Backend over the same node code. (The pin
+// commands are the cluster's and need the daemon: cluster_test.go.)
 func TestOfflineAndDaemonPrintTheSame(t *testing.T) {
 	dir := newRepo(t)
 	data := vectorBytes(3 * 262144)
@@ -173,7 +174,6 @@ func TestOfflineAndDaemonPrintTheSame(t *testing.T) {
 	commands := [][]string{
 		{"repo", "verify"},
 		{"repo", "stat"},
-		{"pin", "ls"},
 		{"stat", "--json", root},
 	}
 	offline := make([]result, len(commands))

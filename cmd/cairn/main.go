@@ -85,6 +85,7 @@ The repo is $CAIRN_PATH (default ~/.cairn); --repo overrides it.`,
 		newBootstrapCmd(),
 		newDHTCmd(),
 		newPinCmd(),
+		newStatusCmd(),
 		newDrainCmd(),
 	)
 	return root

@@ -131,16 +131,31 @@ func (o *Offline) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (ga
 	return importResponse(res), importError(err)
 }
 
-// Pin implements gateway.Backend: a DAG held here in full.
-func (o *Offline) Pin(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) error {
-	return notLocal(c, o.L.Pin(ctx, c))
+// errPinsOffline is what the pin calls answer offline: the cluster's set
+// is replicated between running nodes, and a change made here alone would
+// be one the cluster never hears of.
+var errPinsOffline = mark(errors.New("the cluster's pin set needs the daemon: start it with `cairn daemon`"), gateway.ErrOffline)
+
+// Pin implements gateway.Backend: offline, it cannot.
+func (o *Offline) Pin(context.Context, cid.Cid, gateway.PinRequest, gateway.ReadOptions) (gateway.PinResult, error) {
+	return gateway.PinResult{}, errPinsOffline
 }
 
-// Unpin implements gateway.Backend.
-func (o *Offline) Unpin(ctx context.Context, c cid.Cid) error { return unpin(ctx, o.L, c) }
+// Unpin implements gateway.Backend: offline, it cannot.
+func (o *Offline) Unpin(context.Context, cid.Cid) error { return errPinsOffline }
 
-// Pins implements gateway.Backend.
-func (o *Offline) Pins(ctx context.Context) ([]string, error) { return pins(ctx, o.L) }
+// Pins implements gateway.Backend: offline, it cannot.
+func (o *Offline) Pins(context.Context) ([]gateway.PinInfo, error) { return nil, errPinsOffline }
+
+// ClusterStatus implements gateway.Backend: offline, it cannot.
+func (o *Offline) ClusterStatus(context.Context) (gateway.ClusterStatus, error) {
+	return gateway.ClusterStatus{}, errPinsOffline
+}
+
+// PinStatus implements gateway.Backend: offline, it cannot.
+func (o *Offline) PinStatus(context.Context, cid.Cid, gateway.ReadOptions) (gateway.PinStatus, error) {
+	return gateway.PinStatus{}, errPinsOffline
+}
 
 // RepoStat implements gateway.Backend.
 func (o *Offline) RepoStat(context.Context) (gateway.RepoStatResponse, error) {
@@ -280,23 +295,6 @@ func verify(ctx context.Context, l *node.Local, progress func(int64)) (gateway.V
 func gc(ctx context.Context, l *node.Local) (gateway.GCResponse, error) {
 	st, err := l.GC(ctx)
 	return gateway.GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed}, err
-}
-
-func unpin(ctx context.Context, l *node.Local, c cid.Cid) error {
-	err := l.Unpin(ctx, c)
-	if errors.Is(err, node.ErrNotPinned) {
-		return mark(err, gateway.ErrNotPinned)
-	}
-	return err
-}
-
-func pins(ctx context.Context, l *node.Local) ([]string, error) {
-	roots, err := l.Pins(ctx)
-	out := make([]string, len(roots))
-	for i, c := range roots {
-		out[i] = c.String()
-	}
-	return out, err
 }
 
 // storeError marks a store with no room as gateway.ErrFull.

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/gateway"
 	"github.com/cairnstore/cairn/node"
+	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -127,16 +129,99 @@ func (o *Online) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (gat
 	return importResponse(res), importError(err)
 }
 
-// Pin implements gateway.Backend: what is missing is fetched first.
-func (o *Online) Pin(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) error {
-	return fetchError(o.N.Pin(ctx, c, o.fetchOpts(ro)))
+// Pin implements gateway.Backend: what is missing is fetched first, then
+// the root goes in the cluster's set.
+func (o *Online) Pin(ctx context.Context, c cid.Cid, req gateway.PinRequest, ro gateway.ReadOptions) (gateway.PinResult, error) {
+	held, err := o.N.PinCluster(ctx, c, node.PinOptions{Name: req.Name, Replicas: req.Replicas, Fetch: o.fetchOpts(ro)})
+	if err != nil {
+		return gateway.PinResult{}, pinError(fetchError(err))
+	}
+	return gateway.PinResult{Copies: held}, nil
 }
 
-// Unpin implements gateway.Backend.
-func (o *Online) Unpin(ctx context.Context, c cid.Cid) error { return unpin(ctx, o.N.Local, c) }
+// Unpin implements gateway.Backend: network-wide.
+func (o *Online) Unpin(ctx context.Context, c cid.Cid) error {
+	return pinError(o.N.UnpinCluster(ctx, c))
+}
 
-// Pins implements gateway.Backend.
-func (o *Online) Pins(ctx context.Context) ([]string, error) { return pins(ctx, o.N.Local) }
+// Pins implements gateway.Backend: the cluster's set, oldest first (the
+// set's own order is its keys', which means nothing to a reader).
+func (o *Online) Pins(ctx context.Context) ([]gateway.PinInfo, error) {
+	out := []gateway.PinInfo{}
+	err := o.N.ClusterPins(ctx, func(p node.ClusterPin) error {
+		out = append(out, pinInfo(p))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list the cluster's pins: %w", err)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].CID < out[j].CID
+	})
+	return out, nil
+}
+
+// ClusterStatus implements gateway.Backend: the nodes as this one last
+// heard of them, and the set's totals summed over its entries.
+func (o *Online) ClusterStatus(ctx context.Context) (gateway.ClusterStatus, error) {
+	out := gateway.ClusterStatus{Nodes: []gateway.NodeStatus{}}
+	for _, ns := range o.N.ClusterStatus() {
+		out.Nodes = append(out.Nodes, gateway.NodeStatus{ID: ns.ID.String(), State: ns.State,
+			Used: ns.Used, Capacity: ns.Capacity, Blocks: ns.Blocks,
+			UnderReplicated: ns.UnderReplicated, Repairing: ns.Repairing, LastSeen: ns.LastSeen})
+	}
+	err := o.N.ClusterPins(ctx, func(p node.ClusterPin) error {
+		out.Pins.Count++
+		out.Pins.Bytes += p.Bytes
+		return nil
+	})
+	if err != nil {
+		return gateway.ClusterStatus{}, fmt.Errorf("sum the cluster's pins: %w", err)
+	}
+	return out, nil
+}
+
+// PinStatus implements gateway.Backend: the entry first, so that a CID
+// not in the set is a 404 and is not fetched for nothing.
+func (o *Online) PinStatus(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) (gateway.PinStatus, error) {
+	p, err := o.N.ClusterPinOf(ctx, c)
+	if err != nil {
+		return gateway.PinStatus{}, pinError(err)
+	}
+	reps, err := o.Replicas(ctx, c, ro)
+	if err != nil {
+		return gateway.PinStatus{}, fmt.Errorf("copies of %s: %w", c, err)
+	}
+	factor := p.Replicas
+	if factor == 0 {
+		factor = o.N.Factor()
+	}
+	return gateway.PinStatus{Pin: pinInfo(p), Factor: factor, MinLive: reps.MinLive, Chunks: reps.Chunks}, nil
+}
+
+func pinInfo(p node.ClusterPin) gateway.PinInfo {
+	info := gateway.PinInfo{CID: p.Root.String(), Name: p.Name, Replicas: p.Replicas, At: p.At.UTC(), Bytes: p.Bytes}
+	if p.By != "" {
+		info.By = p.By.String()
+	}
+	return info
+}
+
+// pinError marks the pin set's refusals with the gateway's sentinels.
+func pinError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, node.ErrNotPinned), errors.Is(err, pinset.ErrNotPinned):
+		return mark(err, gateway.ErrNotPinned)
+	case errors.Is(err, pinset.ErrInvalid):
+		return mark(err, gateway.ErrInvalid)
+	}
+	return err
+}
 
 // RepoStat implements gateway.Backend.
 func (o *Online) RepoStat(context.Context) (gateway.RepoStatResponse, error) {

@@ -1,0 +1,167 @@
+package gateway_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/gateway"
+	"github.com/ipfs/go-cid"
+)
+
+// keysOf is the sorted keys of a JSON object.
+func keysOf(t *testing.T, raw json.RawMessage) []string {
+	t.Helper()
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		t.Fatalf("not a JSON object: %v: %s", err, raw)
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// uploadNamed adds data through the API under name and returns its CID.
+func uploadNamed(t *testing.T, base, name string, data []byte) string {
+	t.Helper()
+	resp, body := do(t, "POST", base+"/api/v1/add?name="+name, testToken, bytes.NewReader(data))
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("add: %d %s", resp.StatusCode, body)
+	}
+	var added gateway.AddResponse
+	if err := json.Unmarshal(body, &added); err != nil {
+		t.Fatal(err)
+	}
+	return added.Cid
+}
+
+// /api/v1/status is read by tools: its keys are exactly the documented
+// ones, and reading it needs no token.
+func TestStatusJSONHasExactlyTheDocumentedKeys(t *testing.T) {
+	srv, n := newGateway(t)
+	data := bytes.Repeat([]byte("cluster "), 100_000)
+	root := uploadNamed(t, srv.URL, "notes.txt", data)
+
+	resp, body := do(t, "GET", srv.URL+"/api/v1/status", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: %d %s", resp.StatusCode, body)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keysOf(t, body), ","); got != "nodes,pins" {
+		t.Fatalf("status keys %s, want nodes,pins", got)
+	}
+	if got := strings.Join(keysOf(t, top["pins"]), ","); got != "bytes,count" {
+		t.Errorf("pins keys %s, want bytes,count", got)
+	}
+	var nodes []json.RawMessage
+	if err := json.Unmarshal(top["nodes"], &nodes); err != nil || len(nodes) != 1 {
+		t.Fatalf("nodes %s: %v, want this node alone", top["nodes"], err)
+	}
+	const nodeKeys = "blocks,capacity,id,last_seen,repairing,state,under_replicated,used"
+	if got := strings.Join(keysOf(t, nodes[0]), ","); got != nodeKeys {
+		t.Errorf("node keys %s, want %s", got, nodeKeys)
+	}
+
+	var st gateway.ClusterStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		t.Fatal(err)
+	}
+	self := st.Nodes[0]
+	if self.ID != n.ID().String() || self.State != "up" || self.Blocks == 0 || self.Used == 0 {
+		t.Errorf("this node's status: %+v", self)
+	}
+	var lastSeen struct {
+		LastSeen string `json:"last_seen"`
+	}
+	json.Unmarshal(nodes[0], &lastSeen)
+	if _, err := time.Parse(time.RFC3339, lastSeen.LastSeen); err != nil {
+		t.Errorf("last_seen %q is not RFC 3339: %v", lastSeen.LastSeen, err)
+	}
+	if st.Pins.Count != 1 || st.Pins.Bytes < uint64(len(data)) {
+		t.Errorf("pins %+v, want the one upload of at least %d bytes", st.Pins, len(data))
+	}
+
+	// The upload's pin carries its name, in the list and in its status.
+	resp, body = do(t, "GET", srv.URL+"/api/v1/pins", "", nil)
+	var pins gateway.PinsResponse
+	if err := json.Unmarshal(body, &pins); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("pins: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	if len(pins.Entries) != 1 || pins.Entries[0].CID != root || pins.Entries[0].Name != "notes.txt" ||
+		pins.Entries[0].By != n.ID().String() || len(pins.Pins) != 1 || pins.Pins[0] != root {
+		t.Errorf("pins %s, want %s named notes.txt", body, root)
+	}
+	resp, body = do(t, "GET", srv.URL+"/api/v1/status/"+root, "", nil)
+	var ps gateway.PinStatus
+	if err := json.Unmarshal(body, &ps); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("pin status: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	if ps.Pin.Name != "notes.txt" || len(ps.Chunks) == 0 || ps.Chunks[0].CID != root || ps.MinLive < 1 || ps.Factor < 1 {
+		t.Errorf("pin status %s", body)
+	}
+}
+
+func TestPinRoutesRefuseBadInput(t *testing.T) {
+	srv, n := newGateway(t)
+	held := addBytes(t, n, []byte("held here")).String()
+	unknownCID, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte("never added anywhere"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := unknownCID.String()
+	for _, tc := range []struct {
+		name, method, path, token string
+		status                    int
+	}{
+		{"pin of a malformed CID", "POST", "/api/v1/pins/not-a-cid", testToken, http.StatusBadRequest},
+		{"unpin of a malformed CID", "DELETE", "/api/v1/pins/not-a-cid", testToken, http.StatusBadRequest},
+		{"status of a malformed CID", "GET", "/api/v1/status/not-a-cid", "", http.StatusBadRequest},
+		{"unpin of a CID nobody pinned", "DELETE", "/api/v1/pins/" + unknown, testToken, http.StatusNotFound},
+		{"status of a CID nobody pinned", "GET", "/api/v1/status/" + unknown, "", http.StatusNotFound},
+		{"negative replicas", "POST", "/api/v1/pins/" + held + "?replicas=-1", testToken, http.StatusBadRequest},
+		{"replicas not a number", "POST", "/api/v1/pins/" + held + "?replicas=three", testToken, http.StatusBadRequest},
+		{"replicas past the set's limit", "POST", "/api/v1/pins/" + held + "?replicas=65", testToken, http.StatusBadRequest},
+		{"a name with a newline", "POST", "/api/v1/pins/" + held + "?name=a%0Ab", testToken, http.StatusBadRequest},
+		{"a name too long", "POST", "/api/v1/pins/" + held + "?name=" + strings.Repeat("n", 256), testToken, http.StatusBadRequest},
+		{"an add named with a newline", "POST", "/api/v1/add?name=a%0Ab", testToken, http.StatusBadRequest},
+		{"pin without the token", "POST", "/api/v1/pins/" + held, "", http.StatusUnauthorized},
+		{"unpin without the token", "DELETE", "/api/v1/pins/" + held, "", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := do(t, tc.method, srv.URL+tc.path, tc.token, strings.NewReader("x"))
+			if resp.StatusCode != tc.status {
+				t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, resp.StatusCode, body, tc.status)
+			}
+		})
+	}
+
+	// None of the refused calls touched the held file's pin; a good pin
+	// names it, and an unpin then takes it out of the set.
+	resp, body := do(t, "POST", srv.URL+"/api/v1/pins/"+held+"?name=again&replicas=2", testToken, nil)
+	var pinned gateway.PinResponse
+	if err := json.Unmarshal(body, &pinned); resp.StatusCode != http.StatusOK || err != nil || pinned.Copies < 1 {
+		t.Fatalf("pin: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	resp, body = do(t, "GET", srv.URL+"/api/v1/status/"+held, "", nil)
+	var ps gateway.PinStatus
+	if err := json.Unmarshal(body, &ps); resp.StatusCode != http.StatusOK || err != nil || ps.Pin.Name != "again" || ps.Pin.Replicas != 2 || ps.Factor != 2 {
+		t.Fatalf("pin status after a named pin: %d %s (%v)", resp.StatusCode, body, err)
+	}
+	if resp, body := do(t, "DELETE", srv.URL+"/api/v1/pins/"+held, testToken, nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("unpin: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := do(t, "DELETE", srv.URL+"/api/v1/pins/"+held, testToken, nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("second unpin: %d %s, want 404", resp.StatusCode, body)
+	}
+}
