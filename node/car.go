@@ -131,7 +131,8 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 	}
 	for _, r := range res.Roots {
 		if r.Pinned {
-			if _, err := n.pinInSet(ctx, pinset.Pin{Root: r.CID, Bytes: n.pinBytes(ctx, r.CID)}); err != nil {
+			size, _ := n.pinBytes(ctx, r.CID) // a size the root does not tell is recorded as 0
+			if _, err := n.pinInSet(ctx, pinset.Pin{Root: r.CID, Bytes: size}); err != nil {
 				return res, err
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnstore/cairn/node/refs"
 	"github.com/ipfs/go-cid"
 	dsleveldb "github.com/ipfs/go-ds-leveldb"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -93,6 +94,29 @@ func (cf *clusterFiles) close() error {
 		err = cf.deltas.Close()
 	}
 	return errors.Join(err, cf.state.Close())
+}
+
+// openSet joins the cluster's pin set and its status topic.
+func (n *Node) openSet(cf *clusterFiles) error {
+	ps, err := pubsub.NewGossipSub(n.ctx, n.host)
+	if err != nil {
+		return fmt.Errorf("node: pubsub: %w", err)
+	}
+	n.ps = ps
+	n.pins, err = pinset.New(pinset.Config{
+		Host: n.host, PubSub: ps, Datastore: cf.state, Blocks: deltaBlocks{cf.deltas}, Fetch: n.fetchDelta,
+		RebroadcastInterval: n.cfg.Cluster.RebroadcastInterval, Writers: n.cfg.Cluster.Writers,
+		OnChange: n.indexSoon, Logf: n.cfg.Logf,
+	})
+	if err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.status, err = newInformer(n)
+	if err != nil {
+		n.pins.Close()
+		return err
+	}
+	return nil
 }
 
 // deltaBlocks is pinset.Blocks over the delta store: every delta is
@@ -270,11 +294,11 @@ func (n *Node) PinCluster(ctx context.Context, root cid.Cid, opts PinOptions) (i
 	if err := n.Pin(ctx, root, opts.Fetch); err != nil {
 		return 0, err
 	}
-	st, _, err := n.Local.Stat(ctx, root)
+	size, err := n.pinBytes(ctx, root)
 	if err != nil {
 		return 0, fmt.Errorf("pin %s: %w", root, err)
 	}
-	return n.pinInSet(ctx, pinset.Pin{Root: root, Name: opts.Name, Replicas: opts.Replicas, Bytes: st.Cumulative})
+	return n.pinInSet(ctx, pinset.Pin{Root: root, Name: opts.Name, Replicas: opts.Replicas, Bytes: size})
 }
 
 // UnpinCluster takes root out of the cluster's set, from any node: its
@@ -308,11 +332,9 @@ func (n *Node) ClusterPinOf(ctx context.Context, root cid.Cid) (ClusterPin, erro
 	return p, err
 }
 
-// pinBytes is the size the set records for a DAG held here.
-func (l *Local) pinBytes(ctx context.Context, root cid.Cid) uint64 {
+// pinBytes is the size the set records for a DAG held here: its root's
+// cumulative size, read from the root alone (no walk).
+func (l *Local) pinBytes(ctx context.Context, root cid.Cid) (uint64, error) {
 	st, err := chunk.StatDAG(ctx, l.store, root)
-	if err != nil {
-		return 0
-	}
-	return st.Cumulative
+	return st.Cumulative, err
 }

@@ -213,7 +213,8 @@ func (n *Node) reconcileSet(ctx context.Context) error {
 				return err
 			}
 		default:
-			join = append(join, pinset.Pin{Root: root, By: n.host.ID(), At: time.Now().UTC(), Bytes: n.pinBytes(ctx, root)})
+			size, _ := n.pinBytes(ctx, root) // a size the root does not tell is recorded as 0
+			join = append(join, pinset.Pin{Root: root, By: n.host.ID(), At: time.Now().UTC(), Bytes: size})
 		}
 	}
 	if len(join) == 0 {

@@ -207,29 +207,6 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 	return n, nil
 }
 
-// openSet joins the cluster's pin set and its status topic.
-func (n *Node) openSet(cf *clusterFiles) error {
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host)
-	if err != nil {
-		return fmt.Errorf("node: pubsub: %w", err)
-	}
-	n.ps = ps
-	n.pins, err = pinset.New(pinset.Config{
-		Host: n.host, PubSub: ps, Datastore: cf.state, Blocks: deltaBlocks{cf.deltas}, Fetch: n.fetchDelta,
-		RebroadcastInterval: n.cfg.Cluster.RebroadcastInterval, Writers: n.cfg.Cluster.Writers,
-		OnChange: n.indexSoon, Logf: n.cfg.Logf,
-	})
-	if err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	n.status, err = newInformer(n)
-	if err != nil {
-		n.pins.Close()
-		return err
-	}
-	return nil
-}
-
 func (n *Node) logf(format string, args ...any) { n.cfg.Logf(format, args...) }
 
 // tryWantSlot takes one of the node's want slots, if one is free.

@@ -130,17 +130,13 @@ func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []c
 		if keep {
 			continue
 		}
-		c := cid.NewCidV1(cid.Raw, k)
-		size := 0
-		if data, err := l.store.GetHash(k); err == nil {
-			size = len(data)
-		}
-		err = l.store.Delete(c, store.Meta{Key: dutyKey(k), Delete: true})
+		size, _ := l.store.Size(k) // 0 for a block not held: only its mark goes
+		err = l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
 		if errors.Is(err, store.ErrNotFound) {
 			err = l.store.Sync(store.Meta{Key: dutyKey(k), Delete: true})
 		} else if err == nil {
 			st.Freed++
-			st.FreedBytes += int64(size)
+			st.FreedBytes += size
 		}
 		if err != nil {
 			return fmt.Errorf("sweep: free %s: %w", k.B58String(), err)

@@ -324,6 +324,24 @@ func (s *Store) Has(c cid.Cid) (bool, error) {
 	return ok, nil
 }
 
+// Size reports the data bytes of a held block from the index, without
+// reading it; ErrNotFound if the store does not hold it.
+func (s *Store) Size(k mh.Multihash) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, ErrClosed
+	}
+	l, ok, err := s.lookupLocked(k)
+	if err != nil {
+		return 0, fmt.Errorf("store: size %s: %w", k.B58String(), err)
+	}
+	if !ok {
+		return 0, fmt.Errorf("store: size %s: %w", k.B58String(), ErrNotFound)
+	}
+	return l.n - headerSize - int64(len(k)), nil
+}
+
 // Stats reports what the store holds.
 func (s *Store) Stats() Stats {
 	s.mu.RLock()

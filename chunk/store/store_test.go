@@ -434,3 +434,23 @@ func TestSegmentSizeSmallerThanABlockStillStoresIt(t *testing.T) {
 		t.Fatalf("%d segments, want one per maximal block", st.Segments)
 	}
 }
+
+func TestSizeReadsABlocksLengthFromTheIndexPendingOrCommitted(t *testing.T) {
+	s := openStore(t, t.TempDir(), store.Options{})
+	rng := rand.New(rand.NewSource(7))
+	c, data := randomBlock(t, rng, 12345)
+	if _, err := s.Size(c.Hash()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("size of a block not held: %v, want ErrNotFound", err)
+	}
+	if err := s.Put(c, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, when := range []string{"pending", "committed"} {
+		if n, err := s.Size(c.Hash()); err != nil || n != int64(len(data)) {
+			t.Fatalf("%s: size %d (%v), want %d", when, n, err, len(data))
+		}
+		if err := s.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
