@@ -53,6 +53,9 @@ type Options struct {
 	// SegmentSize of each node's store (default 4 MiB: small files keep
 	// hundreds of stores light).
 	SegmentSize int64
+	// Cluster, if set, replaces each node's cluster timers (its Dir stays
+	// the node's own).
+	Cluster *node.ClusterConfig
 }
 
 func (o *Options) validate() error {
@@ -178,6 +181,11 @@ func (nw *Network) Join(ctx context.Context) (*Member, error) {
 			c.KadOptions = nw.opts.KadOptions
 			c.ScrubInterval = nw.opts.ScrubInterval
 			c.ScrubRate = nw.opts.ScrubRate
+			if cc := nw.opts.Cluster; cc != nil {
+				dir := c.Cluster.Dir
+				c.Cluster = *cc
+				c.Cluster.Dir = dir
+			}
 		}))
 	if err != nil {
 		h.Close()
