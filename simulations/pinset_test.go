@@ -103,7 +103,7 @@ func TestPinSetConvergesAfterAPartition(t *testing.T) {
 	}
 	unpin(b[3], contested)
 	want[contested.String()] = true // add wins
-	time.Sleep(split)                // the partition lasts this long: the scenario's input, not a wait for an event
+	time.Sleep(split)               // the partition lasts this long: the scenario's input, not a wait for an event
 	if err := nw.Heal(ctx); err != nil {
 		t.Fatal(err)
 	}
