@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway conformance interop-kubo sim clean
+.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway conformance interop-kubo sim clean
 
 all: build
 
@@ -43,7 +43,7 @@ test-sim:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway
+bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -65,6 +65,11 @@ bench-transfer:
 # announcing the 4,096 blocks of a 1 GiB file in a 20-node loopback network
 bench-provide:
 	$(GO) run ./cmd/cairn-bench -run provide
+
+# the cluster's pin set: 100,000 pins written on one node and held by a
+# second (time, heap, listing), and a 1 GiB file freed by an unpin
+bench-cluster:
+	$(GO) test -run '^$$' -bench 'PinSetOf100kPins|UnpinFreesAGiB' -benchtime 1x -timeout 20m ./node/
 
 # the HTTP gateway of an in-process node over loopback: 1,000 1 KiB
 # objects on 16 keep-alive connections (req/s), and a 1 GiB object per

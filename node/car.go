@@ -126,18 +126,15 @@ func (n *Node) ImportCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impor
 	if len(res.Roots) > 0 {
 		root = res.Roots[0].CID
 	}
-	if _, err = n.publish(ctx, root, keys); err != nil {
-		return res, err
-	}
+	var pins []pinset.Pin
 	for _, r := range res.Roots {
 		if r.Pinned {
 			size, _ := n.pinBytes(ctx, r.CID) // a size the root does not tell is recorded as 0
-			if _, err := n.pinInSet(ctx, pinset.Pin{Root: r.CID, Bytes: size}); err != nil {
-				return res, err
-			}
+			pins = append(pins, pinset.Pin{Root: r.CID, Bytes: size})
 		}
 	}
-	return res, nil
+	_, err = n.publish(ctx, root, pins, keys)
+	return res, err
 }
 
 // dedupe drops repeats from a CAR's roots, keeping their order.

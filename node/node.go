@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -374,12 +375,7 @@ func (n *Node) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (Add
 	if err != nil {
 		return res, err
 	}
-	res.Copies, err = n.publish(ctx, res.Root, keys)
-	if err != nil {
-		return res, err
-	}
-	held, err := n.pinInSet(ctx, pinset.Pin{Root: res.Root, Name: opts.Name, Bytes: res.Tsize})
-	res.Copies = min(res.Copies, held)
+	res.Copies, err = n.publish(ctx, res.Root, []pinset.Pin{{Root: res.Root, Name: opts.Name, Bytes: res.Tsize}}, keys)
 	return res, err
 }
 
@@ -396,25 +392,32 @@ func (n *Node) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirO
 	if err != nil {
 		return res, err
 	}
-	res.Copies, err = n.publish(ctx, res.Root, keys)
-	if err != nil {
-		return res, err
-	}
-	held, err := n.pinInSet(ctx, pinset.Pin{Root: res.Root, Bytes: res.Tsize})
-	res.Copies = min(res.Copies, held)
+	res.Copies, err = n.publish(ctx, res.Root, []pinset.Pin{{Root: res.Root, Bytes: res.Tsize}}, keys)
 	return res, err
 }
 
-// publish announces the blocks of a DAG just stored here and makes them
-// durable on W nodes; it returns the fewest copies any block reached.
-func (n *Node) publish(ctx context.Context, root cid.Cid, keys []mh.Multihash) (int, error) {
+// publish announces the blocks of a DAG just stored here, puts its pins
+// in the cluster's set and makes the blocks durable on W nodes; it
+// returns the fewest copies any block or pin entry reached. The pins go
+// first: the copies then land on nodes that already know them wanted,
+// rather than as unclaimed pushes that a sweep may free before the pin
+// comes (an add of a large file takes longer than a short grace).
+func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, keys []mh.Multihash) (int, error) {
 	if err := n.dht.Provide(keys...); err != nil {
 		n.logf("node: announce %s: %v", root, err)
 	}
-	if n.cfg.Replication.Disabled {
-		return 1, nil
+	held := math.MaxInt
+	for _, p := range pins {
+		h, err := n.pinInSet(ctx, p)
+		if err != nil {
+			return 1, err
+		}
+		held = min(held, h)
 	}
-	copies := n.rep.replicateWrite(ctx, keys)
+	if n.cfg.Replication.Disabled {
+		return min(1, held), nil
+	}
+	copies := min(n.rep.replicateWrite(ctx, keys), held)
 	if err := ctx.Err(); err != nil {
 		// Keys never pushed were not counted: no quorum to claim.
 		return copies, fmt.Errorf("add %s: replication: %w", root, err)

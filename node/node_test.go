@@ -47,7 +47,7 @@ func withIdentity(k crypto.PrivKey) nodeOpt { return func(c *Config) { c.Identit
 // startNodeWith is startNode with the repo in dir (made there if it is
 // not one yet), its store opened with sopts. It builds the node as
 // nodetest does, which this package's own tests cannot import.
-func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
+func startNodeWith(t testing.TB, dir string, sopts store.Options, opts ...nodeOpt) *Node {
 	t.Helper()
 	n := openNodeWith(t, dir, sopts, opts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -59,7 +59,7 @@ func startNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOp
 }
 
 // openNodeWith is startNodeWith without the Start.
-func openNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt) *Node {
+func openNodeWith(t testing.TB, dir string, sopts store.Options, opts ...nodeOpt) *Node {
 	t.Helper()
 	if _, err := os.Stat(filepath.Join(dir, "config")); errors.Is(err, os.ErrNotExist) {
 		if _, err := repo.Init(dir, repo.InitOptions{}); err != nil {
@@ -86,7 +86,7 @@ func openNodeWith(t *testing.T, dir string, sopts store.Options, opts ...nodeOpt
 // link connects a to b, retrying past libp2p's dial backoff: a dial that
 // raced with another (both sides dialling, or the DHT dialling) can fail
 // and leave a backoff that would fail the next attempt at once.
-func link(t *testing.T, a, b *Node) {
+func link(t testing.TB, a, b *Node) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {

@@ -45,7 +45,7 @@ type file struct {
 	adder *Node
 }
 
-func dagKeys(t *testing.T, n *Node, root cid.Cid) []mh.Multihash {
+func dagKeys(t testing.TB, n *Node, root cid.Cid) []mh.Multihash {
 	t.Helper()
 	var keys []mh.Multihash
 	if err := chunk.WalkCIDs(context.Background(), n.Store(), root, func(c cid.Cid) error {

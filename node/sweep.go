@@ -165,6 +165,20 @@ func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Ti
 	return !dated || now.Before(at.Add(grace)), nil
 }
 
+// owed reports whether the cluster wants the block here: a pinned root
+// reaches it, or it was pushed here and no root claims it yet (its pin
+// may not be indexed here yet). On an index error it answers yes.
+func (l *Local) owed(k mh.Multihash) bool {
+	if ok, err := l.index.Pinned(k); err != nil || ok {
+		return true
+	}
+	if !l.isDuty(k) {
+		return false
+	}
+	ok, err := l.index.Referenced(k)
+	return err != nil || !ok
+}
+
 // sweepLoop runs a sweep every SweepInterval until the node closes.
 func (n *Node) sweepLoop() {
 	t := time.NewTicker(n.cfg.Cluster.SweepInterval)

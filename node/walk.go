@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/node/repair"
+	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -22,11 +23,10 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	var keys []mh.Multihash
 	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
-		// A read's cache is not the cluster's to keep at R copies: only
-		// blocks a pin reaches or a push placed here are walked.
-		if !canDrop || pinned[string(k)] || r.n.isDuty(k) {
-			keys = append(keys, k)
-		} else if ok, err := r.n.index.Referenced(k); err != nil || ok {
+		// Only what the cluster wants is kept at R copies: not a read's
+		// cache, nor the blocks of a root unpinned and waiting out its
+		// grace. A pushed block whose root has not been indexed here yet is.
+		if !canDrop || pinned[string(k)] || r.n.owed(k) {
 			keys = append(keys, k)
 		}
 		return nil
@@ -74,6 +74,9 @@ func (r *replicator) walk(ctx context.Context) error {
 		ds, err := r.decide(ctx, []mh.Multihash{k}, holders, pinned)
 		if err != nil {
 			return err
+		}
+		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) {
+			continue // freed by a sweep since the walk listed it
 		}
 		res := r.place(ctx, k, ds[0].Placement, r.budgetWait)
 		r.pushes.Add(int64(res.made))
