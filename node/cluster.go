@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"time"
@@ -238,21 +239,32 @@ type PinOptions struct {
 	Fetch    FetchOptions
 }
 
-// pinInSet puts root in the cluster's set and waits until W nodes hold
-// the entry (this one included); it returns how many do.
-func (n *Node) pinInSet(ctx context.Context, p pinset.Pin) (int, error) {
-	p.By, p.At = n.host.ID(), time.Now().UTC()
-	if err := n.pins.Add(ctx, p); err != nil {
+// pinInSet puts pins in the cluster's set, as one batch, and waits until
+// W nodes hold every entry (this one included); it returns how many do.
+func (n *Node) pinInSet(ctx context.Context, pins ...pinset.Pin) (int, error) {
+	now := time.Now().UTC()
+	roots := make([]cid.Cid, len(pins))
+	for i := range pins {
+		pins[i].By, pins[i].At = n.host.ID(), now
+		roots[i] = pins[i].Root
+	}
+	if err := n.pins.AddMany(ctx, pins); err != nil {
 		return 0, err
 	}
-	n.indexSoon(p.Root)
-	return n.confirmPin(ctx, p.Root), nil
+	for _, r := range roots {
+		n.indexSoon(r)
+	}
+	held := math.MaxInt
+	for start := 0; start < len(roots); start += pinset.MaxAckRoots {
+		held = min(held, n.confirmPins(ctx, roots[start:min(start+pinset.MaxAckRoots, len(roots))]))
+	}
+	return held, nil
 }
 
-// confirmPin asks the peers of the set closest to root to hold its
-// entry, until W-1 of them do or none is left to ask; it returns the
-// holders counted, this node included.
-func (n *Node) confirmPin(ctx context.Context, root cid.Cid) int {
+// confirmPins asks the peers of the set closest to the first root to
+// hold the entries of roots, until W-1 of them do or none is left to
+// ask; it returns the holders counted, this node included.
+func (n *Node) confirmPins(ctx context.Context, roots []cid.Cid) int {
 	need := n.WriteQuorum() - 1
 	if need <= 0 {
 		return 1
@@ -262,7 +274,7 @@ func (n *Node) confirmPin(ctx context.Context, root cid.Cid) int {
 		members[p] = true
 	}
 	var order []peer.ID
-	for _, p := range n.rep.placement().Closest(root.Hash(), len(members)+1) {
+	for _, p := range n.rep.placement().Closest(roots[0].Hash(), len(members)+1) {
 		if members[p] && p != n.host.ID() {
 			order = append(order, p)
 		}
@@ -273,13 +285,13 @@ func (n *Node) confirmPin(ctx context.Context, root cid.Cid) int {
 		start += len(batch)
 		errs := make(chan error, len(batch))
 		for _, p := range batch {
-			go func(p peer.ID) { errs <- n.pins.Confirm(ctx, p, root) }(p)
+			go func(p peer.ID) { errs <- n.pins.Confirm(ctx, p, roots...) }(p)
 		}
 		for range batch {
 			if err := <-errs; err == nil {
 				held++
 			} else {
-				n.logf("pin %s: %v", root, err)
+				n.logf("pin %s: %v", roots[0], err)
 			}
 		}
 	}

@@ -407,12 +407,11 @@ func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, key
 		n.logf("node: announce %s: %v", root, err)
 	}
 	held := math.MaxInt
-	for _, p := range pins {
-		h, err := n.pinInSet(ctx, p)
-		if err != nil {
+	if len(pins) > 0 {
+		var err error
+		if held, err = n.pinInSet(ctx, pins...); err != nil {
 			return 1, err
 		}
-		held = min(held, h)
 	}
 	if n.cfg.Replication.Disabled {
 		return min(1, held), nil

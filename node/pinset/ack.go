@@ -15,11 +15,13 @@ import (
 )
 
 // AckProtocol asks a peer to merge the set up to the asker's heads and
-// say whether it then holds a root: how an add learns that W nodes hold
-// its pin, as it learns that they hold its blocks.
+// say whether it then holds some roots: how an add learns that W nodes
+// hold its pin, as it learns that they hold its blocks. The request is
+// the roots (a count, then each length-prefixed) and the announcement.
 const AckProtocol = "/cairn/pins/ack/1.0.0"
 
-// AckTimeout bounds how long a peer works on one ack request.
+// AckTimeout is how long a peer works on one ack request by default
+// (Config.AckTimeout); a confirming node waits a little longer.
 const AckTimeout = 15 * time.Second
 
 const (
@@ -31,9 +33,16 @@ const (
 // ErrNotHeld: the peer did not hold the entry when it answered.
 var ErrNotHeld = errors.New("pinset: peer does not hold the entry")
 
+// MaxAckRoots bounds the roots of one ack request (a CAR import of many
+// roots asks in batches).
+const MaxAckRoots = 4096
+
 // Confirm asks p to merge this node's heads and reports whether p then
-// holds root's entry: nil once it does.
-func (s *Set) Confirm(ctx context.Context, p peer.ID, root cid.Cid) error {
+// holds the entries of all of roots (at most 4,096): nil once it does.
+func (s *Set) Confirm(ctx context.Context, p peer.ID, roots ...cid.Cid) error {
+	if len(roots) == 0 || len(roots) > MaxAckRoots {
+		return fmt.Errorf("pinset: ack of %d roots (1 to %d)", len(roots), MaxAckRoots)
+	}
 	ann, err := encodeHeads(s.Heads(ctx))
 	if err != nil {
 		return err
@@ -49,8 +58,13 @@ func (s *Set) Confirm(ctx context.Context, p peer.ID, root cid.Cid) error {
 		st.SetDeadline(d)
 	}
 	w := bufio.NewWriter(st)
-	for _, part := range [][]byte{root.Bytes(), ann} {
-		var n [binary.MaxVarintLen64]byte
+	var n [binary.MaxVarintLen64]byte
+	w.Write(n[:binary.PutUvarint(n[:], uint64(len(roots)))])
+	parts := make([][]byte, 0, len(roots)+1)
+	for _, r := range roots {
+		parts = append(parts, r.Bytes())
+	}
+	for _, part := range append(parts, ann) {
 		w.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
 		w.Write(part)
 	}
@@ -77,19 +91,10 @@ func (s *Set) Confirm(ctx context.Context, p peer.ID, root cid.Cid) error {
 func (s *Set) handleAck(st network.Stream) {
 	defer st.Close()
 	from := st.Conn().RemotePeer()
-	st.SetDeadline(time.Now().Add(AckTimeout + 2*time.Second))
+	st.SetDeadline(time.Now().Add(s.cfg.AckTimeout + 2*time.Second))
 	r := bufio.NewReaderSize(st, 4<<10)
-	rootB, err := readPart(r, 128)
-	var ann []byte
-	if err == nil {
-		ann, err = readPart(r, maxAnnounce)
-	}
-	if err != nil {
-		st.Reset()
-		return
-	}
 	reply := func(b byte) { st.Write([]byte{b}) }
-	root, err := cid.Cast(rootB)
+	roots, ann, err := readAckRequest(r)
 	if err == nil {
 		_, err = decodeHeads(ann)
 	}
@@ -98,19 +103,26 @@ func (s *Set) handleAck(st network.Stream) {
 		reply(ackRefused)
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), AckTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.AckTimeout)
 	defer cancel()
 	s.bc.inject(ctx, ann)
-	for {
+	// Roots found held are not asked again: each wait asks only for the
+	// rest.
+	for len(roots) > 0 {
 		changed := s.changes()
-		ok, err := s.Has(ctx, root)
-		if err != nil {
-			reply(ackMissing)
-			return
+		for len(roots) > 0 {
+			ok, err := s.Has(ctx, roots[0])
+			if err != nil {
+				reply(ackMissing)
+				return
+			}
+			if !ok {
+				break
+			}
+			roots = roots[1:]
 		}
-		if ok {
-			reply(ackHeld)
-			return
+		if len(roots) == 0 {
+			break
 		}
 		select {
 		case <-changed:
@@ -119,6 +131,30 @@ func (s *Set) handleAck(st network.Stream) {
 			return
 		}
 	}
+	reply(ackHeld)
+}
+
+// readAckRequest reads an ack request: its roots and the announcement.
+func readAckRequest(r *bufio.Reader) ([]cid.Cid, []byte, error) {
+	count, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	if count == 0 || count > MaxAckRoots {
+		return nil, nil, fmt.Errorf("pinset: ack request of %d roots", count)
+	}
+	roots := make([]cid.Cid, count)
+	for i := range roots {
+		b, err := readPart(r, 128)
+		if err != nil {
+			return nil, nil, err
+		}
+		if roots[i], err = cid.Cast(b); err != nil {
+			return nil, nil, fmt.Errorf("pinset: ack request: %w", err)
+		}
+	}
+	ann, err := readPart(r, maxAnnounce)
+	return roots, ann, err
 }
 
 // readPart reads one length-prefixed part of at most max bytes.

@@ -34,6 +34,10 @@ type Config struct {
 	// RebroadcastInterval is how often the heads are announced again, so
 	// a node that was away catches up (default 10s).
 	RebroadcastInterval time.Duration
+	// AckTimeout is how long this node works on a peer's ack request
+	// before it answers that it does not hold the entries (default
+	// AckTimeout).
+	AckTimeout time.Duration
 	// Writers, when set, are the only peers whose changes are taken;
 	// empty means every peer of the swarm may write.
 	Writers []peer.ID
@@ -62,8 +66,11 @@ func New(cfg Config) (*Set, error) {
 	if cfg.Host == nil || cfg.PubSub == nil || cfg.Datastore == nil || cfg.Blocks == nil {
 		return nil, errors.New("pinset: needs a host, pubsub, a datastore and a block store")
 	}
-	if cfg.RebroadcastInterval < 0 {
-		return nil, errors.New("pinset: negative RebroadcastInterval")
+	if cfg.RebroadcastInterval < 0 || cfg.AckTimeout < 0 {
+		return nil, errors.New("pinset: negative RebroadcastInterval or AckTimeout")
+	}
+	if cfg.AckTimeout == 0 {
+		cfg.AckTimeout = AckTimeout
 	}
 	if cfg.RebroadcastInterval == 0 {
 		cfg.RebroadcastInterval = 10 * time.Second

@@ -105,7 +105,7 @@ func newCluster(t *testing.T, n int, writers func([]host.Host) []peer.ID) *clust
 		}
 		s, err := New(Config{Host: h, PubSub: ps, Datastore: dssync.MutexWrap(ds.NewMapDatastore()),
 			Blocks: cl.blocks[h.ID()], Fetch: fetch, RebroadcastInterval: 200 * time.Millisecond,
-			Writers: ws, Logf: t.Logf})
+			Writers: ws, AckTimeout: time.Second, Logf: t.Logf})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,6 +193,28 @@ func TestConfirmReturnsOnceThePeerHoldsTheEntry(t *testing.T) {
 	// Confirm returned: the peer holds it now, not eventually.
 	if !has(t, cl.sets[1], root) {
 		t.Fatal("confirmed, but the peer does not hold the entry")
+	}
+	// Many roots at once, as a CAR import of several roots asks.
+	var many []Pin
+	var roots []cid.Cid
+	for i := range 5 {
+		r := testCID(t, fmt.Sprint("many", i))
+		many = append(many, Pin{Root: r})
+		roots = append(roots, r)
+	}
+	if err := cl.sets[0].AddMany(ctx, many); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.sets[0].Confirm(ctx, cl.hosts[1].ID(), roots...); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range roots {
+		if !has(t, cl.sets[1], r) {
+			t.Fatalf("confirmed, but the peer does not hold %s", r)
+		}
+	}
+	if err := cl.sets[0].Confirm(ctx, cl.hosts[1].ID(), testCID(t, "never added")); !errors.Is(err, ErrNotHeld) {
+		t.Errorf("confirm of an entry nobody added: %v, want ErrNotHeld", err)
 	}
 }
 
