@@ -67,9 +67,12 @@ bench-provide:
 	$(GO) run ./cmd/cairn-bench -run provide
 
 # the cluster's pin set: 100,000 pins written on one node and held by a
-# second (time, heap, listing), and a 1 GiB file freed by an unpin
+# second (time, heap, listing), a 1 GiB file freed by an unpin, and a
+# daemon given 100,000 pins by dag import (pin ls and status through the
+# CLI, resident memory)
 bench-cluster:
 	$(GO) test -run '^$$' -bench 'PinSetOf100kPins|UnpinFreesAGiB' -benchtime 1x -timeout 20m ./node/
+	$(GO) test -run '^$$' -bench 'DaemonWith100kPins' -benchtime 1x -timeout 20m ./cmd/cairn/
 
 # the HTTP gateway of an in-process node over loopback: 1,000 1 KiB
 # objects on 16 keep-alive connections (req/s), and a 1 GiB object per

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -95,10 +97,9 @@ type (
 		At       time.Time `json:"at"`       // when, by that peer's clock
 		Bytes    uint64    `json:"bytes"`    // the DAG's size
 	}
-	// PinsResponse lists the set: Pins are the bare CIDs, as the API gave
-	// them before pins carried names, for the clients that read them.
+	// PinsResponse lists the set (100,000 pins make 20 MB of it: no
+	// second list of the bare CIDs rides along).
 	PinsResponse struct {
-		Pins    []string
 		Entries []PinInfo
 	}
 	// PinResponse answers a pin add; Pins is the pinned CID, as before.
@@ -345,16 +346,43 @@ func clusterStatus(err error) int {
 }
 
 func (s *Server) handlePins(w http.ResponseWriter, r *http.Request) {
-	pins, err := s.cfg.Backend.Pins(r.Context())
-	if err != nil {
+	// Streamed as the set is read: 100,000 pins are 20 MB of JSON, and
+	// the client works on the first while the last are still read.
+	bw := bufio.NewWriterSize(w, 64<<10)
+	started := false
+	start := func() {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		bw.WriteString(`{"Entries":[`)
+		started = true
+	}
+	err := s.cfg.Backend.Pins(r.Context(), func(p PinInfo) error {
+		if !started {
+			start()
+		} else {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(p)
+		if err == nil {
+			_, err = bw.Write(b)
+		}
+		return err
+	})
+	switch {
+	case err != nil && !started:
 		writeError(w, clusterStatus(err), err)
 		return
+	case err != nil:
+		// The status is sent: end the reply short of its closing
+		// brackets, so that the client sees a broken list, never a
+		// complete one missing pins.
+		bw.Flush()
+		panic(http.ErrAbortHandler)
+	case !started:
+		start()
 	}
-	out := PinsResponse{Pins: make([]string, len(pins)), Entries: append([]PinInfo{}, pins...)}
-	for i, p := range pins {
-		out.Pins[i] = p.CID
-	}
-	writeJSON(w, http.StatusOK, out)
+	bw.WriteString("]}\n")
+	bw.Flush()
 }
 
 // pinRequest reads a pin add's ?name= and ?replicas=, checked here so a
@@ -418,7 +446,7 @@ func (s *Server) handleUnpin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, clusterStatus(err), err)
 		return
 	}
-	writeJSON(w, http.StatusOK, PinsResponse{Pins: []string{}, Entries: []PinInfo{}})
+	writeJSON(w, http.StatusOK, PinsResponse{Entries: []PinInfo{}})
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {

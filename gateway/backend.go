@@ -67,8 +67,9 @@ type Backend interface {
 	// blocks are freed everywhere once the unpin grace is over. A CID
 	// that is not pinned wraps ErrNotPinned.
 	Unpin(ctx context.Context, c cid.Cid) error
-	// Pins lists the cluster's pin set.
-	Pins(ctx context.Context) ([]PinInfo, error)
+	// Pins calls fn with every pin of the cluster's set, in CID order, as
+	// the set is read (100,000 pins are not gathered first).
+	Pins(ctx context.Context, fn func(PinInfo) error) error
 	// ClusterStatus is every node this one has heard of, and the set's
 	// totals.
 	ClusterStatus(ctx context.Context) (ClusterStatus, error)

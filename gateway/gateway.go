@@ -23,7 +23,7 @@
 //	POST /api/v1/repo/gc                  {"kept", "removed", "reclaimed"} (auth)
 //	POST /api/v1/drain                    hand every chunk to other peers (auth)
 //	GET  /api/v1/replicas/{cid}           {"min_live", "chunks": [{"cid", "live", "holders"}]}
-//	GET  /api/v1/pins                     the cluster's pin set: {"Pins": [cid...], "Entries":
+//	GET  /api/v1/pins                     the cluster's pin set, in CID order, streamed: {"Entries":
 //	                                      [{"cid", "name", "replicas", "by", "at", "bytes"}]}
 //	POST /api/v1/pins/{cid}?name=N&replicas=R
 //	                                      pin in the cluster's set, fetching what is missing (auth);

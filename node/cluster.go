@@ -74,7 +74,7 @@ type clusterFiles struct {
 }
 
 func openClusterFiles(dir string, withDeltas bool, logf func(string, ...any)) (*clusterFiles, error) {
-	st, err := dsleveldb.NewDatastore(filepath.Join(dir, "state"), nil)
+	st, err := dsleveldb.NewDatastore(filepath.Join(dir, "state"), &dsleveldb.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20})
 	if err != nil {
 		return nil, fmt.Errorf("node: open cluster state: %w", err)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -43,7 +45,7 @@ type backend interface {
 	// Offline backend's message (they need the daemon).
 	pin(ctx context.Context, c cid.Cid, req gateway.PinRequest) (gateway.PinResult, error)
 	unpin(ctx context.Context, c cid.Cid) error
-	pins(ctx context.Context) ([]gateway.PinInfo, error)
+	pins(ctx context.Context, fn func(gateway.PinInfo) error) error
 	clusterStatus(ctx context.Context) (gateway.ClusterStatus, error)
 	pinStatus(ctx context.Context, c cid.Cid) (gateway.PinStatus, error)
 	Close() error
@@ -140,7 +142,9 @@ func (l *local) pin(ctx context.Context, c cid.Cid, req gateway.PinRequest) (gat
 
 func (l *local) unpin(ctx context.Context, c cid.Cid) error { return l.b.Unpin(ctx, c) }
 
-func (l *local) pins(ctx context.Context) ([]gateway.PinInfo, error) { return l.b.Pins(ctx) }
+func (l *local) pins(ctx context.Context, fn func(gateway.PinInfo) error) error {
+	return l.b.Pins(ctx, fn)
+}
 
 func (l *local) clusterStatus(ctx context.Context) (gateway.ClusterStatus, error) {
 	return l.b.ClusterStatus(ctx)
@@ -312,10 +316,36 @@ func (r *remote) unpin(ctx context.Context, c cid.Cid) error {
 	return r.c.call(ctx, http.MethodDelete, "/api/v1/pins/"+c.String(), nil, &out)
 }
 
-func (r *remote) pins(ctx context.Context) ([]gateway.PinInfo, error) {
-	var out gateway.PinsResponse
-	err := r.c.call(ctx, http.MethodGet, "/api/v1/pins", nil, &out)
-	return out.Entries, err
+// pins reads the daemon's streamed list entry by entry: a list cut short
+// (the daemon failed midway) is an error, not a shorter list.
+func (r *remote) pins(ctx context.Context, fn func(gateway.PinInfo) error) error {
+	resp, err := r.c.request(ctx, http.MethodGet, "/api/v1/pins", nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(bufio.NewReaderSize(resp.Body, 64<<10))
+	bad := func(err error) error { return fmt.Errorf("daemon at %s: bad list of pins: %w", r.c.base, err) }
+	for _, want := range []json.Token{json.Delim('{'), "Entries", json.Delim('[')} {
+		if tok, err := dec.Token(); err != nil || tok != want {
+			return bad(fmt.Errorf("got %v (%v), want %v", tok, err, want))
+		}
+	}
+	for dec.More() {
+		var p gateway.PinInfo
+		if err := dec.Decode(&p); err != nil {
+			return bad(err)
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
+	}
+	for _, want := range []json.Token{json.Delim(']'), json.Delim('}')} {
+		if tok, err := dec.Token(); err != nil || tok != want {
+			return bad(fmt.Errorf("got %v (%v), want %v", tok, err, want))
+		}
+	}
+	return nil
 }
 
 func (r *remote) clusterStatus(ctx context.Context) (gateway.ClusterStatus, error) {

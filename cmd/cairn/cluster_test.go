@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -216,4 +217,30 @@ func TestPinsKeepFilesThroughGCAndUnpinnedOnesGo(t *testing.T) {
 	}
 	mustCairn(t, dir, nil, "pin", "add", kept)
 	mustCairn(t, dir, nil, "repo", "verify")
+}
+
+func TestPinPrinterStreamsTheJSONThatPrintJSONWouldPrint(t *testing.T) {
+	at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, pins := range [][]gateway.PinInfo{
+		{},
+		{{CID: "bafkqaaa", Name: "a <b>", By: "12D3Koo", At: at, Bytes: 1}},
+		{{CID: "bafkqaaa", At: at}, {CID: "bafkqaab", Name: "two", Replicas: 2, At: at, Bytes: 7}},
+	} {
+		var want, got bytes.Buffer
+		if err := printJSON(&want, pins); err != nil {
+			t.Fatal(err)
+		}
+		pp := newPinPrinter(&got, true)
+		for _, p := range pins {
+			if err := pp.add(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := pp.end(); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("%d pins: streamed\n%s\nwant\n%s", len(pins), got.String(), want.String())
+		}
+	}
 }

@@ -27,7 +27,7 @@ func init() {
 
 // startDaemon starts `cairn daemon` on repo as a child process and waits
 // until it has published its API address.
-func startDaemon(t *testing.T, repoDir string, args ...string) *exec.Cmd {
+func startDaemon(t testing.TB, repoDir string, args ...string) *exec.Cmd {
 	t.Helper()
 	args = append([]string{"--repo", repoDir, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--gateway", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(os.Args[0], args...)

@@ -36,7 +36,7 @@ func readCAR(t *testing.T, b []byte) ([]cid.Cid, []carBlock) {
 	return br.Roots, out
 }
 
-func writeCAR(t *testing.T, roots []cid.Cid, blocks []carBlock) string {
+func writeCAR(t testing.TB, roots []cid.Cid, blocks []carBlock) string {
 	t.Helper()
 	var buf bytes.Buffer
 	w, err := carstorage.NewWritable(&buf, roots, carv2.WriteAsCarV1(true))

@@ -23,7 +23,7 @@ func (r result) lastLine() string {
 	return lines[len(lines)-1]
 }
 
-func cairn(t *testing.T, repoDir string, stdin []byte, args ...string) result {
+func cairn(t testing.TB, repoDir string, stdin []byte, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	if repoDir != "" {
@@ -33,7 +33,7 @@ func cairn(t *testing.T, repoDir string, stdin []byte, args ...string) result {
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
 
-func mustCairn(t *testing.T, repoDir string, stdin []byte, args ...string) result {
+func mustCairn(t testing.TB, repoDir string, stdin []byte, args ...string) result {
 	t.Helper()
 	r := cairn(t, repoDir, stdin, args...)
 	if r.code != 0 {
@@ -42,7 +42,7 @@ func mustCairn(t *testing.T, repoDir string, stdin []byte, args ...string) resul
 	return r
 }
 
-func newRepo(t *testing.T) string {
+func newRepo(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "repo")
 	mustCairn(t, dir, nil, "init")

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -99,35 +102,80 @@ func newPinLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List the cluster's pins: CID, name, size, pinned by, when",
-		Long: `List the cluster's pin set, oldest first: each pin's CID, name, size, the
-peer that pinned it and when. --json prints an array of {"cid", "name",
-"replicas", "by", "at", "bytes"}.`,
+		Long: `List the cluster's pin set, in CID order, as the daemon reads it: each
+pin's CID, name, size, the peer that pinned it and when. --json prints an
+array of {"cid", "name", "replicas", "by", "at", "bytes"}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withBackend(cmd, func(b backend) error {
-				pins, err := b.pins(cmd.Context())
-				if err != nil {
+				pp := newPinPrinter(cmd.OutOrStdout(), asJSON)
+				if err := b.pins(cmd.Context(), pp.add); err != nil {
+					pp.w.Flush()
 					return fmt.Errorf("list pins: %w", err)
 				}
-				w := cmd.OutOrStdout()
-				if asJSON {
-					if pins == nil {
-						pins = []gateway.PinInfo{} // [] rather than null
-					}
-					return printJSON(w, pins)
-				}
-				tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "CID\tNAME\tSIZE\tBY\tWHEN")
-				for _, p := range pins {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", p.CID, orDash(p.Name), humanBytes(int64(p.Bytes)),
-						orDash(p.By), p.At.Local().Format(time.DateTime))
-				}
-				return tw.Flush()
+				return pp.end()
 			})
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// pinPrinter prints pins as they come, so that a listing of 100,000 pins
+// starts at once and is never held whole: a JSON array, element by
+// element as printJSON would indent the array, or a table whose columns
+// are aligned a block of rows at a time.
+type pinPrinter struct {
+	w  *bufio.Writer
+	tw *tabwriter.Writer // nil for JSON
+	n  int
+}
+
+// pinTableBlock is how many rows of the table are aligned together.
+const pinTableBlock = 1024
+
+func newPinPrinter(w io.Writer, asJSON bool) *pinPrinter {
+	pp := &pinPrinter{w: bufio.NewWriterSize(w, 64<<10)}
+	if !asJSON {
+		pp.tw = tabwriter.NewWriter(pp.w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(pp.tw, "CID\tNAME\tSIZE\tBY\tWHEN")
+	}
+	return pp
+}
+
+func (pp *pinPrinter) add(p gateway.PinInfo) error {
+	pp.n++
+	if pp.tw != nil {
+		fmt.Fprintf(pp.tw, "%s\t%s\t%s\t%s\t%s\n", p.CID, orDash(p.Name), humanBytes(int64(p.Bytes)),
+			orDash(p.By), p.At.Local().Format(time.DateTime))
+		if pp.n%pinTableBlock == 0 {
+			return pp.tw.Flush()
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(p, "  ", "  ")
+	if err != nil {
+		return err
+	}
+	if pp.n == 1 {
+		pp.w.WriteString("[\n  ")
+	} else {
+		pp.w.WriteString(",\n  ")
+	}
+	_, err = pp.w.Write(b)
+	return err
+}
+
+func (pp *pinPrinter) end() error {
+	switch {
+	case pp.tw != nil:
+		pp.tw.Flush()
+	case pp.n == 0:
+		pp.w.WriteString("[]\n") // [] rather than null
+	default:
+		pp.w.WriteString("\n]\n")
+	}
+	return pp.w.Flush()
 }
 
 func plural(n int, one, many string) string {

@@ -145,7 +145,7 @@ func (o *Offline) Pin(context.Context, cid.Cid, gateway.PinRequest, gateway.Read
 func (o *Offline) Unpin(context.Context, cid.Cid) error { return errPinsOffline }
 
 // Pins implements gateway.Backend: offline, it cannot.
-func (o *Offline) Pins(context.Context) ([]gateway.PinInfo, error) { return nil, errPinsOffline }
+func (o *Offline) Pins(context.Context, func(gateway.PinInfo) error) error { return errPinsOffline }
 
 // ClusterStatus implements gateway.Backend: offline, it cannot.
 func (o *Offline) ClusterStatus(context.Context) (gateway.ClusterStatus, error) {

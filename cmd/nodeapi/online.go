@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/gateway"
@@ -144,24 +143,15 @@ func (o *Online) Unpin(ctx context.Context, c cid.Cid) error {
 	return pinError(o.N.UnpinCluster(ctx, c))
 }
 
-// Pins implements gateway.Backend: the cluster's set, oldest first (the
-// set's own order is its keys', which means nothing to a reader).
-func (o *Online) Pins(ctx context.Context) ([]gateway.PinInfo, error) {
-	out := []gateway.PinInfo{}
-	err := o.N.ClusterPins(ctx, func(p node.ClusterPin) error {
-		out = append(out, pinInfo(p))
-		return nil
-	})
+// Pins implements gateway.Backend: the cluster's set in its own order
+// (its keys', the CIDs).
+func (o *Online) Pins(ctx context.Context, fn func(gateway.PinInfo) error) error {
+	names := map[peer.ID]string{}
+	err := o.N.ClusterPins(ctx, func(p node.ClusterPin) error { return fn(pinInfo(p, names)) })
 	if err != nil {
-		return nil, fmt.Errorf("list the cluster's pins: %w", err)
+		return fmt.Errorf("list the cluster's pins: %w", err)
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].At.Equal(out[j].At) {
-			return out[i].At.Before(out[j].At)
-		}
-		return out[i].CID < out[j].CID
-	})
-	return out, nil
+	return nil
 }
 
 // ClusterStatus implements gateway.Backend: the nodes as this one last
@@ -199,13 +189,22 @@ func (o *Online) PinStatus(ctx context.Context, c cid.Cid, ro gateway.ReadOption
 	if factor == 0 {
 		factor = o.N.Factor()
 	}
-	return gateway.PinStatus{Pin: pinInfo(p), Factor: factor, MinLive: reps.MinLive, Chunks: reps.Chunks}, nil
+	return gateway.PinStatus{Pin: pinInfo(p, nil), Factor: factor, MinLive: reps.MinLive, Chunks: reps.Chunks}, nil
 }
 
-func pinInfo(p node.ClusterPin) gateway.PinInfo {
+// pinInfo is a pin as the API gives it. names holds the pinners' IDs as
+// text so far (nil for one pin): a listing meets the same few nodes over
+// and over, and encoding an ID (base58) costs more than the rest.
+func pinInfo(p node.ClusterPin, names map[peer.ID]string) gateway.PinInfo {
 	info := gateway.PinInfo{CID: p.Root.String(), Name: p.Name, Replicas: p.Replicas, At: p.At.UTC(), Bytes: p.Bytes}
 	if p.By != "" {
-		info.By = p.By.String()
+		var ok bool
+		if info.By, ok = names[p.By]; !ok {
+			info.By = p.By.String()
+			if names != nil {
+				names[p.By] = info.By
+			}
+		}
 	}
 	return info
 }

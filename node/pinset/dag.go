@@ -151,7 +151,7 @@ func decodeDelta(c cid.Cid, data []byte) (ipld.Node, error) {
 		}
 	}
 	for _, e := range delta.Tombstones {
-		if _, err := parseKey(e.Key); err != nil {
+		if _, err := parseKey(e.Key, true); err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrBadDelta, c, err)
 		}
 	}

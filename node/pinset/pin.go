@@ -15,6 +15,7 @@
 package pinset
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,14 +62,15 @@ type entry struct {
 // canonical string form.
 func key(root cid.Cid) string { return "/" + root.String() }
 
-// parseKey is key's inverse; it refuses anything key would not make.
-func parseKey(k string) (cid.Cid, error) {
+// parseKey is key's inverse; strict, it refuses anything key would not
+// make (a CID in another base, say).
+func parseKey(k string, strict bool) (cid.Cid, error) {
 	s, ok := strings.CutPrefix(k, "/")
 	if !ok || strings.Contains(s, "/") {
 		return cid.Undef, fmt.Errorf("pinset: bad key %q", k)
 	}
 	c, err := cid.Decode(s)
-	if err != nil || c.String() != s {
+	if err != nil || (strict && c.String() != s) {
 		return cid.Undef, fmt.Errorf("pinset: bad key %q", k)
 	}
 	return c, nil
@@ -104,7 +106,22 @@ func (p Pin) encode() ([]byte, error) {
 // decodePin reads an entry back, as strictly as encode writes it: a
 // value a peer made up is refused, not half-read.
 func decodePin(k string, v []byte) (Pin, error) {
-	root, err := parseKey(k)
+	return entryDecoder{strict: true}.decode(k, v)
+}
+
+// entryDecoder reads entries. A strict one refuses unknown fields and
+// non-canonical keys: it reads what peers send. A listing of the local
+// replica, whose every entry was checked when it merged, skips those two
+// checks and remembers the pinners it decoded (a listing meets the same
+// few node IDs over and over, and decoding one, base58, costs more than
+// the rest of the entry).
+type entryDecoder struct {
+	strict  bool
+	pinners map[string]peer.ID
+}
+
+func (d entryDecoder) decode(k string, v []byte) (Pin, error) {
+	root, err := parseKey(k, d.strict)
 	if err != nil {
 		return Pin{}, err
 	}
@@ -112,15 +129,26 @@ func decodePin(k string, v []byte) (Pin, error) {
 		return Pin{}, fmt.Errorf("pinset: %s: value of %d bytes", root, len(v))
 	}
 	var e entry
-	dec := json.NewDecoder(strings.NewReader(string(v)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
+	if d.strict {
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&e)
+	} else {
+		err = json.Unmarshal(v, &e)
+	}
+	if err != nil {
 		return Pin{}, fmt.Errorf("pinset: %s: bad value: %w", root, err)
 	}
 	p := Pin{Root: root, Name: e.Name, Replicas: e.Replicas, Bytes: e.Bytes}
 	if e.By != "" {
-		if p.By, err = peer.Decode(e.By); err != nil {
-			return Pin{}, fmt.Errorf("pinset: %s: bad pinner: %w", root, err)
+		var ok bool
+		if p.By, ok = d.pinners[e.By]; !ok {
+			if p.By, err = peer.Decode(e.By); err != nil {
+				return Pin{}, fmt.Errorf("pinset: %s: bad pinner: %w", root, err)
+			}
+			if d.pinners != nil {
+				d.pinners[e.By] = p.By
+			}
 		}
 	}
 	if e.At != 0 {

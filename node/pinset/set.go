@@ -159,7 +159,7 @@ func (b committedBatch) Commit(ctx context.Context) error {
 }
 
 func (s *Set) changed(k ds.Key) {
-	root, err := parseKey(k.String())
+	root, err := parseKey(k.String(), true)
 	if err != nil {
 		return
 	}
@@ -274,11 +274,12 @@ func (s *Set) List(ctx context.Context, fn func(Pin) error) error {
 		return fmt.Errorf("pinset: list: %w", err)
 	}
 	defer res.Close()
+	dec := entryDecoder{pinners: map[string]peer.ID{}}
 	for r := range res.Next() {
 		if r.Error != nil {
 			return fmt.Errorf("pinset: list: %w", r.Error)
 		}
-		p, err := decodePin(r.Key, r.Value)
+		p, err := dec.decode(r.Key, r.Value)
 		if err != nil {
 			s.cfg.Logf("pinset: skipping entry: %v", err)
 			continue
