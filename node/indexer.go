@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -51,22 +53,22 @@ func (n *Node) indexLoop() {
 		case <-retry.C:
 		}
 		n.idxMu.Lock()
-		todo := n.idxPending
+		todo := slices.Collect(maps.Values(n.idxPending))
 		n.idxPending = map[string]cid.Cid{}
 		n.idxBusy = len(todo) > 0
 		n.idxMu.Unlock()
-		for k, root := range todo {
-			if err := n.indexRoot(n.ctx, root); err != nil {
-				if n.ctx.Err() != nil {
-					return
-				}
-				n.logf("cluster: index %s (will retry): %v", root, err)
-				n.idxMu.Lock()
-				if _, again := n.idxPending[k]; !again {
-					n.idxPending[k] = root
-				}
-				n.idxMu.Unlock()
+		for start := 0; start < len(todo); start += indexBatch {
+			failed := n.indexRoots(n.ctx, todo[start:min(start+indexBatch, len(todo))])
+			if n.ctx.Err() != nil {
+				return
 			}
+			n.idxMu.Lock()
+			for _, root := range failed {
+				if _, again := n.idxPending[root.KeyString()]; !again {
+					n.idxPending[root.KeyString()] = root
+				}
+			}
+			n.idxMu.Unlock()
 		}
 		n.idxMu.Lock()
 		n.idxBusy = false
@@ -74,65 +76,96 @@ func (n *Node) indexLoop() {
 	}
 }
 
-// indexRoot brings root's index entry in line with the set.
-func (n *Node) indexRoot(ctx context.Context, root cid.Cid) error {
+// indexBatch is how many roots the indexer commits at once: a migration
+// or a CAR import brings thousands, each otherwise its own synced batch.
+const indexBatch = 1024
+
+// indexRoots brings the roots' index entries in line with the set: roots
+// pinned are indexed (or marked pinned again) in one synced batch and
+// handed over to the set in one commit of the store; roots unpinned are
+// marked so. It returns the roots to try again.
+func (n *Node) indexRoots(ctx context.Context, roots []cid.Cid) (failed []cid.Cid) {
+	var entries []refs.Entry
+	for _, root := range roots {
+		e, pinned, err := n.planIndex(ctx, root)
+		if err == nil && pinned {
+			entries = append(entries, e)
+		}
+		if err != nil {
+			n.logf("cluster: index %s (will retry): %v", root, err)
+			failed = append(failed, root)
+		}
+	}
+	if len(entries) == 0 {
+		return failed
+	}
+	err := n.index.AddMany(entries)
+	if err == nil {
+		err = n.graduate(entries)
+	}
+	if err != nil {
+		n.logf("cluster: index %d roots (will retry): %v", len(entries), err)
+		for _, e := range entries {
+			failed = append(failed, e.Root)
+		}
+	}
+	return failed
+}
+
+// planIndex reads root's state: a root of the set comes back as the
+// entry to index (its keys, when not indexed yet) with pinned true; a
+// root the set dropped is marked unpinned here and now.
+func (n *Node) planIndex(ctx context.Context, root cid.Cid) (refs.Entry, bool, error) {
+	e := refs.Entry{Root: root}
 	pinned, err := n.pins.Has(ctx, root)
 	if err != nil {
-		return err
+		return e, false, err
 	}
 	st, err := n.index.Root(root)
 	if err != nil {
-		return err
+		return e, false, err
 	}
 	switch {
 	case pinned && !st.Indexed:
-		keys, err := n.dagKeys(ctx, root)
-		if err != nil {
-			return err
-		}
-		if err := n.index.Add(root, keys); err != nil {
-			return err
-		}
-		return n.graduate(ctx, root, keys)
+		e.Keys, err = n.dagKeys(ctx, root)
+		return e, err == nil, err
 	case pinned:
-		if !st.UnpinnedAt.IsZero() {
-			if err := n.index.Add(root, nil); err != nil { // pinned again
-				return err
-			}
-		}
-		return n.graduate(ctx, root, nil)
+		return e, true, nil // indexed: marked pinned again if it was not, and handed over
 	case st.Indexed && st.UnpinnedAt.IsZero():
 		if err := n.index.Unpin(root, time.Now()); err != nil {
-			return err
+			return e, false, err
 		}
 		if err := n.Local.Unpin(ctx, root); err != nil && !errors.Is(err, ErrNotPinned) {
-			return err
+			return e, false, err
 		}
 	}
-	return nil
+	return e, false, nil
 }
 
-// graduate hands a root over to the set: the set's reference now keeps
-// its blocks, so this node's own pin of it goes, and so do the undated
-// duty marks an older cairn left on its blocks (they kept replicas
-// forever; the reference keeps them while the root is pinned).
-func (n *Node) graduate(ctx context.Context, root cid.Cid, keys []mh.Multihash) error {
+// graduate hands roots over to the set: the set's reference now keeps
+// their blocks, so this node's own pins of them go, and so do the undated
+// duty marks an older cairn left on their blocks (they kept replicas
+// forever; the reference keeps them while the root is pinned). One
+// commit covers them all.
+func (n *Node) graduate(entries []refs.Entry) error {
 	n.gcMu.RLock()
 	defer n.gcMu.RUnlock()
 	var meta []store.Meta
-	if ok, err := n.store.HasMeta(pinKey(root)); err == nil && ok {
-		meta = append(meta, store.Meta{Key: pinKey(root), Delete: true})
-	}
-	for _, k := range keys {
-		if v, err := n.store.GetMeta(dutyKey(k)); err == nil && len(v) == 0 {
-			meta = append(meta, store.Meta{Key: dutyKey(k), Delete: true})
+	for _, e := range entries {
+		if ok, err := n.store.HasMeta(pinKey(e.Root)); err == nil && ok {
+			meta = append(meta, store.Meta{Key: pinKey(e.Root), Delete: true})
+		}
+		for _, k := range e.Keys {
+			if v, err := n.store.GetMeta(dutyKey(k)); err == nil && len(v) == 0 {
+				meta = append(meta, store.Meta{Key: dutyKey(k), Delete: true})
+			}
 		}
 	}
 	if len(meta) == 0 {
 		return nil
 	}
 	if err := n.store.Sync(meta...); err != nil {
-		return fmt.Errorf("graduate %s: %w", root, err)
+		return fmt.Errorf("graduate %d roots: %w", len(entries), err)
 	}
 	return nil
 }

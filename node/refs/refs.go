@@ -67,38 +67,59 @@ func listPrefix(root cid.Cid) []byte {
 // Add indexes root as reaching keys (every block of its DAG, root
 // included), or marks an indexed root pinned again.
 func (x *Index) Add(root cid.Cid, keys []mh.Multihash) error {
+	return x.AddMany([]Entry{{Root: root, Keys: keys}})
+}
+
+// Entry is a root and the blocks it reaches, for AddMany.
+type Entry struct {
+	Root cid.Cid
+	Keys []mh.Multihash
+}
+
+// AddMany is Add for many roots in one synced batch: a set of 100,000
+// small pins is indexed in a few hundred commits, not 100,000.
+func (x *Index) AddMany(entries []Entry) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var b leveldb.Batch
-	b.Put(rootKey(root), make([]byte, 8))
-	if ok, err := x.db.Has(rootKey(root), nil); err != nil {
-		return fmt.Errorf("refs: %w", err)
-	} else if !ok {
-		rb := root.Bytes()
-		var page []byte
-		n := 0
-		flush := func() {
-			b.Put(binary.BigEndian.AppendUint32(listPrefix(root), uint32(n/pageSize)), page)
-			page = nil
+	for _, e := range entries {
+		b.Put(rootKey(e.Root), make([]byte, 8))
+		ok, err := x.db.Has(rootKey(e.Root), nil)
+		if err != nil {
+			return fmt.Errorf("refs: %w", err)
 		}
-		for _, k := range keys {
-			b.Put(append(blockPrefix(k), rb...), nil)
-			page = binary.AppendUvarint(page, uint64(len(k)))
-			page = append(page, k...)
-			n++
-			if n%pageSize == 0 {
-				flush()
-			}
-		}
-		if n%pageSize != 0 || n == 0 {
-			n += pageSize - 1 // the last, partial page's number
-			flush()
+		if !ok {
+			addKeys(&b, e.Root, e.Keys)
 		}
 	}
 	if err := x.db.Write(&b, sync1); err != nil {
-		return fmt.Errorf("refs: index %s: %w", root, err)
+		return fmt.Errorf("refs: index %d roots: %w", len(entries), err)
 	}
 	return nil
+}
+
+// addKeys puts a root's references and its pages of keys in b.
+func addKeys(b *leveldb.Batch, root cid.Cid, keys []mh.Multihash) {
+	rb := root.Bytes()
+	var page []byte
+	n := 0
+	flush := func() {
+		b.Put(binary.BigEndian.AppendUint32(listPrefix(root), uint32(n/pageSize)), page)
+		page = nil
+	}
+	for _, k := range keys {
+		b.Put(append(blockPrefix(k), rb...), nil)
+		page = binary.AppendUvarint(page, uint64(len(k)))
+		page = append(page, k...)
+		n++
+		if n%pageSize == 0 {
+			flush()
+		}
+	}
+	if n%pageSize != 0 || n == 0 {
+		n += pageSize - 1 // the last, partial page's number
+		flush()
+	}
 }
 
 // State is where a root stands in the index.
