@@ -53,7 +53,7 @@ func startDaemon(t testing.TB, repoDir string, args ...string) *exec.Cmd {
 	}
 }
 
-func daemonID(t *testing.T, repoDir string) gateway.IDResponse {
+func daemonID(t testing.TB, repoDir string) gateway.IDResponse {
 	t.Helper()
 	var id gateway.IDResponse
 	if err := json.Unmarshal([]byte(mustCairn(t, repoDir, nil, "id").stdout), &id); err != nil {
