@@ -205,24 +205,30 @@ func (n *Node) getFromAny(ctx context.Context, client *exchange.Client, c cid.Ci
 	return nil, last
 }
 
-// peek reads a block held here or, unstored, from a provider: what the
-// indexer reads a DAG's inner nodes with.
-func (n *Node) peek(ctx context.Context, c cid.Cid) ([]byte, error) {
+// peek reads a block held here or, unstored, from another node: the
+// pinner first (it held the whole DAG when it pinned), then the DHT's
+// providers, then any member of the set (announcements go out in
+// batches, so a block just added may have no provider record yet). It is
+// what the indexer reads a DAG's inner nodes with.
+func (n *Node) peek(ctx context.Context, c cid.Cid, pinner peer.ID) ([]byte, error) {
 	if data, err := n.Local.Block(ctx, c); err == nil {
 		return data, nil
 	}
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	provs, _, err := n.dht.FindProviders(lctx, c, 8)
-	if err != nil {
-		return nil, err
+	if pinner != "" {
+		if data, err := n.getFromAny(lctx, n.client, c, []peer.ID{pinner}); err == nil {
+			return data, nil
+		}
 	}
-	ids := make([]peer.ID, 0, len(provs))
-	for _, ai := range provs {
-		n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
-		ids = append(ids, ai.ID)
+	var ids []peer.ID
+	if provs, _, err := n.dht.FindProviders(lctx, c, 8); err == nil {
+		for _, ai := range provs {
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			ids = append(ids, ai.ID)
+		}
 	}
-	data, err := n.getFromAny(lctx, n.client, c, ids)
+	data, err := n.getFromAny(lctx, n.client, c, append(ids, n.pins.Peers()...))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c, err)
 	}

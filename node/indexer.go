@@ -13,6 +13,7 @@ import (
 	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/cairnstore/cairn/node/refs"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -35,7 +36,9 @@ func (n *Node) indexSoon(root cid.Cid) {
 	}
 }
 
-// indexIdle reports whether nothing waits for the indexer (tests).
+// indexIdle reports whether nothing waits for the indexer: every root of
+// the set it was told of is indexed (a root that failed waits to be
+// tried again).
 func (n *Node) indexIdle() bool {
 	n.idxMu.Lock()
 	defer n.idxMu.Unlock()
@@ -127,7 +130,11 @@ func (n *Node) planIndex(ctx context.Context, root cid.Cid) (refs.Entry, bool, e
 	}
 	switch {
 	case pinned && !st.Indexed:
-		e.Keys, err = n.dagKeys(ctx, root)
+		p, err := n.pins.Get(ctx, root)
+		if err != nil {
+			return e, false, err
+		}
+		e.Keys, err = n.dagKeys(ctx, root, p.By)
 		return e, err == nil, err
 	case pinned:
 		return e, true, nil // indexed: marked pinned again if it was not, and handed over
@@ -172,7 +179,7 @@ func (n *Node) graduate(entries []refs.Entry) error {
 
 // dagKeys lists every block of the DAG under root, reading the inner
 // nodes here or from providers; leaves (raw blocks) are not read.
-func (n *Node) dagKeys(ctx context.Context, root cid.Cid) ([]mh.Multihash, error) {
+func (n *Node) dagKeys(ctx context.Context, root cid.Cid, pinner peer.ID) ([]mh.Multihash, error) {
 	seen := map[string]bool{}
 	var keys []mh.Multihash
 	queue := []cid.Cid{root}
@@ -187,7 +194,7 @@ func (n *Node) dagKeys(ctx context.Context, root cid.Cid) ([]mh.Multihash, error
 		if !chunk.HasLinks(c) {
 			continue
 		}
-		data, err := n.peek(ctx, c)
+		data, err := n.peek(ctx, c, pinner)
 		if err != nil {
 			return nil, err
 		}

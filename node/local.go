@@ -283,7 +283,8 @@ type GCStats struct {
 
 // GC removes every block that nothing keeps (see sweep.go: no root of the
 // cluster's set or of this node's pins reaches it, within its grace, and
-// it is no replica pushed within the grace), then compacts. Replicas of
+// it is no replica pushed here: the sweep frees those, once it knows no
+// root claims them), then compacts. Replicas of
 // pinned roots leave only through the repair policy, once it has counted
 // enough copies elsewhere.
 func (l *Local) GC(ctx context.Context) (GCStats, error) {
@@ -300,7 +301,7 @@ func (l *Local) GC(ctx context.Context) (GCStats, error) {
 		keep := reach[string(k)]
 		if !keep {
 			var err error
-			if keep, err = l.keptByRefs(k, nil, now, l.grace); err != nil {
+			if keep, err = l.keptByRefs(k, nil, now, l.grace, false); err != nil {
 				return err
 			}
 		}

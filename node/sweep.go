@@ -20,13 +20,17 @@ import (
 //   - a block of a root unpinned less than the grace ago;
 //   - a block this node's own pins reach (adds made without the daemon,
 //     until the set takes them over);
-//   - a block pushed here as a replica less than the grace ago (its root
-//     may not have reached the set yet), or marked by an older cairn;
+//   - a block pushed here as a replica that no indexed root claims: while
+//     the indexer still has roots to index (a root whose inner nodes are
+//     not found yet, say), and then for the grace after its push (its
+//     root may not have reached the set here yet); kept for good when an
+//     older cairn marked it;
 //   - anything else (a read's cache) until the next repo gc, or a sweep
 //     that finds the store past 90% of its capacity.
 //
 // The sweep frees the rest on a schedule: the blocks of roots whose grace
-// is over, and pushed blocks that no root claimed within the grace.
+// is over, and pushed blocks that no root claimed within the grace once
+// every root of the set is indexed here. repo gc frees no pushed block.
 
 // urgentFill is the store fill past which a sweep frees every block no
 // pin needs at once, graces and caches included.
@@ -50,8 +54,10 @@ func dutyAge(v []byte) (time.Time, bool) {
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
 }
 
-// Sweep frees what no pin needs any more (see above).
-func (l *Local) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
+// Sweep frees what no pin needs any more (see above). indexed says that
+// every root of the cluster's set is indexed here, so that a pushed block
+// no root claims is unclaimed indeed; without it, pushed blocks stay.
+func (l *Local) Sweep(ctx context.Context, now time.Time, indexed bool) (SweepStats, error) {
 	var st SweepStats
 	grace := l.grace
 	urgent := false
@@ -68,22 +74,24 @@ func (l *Local) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
 			return st, fmt.Errorf("sweep: %w", err)
 		}
 	}
-	err = l.store.ForEachMeta(ctx, prefixDuty, func(key, v []byte) error {
-		if at, dated := dutyAge(v); dated && !now.Before(at.Add(grace)) {
-			k := mh.Multihash(append([]byte(nil), key[len(prefixDuty):]...))
-			cands[string(k)] = k
+	if indexed {
+		err = l.store.ForEachMeta(ctx, prefixDuty, func(key, v []byte) error {
+			if at, dated := dutyAge(v); dated && !now.Before(at.Add(grace)) {
+				k := mh.Multihash(append([]byte(nil), key[len(prefixDuty):]...))
+				cands[string(k)] = k
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("sweep: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return st, fmt.Errorf("sweep: %w", err)
 	}
 	if urgent {
 		if err := l.store.ForEach(ctx, func(k mh.Multihash) error { cands[string(k)] = k; return nil }); err != nil {
 			return st, fmt.Errorf("sweep: %w", err)
 		}
 	}
-	if err := l.free(ctx, cands, due, now, grace, &st); err != nil {
+	if err := l.free(ctx, cands, due, now, grace, indexed, &st); err != nil {
 		return st, err
 	}
 	for _, root := range due {
@@ -102,7 +110,7 @@ func (l *Local) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
 
 // free deletes the candidates nothing keeps, under the GC hold and
 // against the pins and references as they are now.
-func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []cid.Cid, now time.Time, grace time.Duration, st *SweepStats) error {
+func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []cid.Cid, now time.Time, grace time.Duration, indexed bool, st *SweepStats) error {
 	if len(cands) == 0 {
 		return nil
 	}
@@ -123,7 +131,7 @@ func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []c
 		if local[string(k)] {
 			continue
 		}
-		keep, err := l.keptByRefs(k, expiring, now, grace)
+		keep, err := l.keptByRefs(k, expiring, now, grace, indexed)
 		if err != nil {
 			return fmt.Errorf("sweep: %w", err)
 		}
@@ -146,8 +154,9 @@ func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []c
 }
 
 // keptByRefs reports whether a root other than the expiring ones reaches
-// the block, or a fresh duty mark (pushed within the grace) keeps it.
-func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Time, grace time.Duration) (bool, error) {
+// the block, or its duty mark keeps it: any mark unless pushes may be
+// freed (indexed), else an undated one or one within the grace.
+func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Time, grace time.Duration, indexed bool) (bool, error) {
 	roots, err := l.index.RootsOf(k)
 	if err != nil {
 		return false, err
@@ -162,7 +171,7 @@ func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Ti
 		return false, nil // no mark
 	}
 	at, dated := dutyAge(v)
-	return !dated || now.Before(at.Add(grace)), nil
+	return !indexed || !dated || now.Before(at.Add(grace)), nil
 }
 
 // owed reports whether the cluster wants the block here: a pinned root
@@ -189,7 +198,7 @@ func (n *Node) sweepLoop() {
 			return
 		case <-t.C:
 		}
-		st, err := n.Sweep(n.ctx, time.Now())
+		st, err := n.Sweep(n.ctx, time.Now(), n.indexIdle())
 		if n.ctx.Err() != nil {
 			return
 		}
