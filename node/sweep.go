@@ -154,8 +154,10 @@ func (l *Local) free(ctx context.Context, cands map[string]mh.Multihash, due []c
 }
 
 // keptByRefs reports whether a root other than the expiring ones reaches
-// the block, or its duty mark keeps it: any mark unless pushes may be
-// freed (indexed), else an undated one or one within the grace.
+// the block, or its duty mark keeps it. A mark counts only on a block no
+// root claimed (the blocks of a root whose grace ended go with it): then
+// any mark keeps it unless pushes may be freed (indexed), else an undated
+// one or one within the grace.
 func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Time, grace time.Duration, indexed bool) (bool, error) {
 	roots, err := l.index.RootsOf(k)
 	if err != nil {
@@ -165,6 +167,9 @@ func (l *Local) keptByRefs(k mh.Multihash, expiring map[string]bool, now time.Ti
 		if !expiring[r.KeyString()] {
 			return true, nil
 		}
+	}
+	if len(roots) > 0 {
+		return false, nil
 	}
 	v, err := l.store.GetMeta(dutyKey(k))
 	if err != nil {

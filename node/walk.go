@@ -21,12 +21,14 @@ func (r *replicator) walk(ctx context.Context) error {
 		// Without knowing every pinned block, drop nothing; repair still runs.
 		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
 	}
+	// Only what the cluster wants is kept at R copies: not a read's cache,
+	// nor the blocks of a root unpinned and waiting out its grace. A pushed
+	// block whose root has not been indexed here yet is. Asked again before
+	// each repair: a walk held back by the budget outlasts an unpin.
+	wanted := func(k mh.Multihash) bool { return !canDrop || pinned[string(k)] || r.n.owed(k) }
 	var keys []mh.Multihash
 	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
-		// Only what the cluster wants is kept at R copies: not a read's
-		// cache, nor the blocks of a root unpinned and waiting out its
-		// grace. A pushed block whose root has not been indexed here yet is.
-		if !canDrop || pinned[string(k)] || r.n.owed(k) {
+		if wanted(k) {
 			keys = append(keys, k)
 		}
 		return nil
@@ -75,8 +77,8 @@ func (r *replicator) walk(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) {
-			continue // freed by a sweep since the walk listed it
+		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) || !wanted(k) {
+			continue // freed, or unpinned, since the walk listed it
 		}
 		res := r.place(ctx, k, ds[0].Placement, r.budgetWait)
 		r.pushes.Add(int64(res.made))
