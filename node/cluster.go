@@ -267,21 +267,21 @@ func (n *Node) pinInSet(ctx context.Context, pins ...pinset.Pin) (int, error) {
 	return held, nil
 }
 
-// confirmPins asks the peers of the set closest to the first root to
-// hold the entries of roots, until W-1 of them do or none is left to
-// ask; it returns the holders counted, this node included.
+// confirmPins asks the live peers closest to the first root to hold the
+// entries of roots, until W-1 of them do or none is left to ask; it
+// returns the holders counted, this node included. The peers come from
+// the placement view, not from gossipsub's view of the topic: a peer
+// just connected may not have told its subscriptions yet, and the ack
+// hands it the entries directly.
 func (n *Node) confirmPins(ctx context.Context, roots []cid.Cid) int {
 	need := n.WriteQuorum() - 1
 	if need <= 0 {
 		return 1
 	}
-	members := map[peer.ID]bool{}
-	for _, p := range n.pins.Peers() {
-		members[p] = true
-	}
+	v := n.rep.placement()
 	var order []peer.ID
-	for _, p := range n.rep.placement().Closest(roots[0].Hash(), len(members)+1) {
-		if members[p] && p != n.host.ID() {
+	for _, p := range v.Closest(roots[0].Hash(), v.Live()) {
+		if p != n.host.ID() {
 			order = append(order, p)
 		}
 	}

@@ -102,7 +102,7 @@ func New(cfg Config) (*Set, error) {
 	opts.PutHook = func(k ds.Key, _ []byte) { s.putPending(k) }
 	opts.DeleteHook = func(k ds.Key) { s.changed(k) }
 	dags := &dagService{blocks: cfg.Blocks, fetch: func(ctx context.Context, c cid.Cid) ([]byte, error) {
-		return cfg.Fetch(ctx, c, s.bc.peers())
+		return cfg.Fetch(ctx, c, s.fetchPeers())
 	}}
 	if cfg.Fetch == nil {
 		dags.fetch = nil
@@ -294,6 +294,19 @@ func (s *Set) List(ctx context.Context, fn func(Pin) error) error {
 // Heads are the set's current heads (the deltas nothing builds on yet).
 func (s *Set) Heads(ctx context.Context) []cid.Cid {
 	return slices.Clone(s.crdt.InternalStats(ctx).Heads)
+}
+
+// fetchPeers is whom to ask for a delta: the peers that announce the set
+// and every other connected peer (one that just connected, or whose ack
+// request brought the heads, may not have told its subscriptions yet).
+func (s *Set) fetchPeers() []peer.ID {
+	out := s.bc.peers()
+	for _, p := range s.cfg.Host.Network().Peers() {
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Peers lists the peers that announce the set, as this node knows them.
