@@ -214,10 +214,16 @@ func (n *Node) peek(ctx context.Context, c cid.Cid, pinner peer.ID) ([]byte, err
 	if data, err := n.Local.Block(ctx, c); err == nil {
 		return data, nil
 	}
+	return n.getElsewhere(ctx, c, pinner)
+}
+
+// getElsewhere reads a block, unstored, from another node: from, if
+// given, then the DHT's providers, then any member of the set.
+func (n *Node) getElsewhere(ctx context.Context, c cid.Cid, from peer.ID) ([]byte, error) {
 	lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if pinner != "" {
-		if data, err := n.getFromAny(lctx, n.client, c, []peer.ID{pinner}); err == nil {
+	if from != "" {
+		if data, err := n.getFromAny(lctx, n.client, c, []peer.ID{from}); err == nil {
 			return data, nil
 		}
 	}

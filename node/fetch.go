@@ -248,10 +248,20 @@ func (f *fetch) resolve(cids []cid.Cid) (fetchplan.Event, error) {
 			}
 		}
 		if errors.Is(err, store.ErrCorrupt) {
-			f.n.logf("fetch: dropping corrupt local copy of %s: %v", c, err)
-			if derr := f.n.dropCorrupt(c.Hash()); derr != nil {
-				return ev, fmt.Errorf("fetch %s: drop corrupt %s: %w", f.root, c, derr)
+			f.n.logf("fetch: local copy of %s failed its check; replacing it: %v", c, err)
+			if merr := f.n.mend(f.ctx, c.Hash()); merr != nil {
+				return ev, fmt.Errorf("fetch %s: %s failed its check and no replica could replace it: %w", f.root, c, merr)
 			}
+			data, err := f.n.store.Get(f.ctx, c)
+			var ls []cid.Cid
+			if err == nil {
+				ls, err = chunk.Links(c, data)
+			}
+			if err != nil {
+				return ev, fmt.Errorf("fetch %s: %s: %w", f.root, c, err)
+			}
+			ev.Held = append(ev.Held, fetchplan.Held{CID: c, Links: ls})
+			continue
 		}
 		ev.CIDs = append(ev.CIDs, c)
 	}

@@ -378,11 +378,21 @@ func (l *Local) dropSurplus(ctx context.Context, keys []mh.Multihash) error {
 	return nil
 }
 
-// dropCorrupt deletes a block that failed its check, keeping any duty
-// mark: the block is fetched again and still owed to the network.
-func (l *Local) dropCorrupt(k mh.Multihash) error {
-	if err := l.store.Delete(cid.NewCidV1(cid.Raw, k)); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
+// replaceBlock puts a good copy of a block in place of a bad record, under
+// the GC hold so no GC sees it missing: the bad record is deleted (its
+// duty mark kept: the block is still owed) and the good one written and
+// synced at once. data has been checked against the hash by the caller.
+func (l *Local) replaceBlock(c cid.Cid, data []byte) error {
+	l.gcMu.RLock()
+	defer l.gcMu.RUnlock()
+	if err := l.store.Delete(c); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("replace %s: %w", c, err)
+	}
+	if err := l.store.PutHashed(c, data); err != nil {
+		return fmt.Errorf("replace %s: %w", c, err)
+	}
+	if err := l.store.Sync(); err != nil {
+		return fmt.Errorf("replace %s: %w", c, err)
 	}
 	return nil
 }

@@ -16,14 +16,16 @@ import (
 // ScrubStats report a scrub pass.
 type ScrubStats struct {
 	Checked  int64 // blocks re-hashed
-	Corrupt  int64 // blocks that failed their check and were dropped
+	Corrupt  int64 // blocks that failed their check
 	Repaired int64 // of those, fetched again from a replica
 }
 
 // Scrub re-hashes every block the node holds, at most rate bytes per
 // second (0: as fast as the disk goes). A block that fails its check is
-// dropped and fetched again from a replica; one that no replica can give
-// stays dropped and is reported in the error.
+// replaced by a good copy from a replica; one that no replica can give
+// stays as it is (reads keep failing, never give wrong bytes) and is
+// reported in the error. A block that cannot be read (an I/O error) is
+// not touched: that is no proof of rot.
 func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 	var st ScrubStats
 	budget := repair.NewBudget(rate, max(rate, chunk.MaxBlockSize))
@@ -62,11 +64,8 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 	n.scrubErrors.Add(int64(len(bad)))
 	var lost []string
 	for _, k := range bad {
-		if err := n.dropCorrupt(k); err != nil {
-			return st, err
-		}
 		st.Corrupt++
-		if err := n.refetch(ctx, k); err != nil {
+		if err := n.mend(ctx, k); err != nil {
 			lost = append(lost, fmt.Sprintf("%s: %v", k.B58String(), err))
 			continue
 		}
@@ -81,11 +80,19 @@ func (n *Node) Scrub(ctx context.Context, rate int64) (ScrubStats, error) {
 // ScrubErrors counts blocks found corrupt since the node started.
 func (n *Node) ScrubErrors() int64 { return n.scrubErrors.Load() }
 
-// refetch fetches one dropped block again from a replica. It asks by
-// multihash (a raw CID), as exchange and DHT go by it, so only that block
-// is fetched whatever its codec.
-func (n *Node) refetch(ctx context.Context, key mh.Multihash) error {
-	return n.Fetch(ctx, cid.NewCidV1(cid.Raw, key), FetchOptions{StallTimeout: time.Minute})
+// mend replaces a block that failed its check with a good copy from a
+// replica. The copy is fetched first, checked against the hash by the
+// exchange, and only then does the bad record go, in the same commit as
+// the good one is written: a block no replica can give stays as it is,
+// reported, never dropped. It asks by multihash (a raw CID), as the
+// exchange and the DHT go by it.
+func (n *Node) mend(ctx context.Context, key mh.Multihash) error {
+	c := cid.NewCidV1(cid.Raw, key)
+	data, err := n.getElsewhere(ctx, c, "")
+	if err != nil {
+		return err
+	}
+	return n.replaceBlock(c, data)
 }
 
 // healingGetter reads blocks from the store and, when one fails its
@@ -108,11 +115,8 @@ func (g healingGetter) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]
 		return data, buf, err
 	}
 	g.n.scrubErrors.Add(1)
-	g.n.logf("read: block %s failed its check; fetching it again: %v", c, err)
-	if derr := g.n.dropCorrupt(c.Hash()); derr != nil {
-		return nil, buf, derr
-	}
-	if ferr := g.n.refetch(ctx, c.Hash()); ferr != nil {
+	g.n.logf("read: block %s failed its check; fetching a good copy: %v", c, err)
+	if ferr := g.n.mend(ctx, c.Hash()); ferr != nil {
 		return nil, buf, fmt.Errorf("%w (and no replica could replace it: %v)", err, ferr)
 	}
 	return g.n.store.GetBuffer(ctx, c, buf)

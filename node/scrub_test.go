@@ -3,11 +3,15 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // rot flips one byte in the middle of the first segment file of the
@@ -85,5 +89,34 @@ func TestAReadMendsACorruptBlockBeforeTheScrubberGetsThere(t *testing.T) {
 	}
 	if replica.ScrubErrors() != 1 {
 		t.Fatalf("%d corrupt blocks counted, want 1", replica.ScrubErrors())
+	}
+}
+
+// A block that fails its check while no replica can give a good copy is
+// not dropped: it stays indexed (reads keep failing, never with wrong
+// bytes), and the scrub reports it.
+func TestACorruptBlockNoReplicaCanReplaceStaysAndIsReported(t *testing.T) {
+	origin, replica, dir, _, _ := fetchedCopy(t)
+	rot(t, dir)
+	origin.Close() // the only other copy is gone
+	ctx := context.Background()
+	var bad mh.Multihash
+	if err := replica.Store().ForEach(ctx, func(k mh.Multihash) error {
+		if _, err := replica.Store().GetHash(k); errors.Is(err, store.ErrCorrupt) {
+			bad = k
+		}
+		return nil
+	}); err != nil || bad == nil {
+		t.Fatalf("no corrupt block after the rot (%v)", err)
+	}
+	st, err := replica.Scrub(ctx, 0)
+	if err == nil || st.Corrupt != 1 || st.Repaired != 0 {
+		t.Fatalf("scrub: %+v, %v; want the corrupt block found, not repaired, and reported", st, err)
+	}
+	if ok, err := replica.Store().Has(cid.NewCidV1(cid.Raw, bad)); err != nil || !ok {
+		t.Fatalf("the corrupt block was dropped with no good copy to replace it (%v)", err)
+	}
+	if _, err := replica.Store().GetHash(bad); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("reading it: %v, want ErrCorrupt", err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 )
 
@@ -158,6 +159,9 @@ func knownFlagSet(flags uint16) bool {
 // outside s.mu (by compaction, or Close).
 var errSegmentClosed = errors.New("segment file closed")
 
+// readAt reads a segment file; tests replace it to inject read errors.
+var readAt = func(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+
 // readRecord reads and checks the record at l of sg into buf (or a new
 // buffer if buf is too small), returning the key and data, which alias
 // the returned buffer. It needs no lock: the bytes at an indexed location
@@ -173,11 +177,17 @@ func readRecord(sg *segment, l loc, buf []byte) (key, data, backing []byte, err 
 		buf = make([]byte, l.n)
 	}
 	rec := buf[:l.n]
-	if _, err := sg.f.ReadAt(rec, l.off); err != nil {
-		if errors.Is(err, os.ErrClosed) {
+	if _, err := readAt(sg.f, rec, l.off); err != nil {
+		switch {
+		case errors.Is(err, os.ErrClosed):
 			return nil, nil, buf, errSegmentClosed
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			// The file ends before the record: it was cut short.
+			return nil, nil, buf, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
 		}
-		return nil, nil, buf, fmt.Errorf("%w: segment %d offset %d: %v", ErrCorrupt, l.seg, l.off, err)
+		// An I/O error is no proof that the bytes are bad: the caller
+		// must not drop the block for it, and may read it again later.
+		return nil, nil, buf, fmt.Errorf("store: read segment %d offset %d: %w", l.seg, l.off, err)
 	}
 	key, data, flags, err := parseRecord(rec)
 	if err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -48,4 +49,30 @@ func TestCompactionWalksPastRottedHeaders(t *testing.T) {
 		}
 		mustGet(t, s, live, liveData)
 	}
+}
+
+// A read error from the disk is not rot: the block is not reported
+// corrupt (a reader or the scrubber would drop it), stays indexed, and
+// reads back once the error stops.
+func TestATransientReadErrorIsNotCorruption(t *testing.T) {
+	s := openStore(t, t.TempDir(), store.Options{})
+	rng := rand.New(rand.NewSource(3))
+	c, data := randomBlock(t, rng, 4096)
+	if err := s.Put(c, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	eio := errors.New("input/output error")
+	store.SetReadFault(eio)
+	_, err := s.Get(context.Background(), c)
+	store.SetReadFault(nil)
+	if err == nil || errors.Is(err, store.ErrCorrupt) || !errors.Is(err, eio) {
+		t.Fatalf("read during the fault: %v, want the I/O error and not ErrCorrupt", err)
+	}
+	if ok, err := s.Has(c); err != nil || !ok {
+		t.Fatalf("after the fault the block is not indexed (%v)", err)
+	}
+	mustGet(t, s, c, data)
 }
