@@ -170,12 +170,14 @@ func (s *Server) handleIPFSOptions(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, c cid.Cid, etag, name string) {
 	// Stream: bytes go out as their blocks arrive, the first long before
 	// the last block of a large file is fetched.
-	rd, err := s.cfg.Backend.Open(r.Context(), c, s.readOpts())
+	f, err := s.cfg.Backend.Open(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
 		return
 	}
+	rd := &closeAfterReads{f: f}
 	defer rd.Close()
+	normalizeRanges(r.Header, int64(f.Size()))
 	h := w.Header()
 	immutable(h, etag)
 	if t := mime.TypeByExtension(path.Ext(name)); t != "" && name != "/" {

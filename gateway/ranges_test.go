@@ -59,4 +59,17 @@ func TestRangesOfAManyLeafFileComeBackExact(t *testing.T) {
 	if status, b := get("bytes=-700000"); status != http.StatusPartialContent || !bytes.Equal(b, data[len(data)-700_000:]) {
 		t.Fatalf("suffix range: %d, %d bytes", status, len(b))
 	}
+	// More than gateway.MaxRanges ranges: the whole file, not a multipart
+	// body that has the node read the file once per range.
+	many := "bytes=0-0"
+	for i := 1; i <= gateway.MaxRanges; i++ {
+		many += fmt.Sprintf(",%d-%d", i*100_000, i*100_000+9)
+	}
+	if status, b := get(many); status != http.StatusOK || !bytes.Equal(b, data) {
+		t.Fatalf("%d ranges: %d, %d bytes; want the whole file", gateway.MaxRanges+1, status, len(b))
+	}
+	// Ranges that merge into one come back as that one range.
+	if status, b := get("bytes=100-199,150-299,300-399"); status != http.StatusPartialContent || !bytes.Equal(b, data[100:400]) {
+		t.Fatalf("merged ranges: %d, %d bytes", status, len(b))
+	}
 }
