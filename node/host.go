@@ -92,10 +92,18 @@ func newBanGater() *banGater {
 	return &banGater{banned: map[peer.ID]time.Time{}, now: time.Now}
 }
 
+// ban keeps p out for d, and forgets the bans that have run out, so that
+// a stream of peers banned once each does not grow the map for good.
 func (g *banGater) ban(p peer.ID, d time.Duration) {
 	g.mu.Lock()
-	g.banned[p] = g.now().Add(d)
-	g.mu.Unlock()
+	defer g.mu.Unlock()
+	now := g.now()
+	for q, until := range g.banned {
+		if now.After(until) {
+			delete(g.banned, q)
+		}
+	}
+	g.banned[p] = now.Add(d)
 }
 
 func (g *banGater) isBanned(p peer.ID) bool {

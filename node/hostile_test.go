@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -117,5 +118,27 @@ func TestHostileRequesterIsCutOffAndOthersAreStillServed(t *testing.T) {
 	}
 	if got := readAll(t, honest, root); !bytes.Equal(got, data) {
 		t.Fatal("honest peer read different bytes")
+	}
+}
+
+// A ban that has run out is forgotten when the next ban comes, so a
+// stream of peers, each banned once, does not grow the map for good.
+func TestExpiredBansArePrunedWhenTheNextBanComes(t *testing.T) {
+	g := newBanGater()
+	now := time.Unix(1000, 0)
+	g.now = func() time.Time { return now }
+	ids := make([]peer.ID, 100)
+	for i := range ids {
+		ids[i] = peer.ID(fmt.Sprint("peer", i))
+		g.ban(ids[i], time.Minute)
+	}
+	now = now.Add(2 * time.Minute)
+	fresh := peer.ID("fresh")
+	g.ban(fresh, time.Minute)
+	g.mu.Lock()
+	n := len(g.banned)
+	g.mu.Unlock()
+	if n != 1 || !g.isBanned(fresh) {
+		t.Fatalf("%d bans kept after 100 ran out and one came, want only the new one", n)
 	}
 }

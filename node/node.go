@@ -197,6 +197,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 		Blocks:      served{user: s, deltas: cf.deltas},
 		OnPush:      n.onPush,
 		OnMisbehave: n.misbehaved,
+		Logf:        cfg.Logf,
 	})
 	if err != nil {
 		n.pins.Close()

@@ -366,6 +366,17 @@ func (r *replicator) haveProbe(ctx context.Context, ask map[peer.ID][]mh.Multiha
 	wg.Wait()
 }
 
+// invalidReason names what was wrong with a pushed block in words the
+// pusher may see: the sentinel's, not the error's text.
+func invalidReason(err error) string {
+	for _, s := range []error{chunk.ErrHashMismatch, chunk.ErrTooLarge, chunk.ErrBadNode, chunk.ErrUnsupportedHash, chunk.ErrUnsupportedCodec} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "invalid block"
+}
+
 // onPush takes a block another node places here: verified, then stored
 // and fsynced with its duty mark in one commit, and announced, before it
 // is acknowledged; refused when the store is full.
@@ -374,12 +385,15 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 		return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "this node is draining"}
 	}
 	if err := n.storeReplica(c, data); err != nil {
+		// The pusher learns the kind of refusal, never this node's own
+		// error text (paths, sizes): that goes to the log.
+		n.logf("push from %s: %s: %v", from, c, err)
 		switch {
 		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
-			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: err.Error()}
+			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
 		case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
 			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
-			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: err.Error()}
+			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: invalidReason(err)}
 		}
 		return err
 	}

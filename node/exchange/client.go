@@ -178,7 +178,7 @@ func (c *Client) Push(ctx context.Context, p peer.ID, id cid.Cid, data []byte) e
 	case typ == typeStored && len(body) == 0:
 		return nil
 	case typ == typeRefused && len(body) >= 1:
-		return &RefusedError{Code: RefuseCode(body[0]), Reason: string(body[1:])}
+		return &RefusedError{Code: RefuseCode(body[0]), Reason: sanitizeReason(body[1:])}
 	}
 	return fmt.Errorf("exchange: push to %s: %w", p, protoErr("bad reply type %#x", typ))
 }

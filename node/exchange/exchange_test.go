@@ -6,9 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
@@ -447,5 +450,72 @@ func TestServerBoundsThePushesItTakesPerPeer(t *testing.T) {
 	}
 	if _, m := count(greedy.ID()); m != 1 {
 		t.Fatalf("%d pushes of one peer were taken at once with MaxWantsPerPeer 1", m)
+	}
+}
+
+// A refusal's reason comes from the peer: it reaches the pusher (and its
+// log) printable and short, whatever the peer sent.
+func TestAPeersRefusalReasonIsSanitizedAndCapped(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	connect(t, client, server)
+	evil := "\x1b[31mred\x1b[0m\r\nforged log line\x00" + strings.Repeat("x", 10_000)
+	hostileServer(server, func(w *bufio.Writer, _ []cid.Cid) {
+		writeFrame(w, typeRefused, append([]byte{byte(RefuseFull)}, evil...))
+	})
+	c, d := block(t, "refused")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ref *RefusedError
+	if err := NewClient(client).Push(ctx, server.ID(), c, d); !errors.As(err, &ref) {
+		t.Fatalf("push: %v, want a refusal", err)
+	}
+	if n := utf8.RuneCountInString(ref.Reason); n > maxReason {
+		t.Errorf("reason of %d characters kept, want at most %d", n, maxReason)
+	}
+	for _, r := range ref.Reason {
+		if !unicode.IsPrint(r) {
+			t.Fatalf("reason %q keeps the unprintable %q", ref.Reason, r)
+		}
+	}
+	if ref.Code != RefuseFull || !strings.HasPrefix(ref.Reason, "?[31mred") {
+		t.Errorf("refusal %v %q, want the code and the printable text kept", ref.Code, ref.Reason)
+	}
+}
+
+// A push the receiver could not store for a reason of its own is refused
+// as busy with a fixed reason: its error text (paths, internals) stays
+// with it.
+func TestAnInternalPushErrorIsNotToldToThePusher(t *testing.T) {
+	server, client := newHost(t), newHost(t)
+	connect(t, client, server)
+	var mu sync.Mutex
+	var logged []string
+	srv, err := NewServer(ServerConfig{Host: server, Blocks: &mapBlocks{m: map[cid.Cid][]byte{}},
+		OnPush: func(context.Context, peer.ID, cid.Cid, []byte) error {
+			return errors.New("open /var/lib/cairn/blocks/00000007.seg: input/output error")
+		},
+		Logf: func(f string, a ...any) {
+			mu.Lock()
+			defer mu.Unlock()
+			logged = append(logged, fmt.Sprintf(f, a...))
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c, d := block(t, "internal")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ref *RefusedError
+	if err := NewClient(client).Push(ctx, server.ID(), c, d); !errors.As(err, &ref) || ref.Code != RefuseBusy {
+		t.Fatalf("push: %v, want a busy refusal", err)
+	}
+	if strings.Contains(ref.Reason, "/var/lib") || strings.Contains(ref.Reason, "input/output") {
+		t.Errorf("the pusher was told %q", ref.Reason)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(logged) != 1 || !strings.Contains(logged[0], "input/output error") {
+		t.Errorf("the receiver logged %q, want its error", logged)
 	}
 }

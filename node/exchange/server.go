@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -38,6 +37,9 @@ type ServerConfig struct {
 	Blocks BlockSource
 	// OnPush, if nil, refuses every push as unwanted.
 	OnPush PushHandler
+	// Logf, if set, receives the errors a push met that are not told to
+	// the pusher.
+	Logf func(format string, args ...any)
 	// OnMisbehave is told of a peer that broke the protocol, so the node
 	// can cut it off.
 	OnMisbehave func(p peer.ID, err error)
@@ -292,6 +294,11 @@ func (s *Server) servePush(ctx context.Context, w *bufio.Writer, from peer.ID, b
 	case errors.As(err, &ref):
 		return refuse(ref.Code, ref.Reason)
 	default:
-		return refuse(RefuseBusy, fmt.Sprint(err))
+		// The error is the node's own business (paths, internals): the
+		// pusher learns only that it may try elsewhere or later.
+		if s.cfg.Logf != nil {
+			s.cfg.Logf("exchange: push of %s from %s: %v", c, from, err)
+		}
+		return refuse(RefuseBusy, "the block could not be stored")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"unicode"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
@@ -226,7 +227,27 @@ func (c RefuseCode) String() string {
 	return fmt.Sprintf("code %d", byte(c))
 }
 
-// RefusedError is a push the receiver turned down.
+// maxReason bounds a refusal's reason as a client keeps it.
+const maxReason = 128
+
+// sanitizeReason makes a peer's refusal reason safe to log: printable
+// characters only (others become '?'), at most maxReason of them.
+func sanitizeReason(b []byte) string {
+	out := make([]rune, 0, min(len(b), maxReason))
+	for _, r := range string(b) {
+		if len(out) == maxReason {
+			break
+		}
+		if !unicode.IsPrint(r) {
+			r = '?'
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+// RefusedError is a push the receiver turned down. Reason, from the peer,
+// is sanitized and capped (sanitizeReason) before it reaches anyone.
 type RefusedError struct {
 	Code   RefuseCode
 	Reason string
