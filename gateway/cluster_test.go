@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -200,5 +201,23 @@ func TestAPinListThatFailsMidwayNeverReadsAsComplete(t *testing.T) {
 	var list gateway.PinsResponse
 	if rerr == nil && json.Unmarshal(body, &list) == nil {
 		t.Fatalf("a listing cut short by an error parsed as a complete list of %d pins", len(list.Entries))
+	}
+}
+
+func TestTheTokenProofAnswersANonceAndRefusesABadOne(t *testing.T) {
+	srv, _ := newGateway(t)
+	nonce := bytes.Repeat([]byte{7}, 32)
+	resp, body := do(t, "GET", srv.URL+"/api/v1/auth/proof?nonce="+hex.EncodeToString(nonce), "", nil)
+	var p gateway.ProofResponse
+	if err := json.Unmarshal(body, &p); resp.StatusCode != http.StatusOK || err != nil {
+		t.Fatalf("proof: %d %s", resp.StatusCode, body)
+	}
+	if p.Proof != gateway.TokenProof(testToken, nonce) || p.Proof == gateway.TokenProof("another token 0123", nonce) {
+		t.Errorf("proof %s does not match the token", p.Proof)
+	}
+	for _, bad := range []string{"", "zz", hex.EncodeToString(make([]byte, 8)), hex.EncodeToString(make([]byte, 65))} {
+		if resp, body := do(t, "GET", srv.URL+"/api/v1/auth/proof?nonce="+bad, "", nil); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("nonce %q: %d %s, want 400", bad, resp.StatusCode, body)
+		}
 	}
 }

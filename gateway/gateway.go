@@ -8,6 +8,8 @@
 // API (all JSON unless noted; errors are {"error": "..."} with a 4xx/5xx):
 //
 //	GET  /api/v1/id                       {"ID", "Addresses"}
+//	GET  /api/v1/auth/proof?nonce=HEX     {"proof"}: HMAC-SHA256 of the nonce under the token,
+//	                                      so a client checks the daemon before sending the token
 //	GET  /api/v1/peers                    {"Peers": [{"ID", "Addr"}]}
 //	POST /api/v1/peers/connect?addr=MA    connect to a peer (auth)
 //	GET  /api/v1/providers/{cid}?max=N    {"Providers", "RPCs", "Hops"}
@@ -147,6 +149,7 @@ func (s *Server) routes() {
 	})
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	s.mux.HandleFunc("GET /api/v1/id", s.handleID)
+	s.mux.HandleFunc("GET /api/v1/auth/proof", s.handleProof)
 	s.mux.HandleFunc("GET /api/v1/peers", s.handlePeers)
 	s.mux.HandleFunc("POST /api/v1/peers/connect", s.auth(s.handleConnect))
 	s.mux.HandleFunc("GET /api/v1/providers/{cid}", s.handleProviders)

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -62,7 +65,31 @@ func daemonClient(path string) (*apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The peer ID is public: before the token goes out, what answers must
+	// prove it knows the token, for a nonce of ours.
+	if !knowsToken(probe, base, token) {
+		return nil, nil // stale: something else answers there
+	}
 	return &apiClient{base: base, token: token, hc: &http.Client{}}, nil
+}
+
+// knowsToken asks the daemon at base for the proof of a fresh nonce under
+// the token and checks it.
+func knowsToken(hc *http.Client, base, token string) bool {
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return false
+	}
+	resp, err := hc.Get(base + "/api/v1/auth/proof?nonce=" + hex.EncodeToString(nonce))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var p gateway.ProofResponse
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(io.LimitReader(resp.Body, 4<<10)).Decode(&p) != nil {
+		return false
+	}
+	return hmac.Equal([]byte(p.Proof), []byte(gateway.TokenProof(token, nonce)))
 }
 
 // requireDaemon is daemonClient for commands that need the network.
