@@ -221,3 +221,60 @@ func TestTheTokenProofAnswersANonceAndRefusesABadOne(t *testing.T) {
 		}
 	}
 }
+
+// DNS rebinding: a page whose name now points at the API's address calls
+// it with its own Host. The API answers only its own names; /ipfs/ reads
+// are for any name.
+func TestTheAPIRefusesAHostThatIsNotItsOwn(t *testing.T) {
+	srv, _ := newGateway(t, func(c *gateway.Config) { c.APIHosts = []string{"cairn.test:80"} })
+	root := uploadNamedAs(t, srv.URL, "cairn.test:80", "f", []byte("hello"))
+	get := func(path, host string) int {
+		t.Helper()
+		req, err := http.NewRequest("GET", srv.URL+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		path, host string
+		want       int
+	}{
+		{"/api/v1/id", "cairn.test:80", http.StatusOK},
+		{"/api/v1/id", "CAIRN.test:80", http.StatusOK},
+		{"/api/v1/id", "evil.example:80", http.StatusMisdirectedRequest},
+		{"/api/v1/pins", "evil.example:80", http.StatusMisdirectedRequest},
+		{"/ipfs/" + root, "evil.example:80", http.StatusOK},
+	} {
+		if got := get(tc.path, tc.host); got != tc.want {
+			t.Errorf("GET %s as %s: %d, want %d", tc.path, tc.host, got, tc.want)
+		}
+	}
+}
+
+// uploadNamedAs is uploadNamed with the request's Host set.
+func uploadNamedAs(t *testing.T, base, host, name string, data []byte) string {
+	t.Helper()
+	req, err := http.NewRequest("POST", base+"/api/v1/add?name="+name, bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var added gateway.AddResponse
+	if err := json.NewDecoder(resp.Body).Decode(&added); resp.StatusCode != http.StatusCreated || err != nil {
+		t.Fatalf("add: %d (%v)", resp.StatusCode, err)
+	}
+	return added.Cid
+}

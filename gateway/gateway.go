@@ -55,6 +55,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,6 +72,10 @@ type Config struct {
 	Backend Backend
 	// Token is the bearer token writes and admin calls need.
 	Token string
+	// APIHosts are the Host header values /api/ answers (host:port), so
+	// that a web page whose name was pointed at this address (DNS
+	// rebinding) cannot call the API from its own origin; empty, any.
+	APIHosts []string
 	// FetchTimeout is how long a read of content the node must fetch may
 	// go without a block arriving (default 1m): 404 if no provider was
 	// found in that time, 504 if providers were found but stalled. A
@@ -198,7 +203,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.rc.SetReadDeadline(rec.start.Add(rec.idle))
 		r.Body = &idleReader{ReadCloser: r.Body, rc: rec.rc, idle: s.cfg.ClientTimeout}
 	}
-	s.mux.ServeHTTP(rec, r)
+	if strings.HasPrefix(r.URL.Path, "/api/") && len(s.cfg.APIHosts) > 0 && !slices.Contains(s.cfg.APIHosts, strings.ToLower(r.Host)) {
+		writeError(rec, http.StatusMisdirectedRequest, fmt.Errorf("the API answers only at %s, not %q", strings.Join(s.cfg.APIHosts, ", "), r.Host))
+	} else {
+		s.mux.ServeHTTP(rec, r)
+	}
 	route := routeOf(r.Pattern)
 	s.metrics.requests.WithLabelValues(strconv.Itoa(rec.status)).Inc()
 	if rec.bytes > 0 {

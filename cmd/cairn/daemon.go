@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cairnstore/cairn/cmd/nodeapi"
@@ -96,20 +98,22 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		return err
 	}
 
+	ln, err := net.Listen("tcp", gatewayAddr)
+	if err != nil {
+		return fmt.Errorf("gateway: %w", err)
+	}
 	gw, err := gateway.New(gateway.Config{
 		Backend:       &nodeapi.Online{N: n},
 		Token:         token,
+		APIHosts:      apiHosts(ln.Addr(), cfg.Gateway.APIHosts),
 		FetchTimeout:  time.Duration(cfg.Gateway.FetchTimeout),
 		MaxUploadSize: int64(min(uint64(cfg.Gateway.MaxUploadSize), math.MaxInt64)),
 		MaxFetches:    cfg.Gateway.MaxFetches,
 		ClientTimeout: time.Duration(cfg.Gateway.ClientTimeout),
 	})
 	if err != nil {
+		ln.Close()
 		return err
-	}
-	ln, err := net.Listen("tcp", gatewayAddr)
-	if err != nil {
-		return fmt.Errorf("gateway: %w", err)
 	}
 	// Requests run under a context that shutdown cancels, so no handler
 	// outlives the node it uses.
@@ -193,4 +197,19 @@ func parsePeers(ss []string) ([]peer.AddrInfo, error) {
 // reader sees the old content or the new, never a part.
 func writeAtomic(name string, data []byte) error {
 	return writeFileAtomic(name, bytes.NewReader(data), nil)
+}
+
+// apiHosts are the Host values the API answers: the listener's address,
+// the loopback names at its port when it listens on loopback or on every
+// address, and the names the config adds (Gateway.APIHosts, host:port).
+func apiHosts(addr net.Addr, extra []string) []string {
+	hosts := []string{strings.ToLower(addr.String())}
+	if ta, ok := addr.(*net.TCPAddr); ok && (ta.IP.IsLoopback() || ta.IP.IsUnspecified()) {
+		port := strconv.Itoa(ta.Port)
+		hosts = append(hosts, "localhost:"+port, "127.0.0.1:"+port, "[::1]:"+port)
+	}
+	for _, h := range extra {
+		hosts = append(hosts, strings.ToLower(h))
+	}
+	return hosts
 }

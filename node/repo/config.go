@@ -76,6 +76,10 @@ type GatewayConfig struct {
 	FetchTimeout  Duration // how long to look for content before giving up
 	MaxFetches    int      // reads of content not held here served at once
 	ClientTimeout Duration // how long a client may stall reading or sending
+	// APIHosts are further Host values (host:port) the API answers, past
+	// the listener's own address: the names a reverse proxy or a user
+	// reaches it by. Any other Host is refused (DNS rebinding).
+	APIHosts []string
 }
 
 // Bounds on Storage.SegmentSize: below 1MiB the per-segment overhead
