@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway conformance interop-kubo sim clean
+.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway conformance interop-kubo sim clean
 
 all: build
 
@@ -65,6 +65,19 @@ bench-transfer:
 # announcing the 4,096 blocks of a 1 GiB file in a 20-node loopback network
 bench-provide:
 	$(GO) run ./cmd/cairn-bench -run provide
+
+# native Go fuzzing of every decoder of outside input, each target for
+# FUZZTIME; their seed corpora run as ordinary tests in make test
+FUZZTIME ?= 60s
+FUZZ_TARGETS = ./node/exchange:FuzzReadFrame ./node/exchange:FuzzDecodeCIDs ./chunk:FuzzDagPB \
+	./node/pinset:FuzzDelta ./node/pinset:FuzzHeads ./gateway:FuzzRangeHeader \
+	./node/repo:FuzzConfigSet ./node:FuzzImportCAR
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 # the cluster's pin set: 100,000 pins written on one node and held by a
 # second (time, heap, listing), a 1 GiB file freed by an unpin, and a

@@ -336,6 +336,11 @@ func makeTestNode(d *pb.Delta) (interface {
 	if err != nil {
 		return nil, err
 	}
+	return wrapDelta(data)
+}
+
+// wrapDelta wraps delta bytes in a dag-pb block as go-ds-crdt does.
+func wrapDelta(data []byte) (*dag.ProtoNode, error) {
 	nd := dag.NodeWithData(data)
 	if err := nd.SetCidBuilder(dag.V1CidPrefix()); err != nil {
 		return nil, err
