@@ -82,7 +82,12 @@ func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(ci
 	var dontHave []cid.Cid
 	for _, want := range cids {
 		st.SetReadDeadline(time.Now().Add(c.StallTimeout))
-		typ, body, err := readFrameInto(r, anyFrame, *buf)
+		typ, n, err := readHeader(r, anyFrame)
+		var body []byte
+		release := func() {}
+		if err == nil {
+			body, release, err = readBodyReserved(st.Scope(), r, n, *buf)
+		}
 		if err != nil {
 			st.Reset()
 			return dontHave, c.wrap(ctx, p, err)
@@ -110,14 +115,18 @@ func (c *Client) Want(ctx context.Context, p peer.ID, cids []cid.Cid, fn func(ci
 			}
 		}
 		if err != nil {
+			release()
 			st.Reset()
 			return dontHave, fmt.Errorf("exchange: want from %s: %w", p, err)
 		}
 		if typ == typeDontHave {
+			release()
 			dontHave = append(dontHave, want)
 			continue
 		}
-		if err := fn(want, data); err != nil {
+		err = fn(want, data)
+		release()
+		if err != nil {
 			st.Reset()
 			return dontHave, err
 		}
@@ -155,6 +164,45 @@ func (c *Client) Have(ctx context.Context, p peer.ID, cids []cid.Cid) ([]bool, e
 	}
 	return out, nil
 }
+
+// Prove asks p to prove it holds cids, with a nonce the caller chose at
+// random for this request, and returns p's proofs in request order: each
+// either Proof(nonce, block) or all zeros for a block p says it does not
+// hold. The caller checks them against its own copies.
+func (c *Client) Prove(ctx context.Context, p peer.ID, nonce []byte, cids []cid.Cid) ([][ProofSize]byte, error) {
+	if len(cids) == 0 || len(cids) > MaxProve {
+		return nil, fmt.Errorf("exchange: prove of %d CIDs (1 to %d)", len(cids), MaxProve)
+	}
+	if len(nonce) != NonceSize {
+		return nil, fmt.Errorf("exchange: prove with a nonce of %d bytes (want %d)", len(nonce), NonceSize)
+	}
+	st, stop, err := c.open(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	defer stop()
+	if err := c.request(st, typeProve, nonce, encodeCIDs(cids)); err != nil {
+		st.Reset()
+		return nil, fmt.Errorf("exchange: prove from %s: %w", p, err)
+	}
+	typ, body, err := c.readReply(st, bufio.NewReaderSize(st, 4096))
+	if err == nil && (typ != typeProofs || len(body) != len(cids)*ProofSize) {
+		err = protoErr("bad reply to a prove (type %#x, %d bytes)", typ, len(body))
+	}
+	if err != nil {
+		st.Reset()
+		return nil, c.wrap(ctx, p, err)
+	}
+	st.Close()
+	out := make([][ProofSize]byte, len(cids))
+	for i := range out {
+		copy(out[i][:], body[i*ProofSize:])
+	}
+	return out, nil
+}
+
+// Held reports whether a proof claims the block (it is not all zeros).
+func Held(proof [ProofSize]byte) bool { return proof != noProof }
 
 // Push offers p a block. It returns nil once p has it durably, or a
 // *RefusedError saying why p would not take it.

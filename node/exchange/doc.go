@@ -19,6 +19,7 @@
 //	0x01 WANT  body: 1 to MaxWant CIDs
 //	0x02 HAVE  body: 1 to MaxHave CIDs
 //	0x03 PUSH  body: CID | block bytes
+//	0x04 PROVE body: nonce (32 bytes) | 1 to MaxProve CIDs
 //
 // Replies:
 //
@@ -30,10 +31,23 @@
 //	to PUSH, one frame:
 //	  0x14 STORED     (empty body) the block is durable (fsynced) on the receiver
 //	  0x15 REFUSED    body: reason code (1 byte) | UTF-8 message
+//	to PROVE, one frame:
+//	  0x16 PROOFS     body: 32 bytes per CID, in request order: SHA-256 of
+//	                  the nonce and the block, or 32 zero bytes for a block
+//	                  the prover does not hold (or cannot read)
 //
 // Refusal codes: 1 full (no room), 2 busy (over a limit, try later),
 // 3 invalid (the block does not match its CID or is malformed),
-// 4 unwanted (the receiver does not take pushes).
+// 4 unwanted (the block is not the receiver's to keep), 5 leaving (the
+// receiver is draining and takes nothing more).
+//
+// # Proof of possession
+//
+// A have-probe is a claim, cheap to make and cheap to fake. Where a copy
+// is to count (toward a write quorum, the replication factor, a drain or a
+// surplus drop) the asker sends a fresh random nonce with the CIDs and
+// checks each proof against its own copy of the block: only a peer that
+// has the block's bytes at hand can answer.
 //
 // # Trust
 //

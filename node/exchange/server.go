@@ -120,9 +120,10 @@ func (s *Server) handle(st network.Stream) {
 	r := bufio.NewReaderSize(st, 4096)
 	w := bufio.NewWriterSize(st, 64<<10)
 	typ, n, err := readHeader(r, s.requestLimit)
-	if err == nil && (typ == typeWant || typ == typePush) {
-		// Wants and pushes hold a block buffer each: take one of the
-		// peer's slots before reading a block-sized push.
+	if err == nil {
+		// Every request reads blocks or the index, and wants and pushes
+		// hold a block buffer: take one of the peer's slots before reading
+		// a block-sized push.
 		if err = s.acquire(ctx, from); err == nil {
 			defer s.release(from)
 			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)) // the wait is not the peer's
@@ -136,7 +137,9 @@ func (s *Server) handle(st network.Stream) {
 			defer framePool.Put(bp)
 			buf = *bp
 		}
-		body, err = readBody(r, n, buf)
+		var release func()
+		body, release, err = readBodyReserved(st.Scope(), r, n, buf)
+		defer release()
 	}
 	if err != nil {
 		s.fail(st, from, err)
@@ -150,6 +153,8 @@ func (s *Server) handle(st network.Stream) {
 		err = s.serveHave(w, body)
 	case typePush:
 		err = s.servePush(ctx, w, from, body)
+	case typeProve:
+		err = s.serveProve(ctx, w, body)
 	default:
 		err = protoErr("unknown request type %#x", typ)
 	}
@@ -163,8 +168,8 @@ func (s *Server) handle(st network.Stream) {
 	st.Close()
 }
 
-// peerSlots is a peer's share of the server: one token per want or push
-// being served.
+// peerSlots is a peer's share of the server: one token per request being
+// served.
 type peerSlots struct {
 	tokens chan struct{}
 	users  int // holders and waiters; the entry goes when none are left
@@ -213,6 +218,8 @@ func (s *Server) requestLimit(typ byte) int {
 		return 1 + MaxWant*(maxCID+2)
 	case typeHave:
 		return 1 + MaxHave*(maxCID+2)
+	case typeProve:
+		return 1 + NonceSize + MaxProve*(maxCID+2)
 	case typePush:
 		if s.cfg.OnPush != nil {
 			return MaxFrame
@@ -273,6 +280,35 @@ func (s *Server) serveHave(w *bufio.Writer, body []byte) error {
 		}
 	}
 	return writeFrame(w, typeHaves, bits)
+}
+
+// serveProve answers a PROVE: the proof of each block asked for, or none
+// for a block not held or not readable.
+func (s *Server) serveProve(ctx context.Context, w *bufio.Writer, body []byte) error {
+	if len(body) < NonceSize {
+		return protoErr("prove without a nonce")
+	}
+	nonce := body[:NonceSize]
+	cids, err := decodeCIDs(body[NonceSize:], MaxProve)
+	if err != nil {
+		return err
+	}
+	bp := framePool.Get().(*[]byte)
+	defer framePool.Put(bp)
+	out := make([]byte, 0, len(cids)*ProofSize)
+	for _, c := range cids {
+		data, backing, err := s.cfg.Blocks.GetBuffer(ctx, c, *bp)
+		if cap(backing) > cap(*bp) {
+			*bp = backing
+		}
+		if err != nil {
+			out = append(out, noProof[:]...)
+			continue
+		}
+		p := Proof(nonce, data)
+		out = append(out, p[:]...)
+	}
+	return writeFrame(w, typeProofs, out)
 }
 
 func (s *Server) servePush(ctx context.Context, w *bufio.Writer, from peer.ID, body []byte) error {

@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"bufio"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // ProtocolID names the protocol in libp2p's stream negotiation.
@@ -21,7 +23,12 @@ const (
 	MaxFrame = chunk.MaxBlockSize + 4096
 	MaxWant  = 64   // CIDs in one WANT
 	MaxHave  = 1024 // CIDs in one HAVE
-	maxCID   = 256  // bytes of one encoded CID
+	// MaxProve bounds the CIDs of one PROVE: the prover reads and hashes
+	// every block it holds of them, as much as a WANT of MaxWant sends.
+	MaxProve  = 64
+	NonceSize = 32 // bytes of a PROVE's nonce
+	ProofSize = sha256.Size
+	maxCID    = 256 // bytes of one encoded CID
 )
 
 // Frame types.
@@ -29,11 +36,13 @@ const (
 	typeWant     byte = 0x01
 	typeHave     byte = 0x02
 	typePush     byte = 0x03
+	typeProve    byte = 0x04
 	typeBlock    byte = 0x11
 	typeDontHave byte = 0x12
 	typeHaves    byte = 0x13
 	typeStored   byte = 0x14
 	typeRefused  byte = 0x15
+	typeProofs   byte = 0x16
 )
 
 // ErrProtocol marks a peer that broke the protocol: oversized or malformed
@@ -149,6 +158,48 @@ func readBody(r *bufio.Reader, n int, buf []byte) ([]byte, error) {
 	return body, nil
 }
 
+// reserveStep is how much memory a frame's reading reserves at a time in
+// the stream's resource scope: a peer that declares a large frame and
+// sends it slowly holds only what it has sent.
+const reserveStep = 64 << 10
+
+// readBodyReserved is readBody with the body's memory reserved in the
+// libp2p resource manager as its bytes arrive, so that many peers sending
+// large frames at once are turned away by the limits the node set rather
+// than exhausting its memory. release gives the reservation back once the
+// body is no longer used; it is never nil.
+func readBodyReserved(scope network.ResourceScope, r *bufio.Reader, n int, buf []byte) (body []byte, release func(), err error) {
+	reserved := 0
+	release = func() {
+		if reserved > 0 {
+			scope.ReleaseMemory(reserved)
+			reserved = 0
+		}
+	}
+	if cap(buf) >= n {
+		body = buf[:n]
+	} else {
+		body = make([]byte, n)
+	}
+	for off := 0; off < n; {
+		step := min(reserveStep, n-off)
+		if err := scope.ReserveMemory(step, network.ReservationPriorityMedium); err != nil {
+			release()
+			return nil, func() {}, fmt.Errorf("exchange: frame of %d bytes: %w", n, err)
+		}
+		reserved += step
+		if _, err := io.ReadFull(r, body[off:off+step]); err != nil {
+			release()
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, func() {}, err
+		}
+		off += step
+	}
+	return body, release, nil
+}
+
 // framePool holds buffers for block frames, on both sides of a want,
 // sized for cairn's 256 KiB leaves and their records; a larger block (up
 // to MaxFrame, from another producer) gets a buffer of its own.
@@ -211,6 +262,7 @@ const (
 	RefuseBusy     RefuseCode = 2
 	RefuseInvalid  RefuseCode = 3
 	RefuseUnwanted RefuseCode = 4
+	RefuseLeaving  RefuseCode = 5
 )
 
 func (c RefuseCode) String() string {
@@ -223,6 +275,8 @@ func (c RefuseCode) String() string {
 		return "invalid"
 	case RefuseUnwanted:
 		return "unwanted"
+	case RefuseLeaving:
+		return "leaving"
 	}
 	return fmt.Sprintf("code %d", byte(c))
 }
@@ -256,3 +310,19 @@ type RefusedError struct {
 func (e *RefusedError) Error() string {
 	return fmt.Sprintf("exchange: push refused (%s): %s", e.Code, e.Reason)
 }
+
+// Proof is what a holder of data answers to a PROVE with nonce: SHA-256
+// of the nonce and the block. Only a peer with the whole block at hand
+// can work it out for a nonce it has not seen before; the asker checks it
+// against its own copy, verified against the CID.
+func Proof(nonce, data []byte) [ProofSize]byte {
+	h := sha256.New()
+	h.Write(nonce)
+	h.Write(data)
+	var out [ProofSize]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// noProof is the answer for a block the prover does not hold.
+var noProof [ProofSize]byte
