@@ -36,6 +36,9 @@ func (n *Node) Drain(ctx context.Context) (DrainStats, error) {
 	st.Chunks = len(keys)
 	r := n.rep
 	holders := r.probe(ctx, keys)
+	// Leaving lowers every chunk's copies by one: only copies their
+	// holders prove count.
+	r.proveAll(ctx, keys, holders)
 	// This node is leaving, so its own copy does not count: each chunk
 	// needs R copies among the other holders and the peers placed now.
 	others := func(k mh.Multihash) int {

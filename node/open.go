@@ -103,6 +103,8 @@ func configFromRepo(r *repo.Repo) (Config, error) {
 			GraceDelay:  time.Duration(rc.Replication.GraceDelay),
 			Interval:    time.Duration(rc.Replication.Interval),
 			Bandwidth:   clampInt64(uint64(rc.Replication.Bandwidth)),
+			PeerQuota:   clampInt64(uint64(rc.Replication.PeerQuota)),
+			PeerRate:    clampInt64(uint64(rc.Replication.PeerRate)),
 		},
 	}, nil
 }
@@ -251,7 +253,13 @@ func (rc *ReplicationConfig) validate() error {
 	if rc.WriteQuorum < 1 || rc.WriteQuorum > rc.Factor {
 		return fmt.Errorf("node: write quorum %d outside [1, %d]", rc.WriteQuorum, rc.Factor)
 	}
-	if rc.GraceDelay < 0 || rc.Interval < 0 || rc.Bandwidth < 0 || rc.TickEvery < 0 {
+	if rc.PeerQuota == 0 {
+		rc.PeerQuota = 1 << 30
+	}
+	if rc.PeerRate == 0 {
+		rc.PeerRate = 256 << 20
+	}
+	if rc.GraceDelay < 0 || rc.Interval < 0 || rc.Bandwidth < 0 || rc.TickEvery < 0 || rc.PeerQuota < 0 || rc.PeerRate < 0 {
 		return fmt.Errorf("node: negative replication delay, interval or bandwidth")
 	}
 	return nil

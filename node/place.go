@@ -43,7 +43,16 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 			}
 		}
 		res.tried = append(res.tried, p)
-		if err := r.push(ctx, p, key); err != nil {
+		data, err := r.push(ctx, p, key)
+		if err == nil {
+			// "Stored" is a claim: the copy counts once p proves it kept
+			// the bytes, with a nonce it could not have foreseen.
+			own := func(mh.Multihash) ([]byte, error) { return data, nil }
+			if v := r.challenge(ctx, p, []mh.Multihash{key}, true, own)[0]; v != proved {
+				err = fmt.Errorf("%w (%s)", errNotProved, v)
+			}
+		}
+		if err != nil {
 			if res.err == nil {
 				res.err = fmt.Errorf("push %s to %s: %w", key.B58String(), p, err)
 			}
@@ -78,12 +87,17 @@ func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan fun
 	wg.Wait()
 }
 
-// push offers one block to p and has the policy pass p over for a while
-// if it refused for any reason but being busy.
-func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) error {
+// errNotProved is a push acknowledged by a peer that then failed to
+// prove it holds the block.
+var errNotProved = errors.New("stored, but not proved")
+
+// push offers one block to p, returning the block, and has the policy
+// pass p over for a while if it refused for any reason but being busy or
+// not wanting this one block.
+func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) ([]byte, error) {
 	data, err := r.n.store.GetHash(key)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
 	err = r.n.client.Push(ctx, p, c, data)
@@ -91,12 +105,15 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) erro
 		r.bytes.Add(int64(len(data)))
 	}
 	var ref *exchange.RefusedError
-	if err != nil && ctx.Err() == nil && !(errors.As(err, &ref) && ref.Code == exchange.RefuseBusy) {
-		// Full, draining, not a cairn node, or not answering: pass it over
-		// for a while so placement moves on to the next closest peer.
+	refused := errors.As(err, &ref)
+	if err != nil && ctx.Err() == nil && !(refused && (ref.Code == exchange.RefuseBusy || ref.Code == exchange.RefuseUnwanted)) {
+		// Full, leaving, not a cairn node, or not answering: pass it over
+		// for a while so placement moves on to the next closest peer. A
+		// peer that does not want this block (not among its closest in
+		// its view) may want the next.
 		r.send(peerEvent{kind: peerFull, p: p, at: time.Now()})
 	}
-	return err
+	return data, err
 }
 
 // replicateWrite makes every key durable on W nodes, this one included,

@@ -26,6 +26,11 @@ type ReplicationConfig struct {
 	GraceDelay  time.Duration // a vanished peer's time to come back (default 2m)
 	Interval    time.Duration // period of the full repair walk (default 10m)
 	Bandwidth   int64         // repair bytes per second (0: unlimited)
+	// PeerQuota bounds the bytes one peer's pushes may keep here while no
+	// pin claims them (default 1 GiB); PeerRate the bytes per second one
+	// peer may push (default 256 MiB/s, with bursts of as much).
+	PeerQuota int64
+	PeerRate  int64
 	// TickEvery is how often the repair policy's clock advances
 	// (default 1s); tests make it short.
 	TickEvery time.Duration
@@ -53,6 +58,7 @@ type replicator struct {
 	policy *repair.Policy // run's alone, once run has started
 	budget *repair.Budget // the walk's alone: one walk at a time
 	view   atomic.Pointer[repair.View]
+	admit  *admission
 
 	events   chan peerEvent
 	decides  chan decideReq
@@ -66,6 +72,7 @@ type replicator struct {
 	under  atomic.Int64 // chunks below R at the last walk
 	queued atomic.Int64 // repairs waiting in the current walk
 	walks  atomic.Int64
+	proofs struct{ challenged, proved, failed atomic.Int64 }
 }
 
 type eventKind int
@@ -73,7 +80,9 @@ type eventKind int
 const (
 	peerUp eventKind = iota
 	peerDown
-	peerFull // refused a copy: passed over for a while
+	peerFull   // refused a copy: passed over for a while
+	peerFailed // failed a proof of possession: distrusted
+	peerProved // proved possession: vouched for
 )
 
 type peerEvent struct {
@@ -97,13 +106,15 @@ type RepairStats struct {
 	BytesPushed     int64
 	UnderReplicated int64 // chunks this node found below R at its last walk
 	Queue           int64 // repairs waiting
+	Proofs          ProofStats
 }
 
 // RepairStats reports the node's replication work so far.
 func (n *Node) RepairStats() RepairStats {
 	r := n.rep
 	return RepairStats{Walks: r.walks.Load(), Pushes: r.pushes.Load(), BytesPushed: r.bytes.Load(),
-		UnderReplicated: r.under.Load(), Queue: r.queued.Load()}
+		UnderReplicated: r.under.Load(), Queue: r.queued.Load(),
+		Proofs: ProofStats{Challenged: r.proofs.challenged.Load(), Proved: r.proofs.proved.Load(), Failed: r.proofs.failed.Load()}}
 }
 
 func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
@@ -123,8 +134,21 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: replication: %w", err)
 	}
+	if cfg.PeerQuota <= 0 {
+		cfg.PeerQuota = 1 << 30
+	}
+	if cfg.PeerRate <= 0 {
+		cfg.PeerRate = 256 << 20
+	}
 	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20)),
 		events: make(chan peerEvent, 256), decides: make(chan decideReq), ticking: make(chan struct{})}
+	r.admit = newAdmission(cfg.PeerQuota, cfg.PeerRate, func(k mh.Multihash) bool {
+		if !n.Has(cid.NewCidV1(cid.Raw, k)) {
+			return true // freed: it no longer takes room
+		}
+		ok, err := n.index.Referenced(k)
+		return err == nil && ok
+	})
 	r.notifiee = &network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
 			r.send(peerEvent{kind: peerUp, p: c.RemotePeer()})
@@ -218,6 +242,10 @@ func (r *replicator) run() {
 				r.policy.PeerDown(e.p, e.at)
 			case peerFull:
 				r.policy.PeerFull(e.p, e.at)
+			case peerFailed:
+				r.policy.PeerFailed(e.p, e.at)
+			case peerProved:
+				r.policy.PeerProved(e.p, e.at)
 			}
 		case req := <-r.decides:
 			out := make([]repair.Decision, len(req.keys))
@@ -382,7 +410,20 @@ func invalidReason(err error) string {
 // is acknowledged; refused when the store is full.
 func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
 	if n.draining.Load() {
-		return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "this node is draining"}
+		return &exchange.RefusedError{Code: exchange.RefuseLeaving, Reason: "this node is draining"}
+	}
+	held := n.Has(c)
+	if !held {
+		v := n.rep.placement()
+		switch {
+		case v.Distrusted(from):
+			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "pusher failed a proof of possession"}
+		case !v.Keeps(c.Hash(), n.rep.cfg.Factor+repairSlack):
+			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "not among the closest peers to this block"}
+		}
+		if why := n.rep.admit.reserve(from, len(data), time.Now()); why != "" {
+			return &exchange.RefusedError{Code: exchange.RefuseBusy, Reason: why}
+		}
 	}
 	if err := n.storeReplica(c, data); err != nil {
 		// The pusher learns the kind of refusal, never this node's own
@@ -397,8 +438,15 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 		}
 		return err
 	}
+	if !held {
+		n.rep.admit.charge(from, c.Hash(), len(data))
+	}
 	if err := n.dht.Provide(c.Hash()); err != nil {
 		n.logf("push from %s: announce %s: %v", from, c, err)
 	}
 	return nil
 }
+
+// repairSlack is the repair policy's default Slack: a block's place is
+// among its R+repairSlack closest peers.
+const repairSlack = 2

@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/node/repair"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
 
@@ -37,6 +39,7 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	r.walks.Add(1)
 	holders := r.probe(ctx, keys)
+	r.audit(ctx, keys, holders)
 	var q repair.Queue
 	var under int64
 	var drops []mh.Multihash
@@ -58,6 +61,10 @@ func (r *replicator) walk(ctx context.Context) error {
 				drops = append(drops, k)
 			}
 		}
+	}
+	drops, err = r.confirmDrops(ctx, drops, holders, pinned)
+	if err != nil {
+		return err
 	}
 	if err := r.n.dropSurplus(ctx, drops); err != nil {
 		return err
@@ -89,6 +96,34 @@ func (r *replicator) walk(ctx context.Context) error {
 			r.n.logf("repair: %d of %d copies of %s made: %v", res.made, ds[0].Need(), k.B58String(), res.err)
 		}
 	}
+}
+
+// confirmDrops keeps the surplus drops that still stand once every other
+// holder of each chunk has proved its copy: a drop lowers the number of
+// copies, so a claim from an audit's sample is not enough for it.
+func (r *replicator) confirmDrops(ctx context.Context, drops []mh.Multihash, holders map[string][]peer.ID, pinned map[string]bool) ([]mh.Multihash, error) {
+	if len(drops) == 0 {
+		return nil, nil
+	}
+	proven := make(map[string][]peer.ID, len(drops))
+	for _, k := range drops {
+		proven[string(k)] = slices.Clone(holders[string(k)])
+	}
+	r.proveAll(ctx, drops, proven)
+	var out []mh.Multihash
+	for start := 0; start < len(drops); start += decideBatch {
+		batch := drops[start:min(start+decideBatch, len(drops))]
+		ds, err := r.decide(ctx, batch, proven, pinned)
+		if err != nil {
+			return nil, err
+		}
+		for i, d := range ds {
+			if d.Drop {
+				out = append(out, batch[i])
+			}
+		}
+	}
+	return out, nil
 }
 
 // budgetWait holds a repair push back until the bandwidth budget allows

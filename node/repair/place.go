@@ -18,9 +18,11 @@ import (
 // copies from any goroutine without asking the loop: Add places every
 // block of a file, 4,096 of them for 1 GiB.
 type View struct {
-	self  peer.ID
-	cands []candidate
-	live  int // live peers, full ones included
+	self       peer.ID
+	cands      []candidate // live, neither full nor distrusted
+	live       int         // live peers, full and distrusted ones included
+	distrusted map[peer.ID]bool
+	vouched    map[peer.ID]bool
 }
 
 type candidate struct {
@@ -28,14 +30,36 @@ type candidate struct {
 	pos kb.ID // SHA-256 of the peer ID, as kad-dht computes it
 }
 
-func newView(self peer.ID, live map[peer.ID]bool, full map[peer.ID]time.Time) *View {
-	v := &View{self: self, live: len(live)}
+func newView(self peer.ID, live map[peer.ID]bool, full, failed, vouched map[peer.ID]time.Time) *View {
+	v := &View{self: self, live: len(live), distrusted: map[peer.ID]bool{}, vouched: map[peer.ID]bool{}}
+	for id := range failed {
+		v.distrusted[id] = true
+	}
+	for id := range vouched {
+		v.vouched[id] = true
+	}
 	for id := range live {
-		if _, ok := full[id]; !ok {
+		if _, ok := full[id]; !ok && !v.distrusted[id] {
 			v.cands = append(v.cands, candidate{id: id, pos: kb.ConvertPeerID(id)})
 		}
 	}
 	return v
+}
+
+// Distrusted reports whether p failed a proof of possession and is
+// passed over for it.
+func (v *View) Distrusted(p peer.ID) bool { return v.distrusted[p] }
+
+// Keeps reports whether key belongs on this node: whether it is among
+// the n live peers closest to key that have proved possession of a block
+// to it and are neither full nor distrusted. Peers never vouched for do
+// not take places, so peers that only exist near a key (Sybils with IDs
+// ground to sit there) cannot push the nodes that keep it out; a node
+// that has vouched for nobody yet keeps everything (admission is then
+// bounded by the per-peer quota alone).
+func (v *View) Keeps(key mh.Multihash, n int) bool {
+	order := v.sorted(key, func(id peer.ID) bool { return id != v.self && !v.vouched[id] })
+	return slices.Contains(order[:min(n, len(order))], v.self)
 }
 
 // Self is the policy's own peer.

@@ -16,6 +16,13 @@
 // copies by it: the closest eligible peers first, then the next closest
 // as fallbacks, in order, for first choices that refuse or fail.
 //
+// Trust: a peer that failed a proof of possession (it claimed a block it
+// could not prove it holds) is distrusted for Config.DistrustFor: it is
+// no placement target and its claims are not counted. A peer that proved
+// a block is vouched for as long: only vouched peers take places in
+// View.Keeps, the admission rule for pushes, so peers that merely exist
+// near a chunk (Sybils with ground IDs) cannot push honest ones out.
+//
 // Repair: when fewer than R live peers hold a chunk, the live holder
 // closest to it pushes copies to the closest live peers that lack it;
 // every other holder leaves it alone, so a chunk is repaired once, not by
@@ -49,6 +56,10 @@ type Config struct {
 	// FullFor is how long a peer that refused for lack of room is passed
 	// over (default 10m).
 	FullFor time.Duration
+	// DistrustFor is how long a peer that failed a proof of possession is
+	// passed over, and how long a passed proof vouches for a peer
+	// (default 24h).
+	DistrustFor time.Duration
 }
 
 // Policy is one node's repair state. It is not safe for concurrent use:
@@ -58,6 +69,8 @@ type Policy struct {
 	live     map[peer.ID]bool
 	goneAt   map[peer.ID]time.Time // vanished, within the grace delay
 	full     map[peer.ID]time.Time // passed over until
+	failed   map[peer.ID]time.Time // distrusted until
+	vouched  map[peer.ID]time.Time // proved a block; vouched for until
 	started  time.Time             // first Tick
 	lastWalk time.Time
 	walkDue  bool
@@ -84,14 +97,19 @@ func New(cfg Config) (*Policy, error) {
 	if cfg.FullFor == 0 {
 		cfg.FullFor = 10 * time.Minute
 	}
-	if cfg.Factor < 1 || cfg.Slack < 0 || cfg.GraceDelay < 0 || cfg.Interval <= 0 {
+	if cfg.DistrustFor == 0 {
+		cfg.DistrustFor = 24 * time.Hour
+	}
+	if cfg.Factor < 1 || cfg.Slack < 0 || cfg.GraceDelay < 0 || cfg.Interval <= 0 || cfg.DistrustFor < 0 {
 		return nil, fmt.Errorf("repair: invalid config %+v", cfg)
 	}
 	return &Policy{
 		cfg:    cfg,
 		live:   map[peer.ID]bool{cfg.Self: true},
 		goneAt: map[peer.ID]time.Time{},
-		full:   map[peer.ID]time.Time{},
+		full:    map[peer.ID]time.Time{},
+		failed:  map[peer.ID]time.Time{},
+		vouched: map[peer.ID]time.Time{},
 	}, nil
 }
 
@@ -140,6 +158,38 @@ func (p *Policy) PeerFull(id peer.ID, now time.Time) {
 	p.full[id] = now.Add(p.cfg.FullFor)
 }
 
+// PeerFailed records that a peer failed a proof of possession: it is
+// passed over for placement, admission and counting until DistrustFor
+// has passed.
+func (p *Policy) PeerFailed(id peer.ID, now time.Time) {
+	if id == p.cfg.Self {
+		return
+	}
+	p.failed[id] = now.Add(p.cfg.DistrustFor)
+	delete(p.vouched, id)
+	p.view = nil
+}
+
+// PeerProved records that a peer proved it holds a block. A distrusted
+// peer stays distrusted until its time is up: one good answer does not
+// undo a lie.
+func (p *Policy) PeerProved(id peer.ID, now time.Time) {
+	if _, bad := p.failed[id]; bad || id == p.cfg.Self {
+		return
+	}
+	if _, ok := p.vouched[id]; !ok {
+		p.view = nil
+	}
+	p.vouched[id] = now.Add(p.cfg.DistrustFor)
+}
+
+// Distrusted reports whether a peer failed a proof and is still passed
+// over for it.
+func (p *Policy) Distrusted(id peer.ID) bool {
+	_, bad := p.failed[id]
+	return bad
+}
+
 // Live returns the peers currently counted live, self included.
 func (p *Policy) Live() []peer.ID {
 	out := make([]peer.ID, 0, len(p.live))
@@ -155,10 +205,12 @@ func (p *Policy) Live() []peer.ID {
 // walks only once a grace delay has passed since its first Tick: until
 // its peers have reconnected, its view would count their copies as lost.
 func (p *Policy) Tick(now time.Time) bool {
-	for id, until := range p.full {
-		if !now.Before(until) {
-			delete(p.full, id)
-			p.view = nil
+	for _, m := range []map[peer.ID]time.Time{p.full, p.failed, p.vouched} {
+		for id, until := range m {
+			if !now.Before(until) {
+				delete(m, id)
+				p.view = nil
+			}
 		}
 	}
 	if p.started.IsZero() {
@@ -202,7 +254,7 @@ func (p *Policy) RequestWalk() { p.walkDue = true }
 // so it may be read from any goroutine while the policy moves on.
 func (p *Policy) View() *View {
 	if p.view == nil {
-		p.view = newView(p.cfg.Self, p.live, p.full)
+		p.view = newView(p.cfg.Self, p.live, p.full, p.failed, p.vouched)
 	}
 	return p.view
 }
@@ -225,13 +277,14 @@ type Decision struct {
 }
 
 // Decide plans one chunk from its live holders (peers that answered a
-// have-probe; self included if it holds the chunk). pinned means the user
-// pinned the chunk on this node, which then never drops it.
+// have-probe and, where the node checked, a proof; self included if it
+// holds the chunk). Distrusted peers are not counted. pinned means the
+// user pinned the chunk on this node, which then never drops it.
 func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decision {
 	var live []peer.ID
 	seen := map[peer.ID]bool{}
 	for _, h := range holders {
-		if p.live[h] && !seen[h] {
+		if _, bad := p.failed[h]; p.live[h] && !bad && !seen[h] {
 			seen[h] = true
 			live = append(live, h)
 		}

@@ -68,6 +68,10 @@ type ReplicationConfig struct {
 	GraceDelay  Duration // how long a missing replica is tolerated before repair
 	Interval    Duration // period of the replication check
 	Bandwidth   Size     // bytes per second replication may use
+	// PeerQuota bounds the bytes one peer's pushes may keep here while no
+	// pin claims them; PeerRate the bytes per second one peer may push.
+	PeerQuota Size
+	PeerRate  Size
 }
 
 // GatewayConfig controls the HTTP gateway.
@@ -111,6 +115,8 @@ func DefaultConfig() *Config {
 			GraceDelay:  Duration(2 * time.Minute),
 			Interval:    Duration(10 * time.Minute),
 			Bandwidth:   50 * MB,
+			PeerQuota:   1 * GiB,
+			PeerRate:    256 * MB,
 		},
 		Cluster: ClusterConfig{
 			RebroadcastInterval: Duration(10 * time.Second),
@@ -187,6 +193,8 @@ func (c *Config) Validate() error {
 		{"Cluster.StatusInterval", c.Cluster.StatusInterval > 0},
 		{"Replication.Interval", r.Interval > 0},
 		{"Replication.Bandwidth", r.Bandwidth > 0},
+		{"Replication.PeerQuota", r.PeerQuota > 0},
+		{"Replication.PeerRate", r.PeerRate > 0},
 		{"Gateway.MaxUploadSize", c.Gateway.MaxUploadSize > 0},
 		{"Gateway.FetchTimeout", c.Gateway.FetchTimeout > 0},
 		{"Gateway.MaxFetches", c.Gateway.MaxFetches > 0},

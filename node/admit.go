@@ -1,0 +1,127 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+	"golang.org/x/time/rate"
+)
+
+// Push admission. A pushed block is taken only when it belongs here: this
+// node is among the R+2 closest peers to it that it has vouched for (see
+// repair.View.Keeps), and the pusher is not distrusted. Within that, each
+// peer has a rate (bytes per second) and a quota: the bytes its pushes
+// keep here while no pin claims them. Pushes a pin claims (the indexer
+// has reached them from a root of the cluster's pin set) are credited
+// back; the sweep frees the ones no pin claims within the unpin grace. A
+// peer pushing unsolicited blocks therefore gets "unwanted" for most and
+// fills at most its quota with the rest, until the sweep frees them.
+
+// minCharge is what the smallest push costs against a quota, so that a
+// quota also bounds how many blocks (and ledger entries) a peer can have
+// here.
+const minCharge = 4 << 10
+
+// settleEvery bounds how often a peer at its quota has its ledger checked
+// against the index for blocks claimed since: the check costs a lookup a
+// block.
+const settleEvery = time.Second
+
+// admission keeps every pushing peer's rate and quota.
+type admission struct {
+	quota, rate int64
+	claimed     func(mh.Multihash) bool // a pin claims it, or it is gone
+
+	mu    sync.Mutex
+	peers map[peer.ID]*pushLedger
+}
+
+// pushLedger is one peer's account.
+type pushLedger struct {
+	limiter   *rate.Limiter
+	unclaimed int64
+	blocks    map[string]int64 // unclaimed block → bytes charged
+	settled   time.Time
+}
+
+func newAdmission(quota, bytesPerSec int64, claimed func(mh.Multihash) bool) *admission {
+	return &admission{quota: quota, rate: bytesPerSec, claimed: claimed, peers: map[peer.ID]*pushLedger{}}
+}
+
+// maxLedgers is how many peers' accounts are kept before the ones with
+// nothing unclaimed are forgotten (their rate starts afresh).
+const maxLedgers = 4096
+
+func (a *admission) ledger(p peer.ID) *pushLedger {
+	l := a.peers[p]
+	if l == nil {
+		if len(a.peers) >= maxLedgers {
+			for id, o := range a.peers {
+				if o.unclaimed == 0 {
+					delete(a.peers, id)
+				}
+			}
+		}
+		burst := int(min(a.rate, 1<<30))
+		l = &pushLedger{limiter: rate.NewLimiter(rate.Limit(a.rate), burst), blocks: map[string]int64{}}
+		a.peers[p] = l
+	}
+	return l
+}
+
+// The busy answers of admission.
+const (
+	overRate  = "over this node's push rate for one peer"
+	overQuota = "over this node's quota of unclaimed pushes for one peer"
+)
+
+// reserve checks that p may push size more bytes now and returns why
+// not, or "". The caller stores the block and then calls charge.
+func (a *admission) reserve(p peer.ID, size int, now time.Time) string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.ledger(p)
+	if !l.limiter.AllowN(now, min(size, l.limiter.Burst())) {
+		return overRate
+	}
+	c := max(int64(size), minCharge)
+	if l.unclaimed+c > a.quota && now.Sub(l.settled) >= settleEvery {
+		l.settled = now
+		for k, b := range l.blocks {
+			if a.claimed(mh.Multihash(k)) {
+				delete(l.blocks, k)
+				l.unclaimed -= b
+			}
+		}
+	}
+	if l.unclaimed+c > a.quota {
+		return overQuota
+	}
+	return ""
+}
+
+// charge books a block p pushed and this node stored.
+func (a *admission) charge(p peer.ID, k mh.Multihash, size int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.ledger(p)
+	if _, dup := l.blocks[string(k)]; dup {
+		return
+	}
+	c := max(int64(size), minCharge)
+	l.blocks[string(k)] = c
+	l.unclaimed += c
+}
+
+// Unclaimed is how many bytes p's pushes keep here unclaimed, as far as
+// the ledger knows (it is settled lazily).
+func (a *admission) unclaimed(p peer.ID) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if l := a.peers[p]; l != nil {
+		return l.unclaimed
+	}
+	return 0
+}
