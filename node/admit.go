@@ -87,7 +87,7 @@ func (a *admission) reserve(p peer.ID, size int, now time.Time) string {
 		return overRate
 	}
 	c := max(int64(size), minCharge)
-	if l.unclaimed+c > a.quota && now.Sub(l.settled) >= settleEvery {
+	if l.unclaimed+c >= a.quota && now.Sub(l.settled) >= settleEvery {
 		l.settled = now
 		for k, b := range l.blocks {
 			if a.claimed(mh.Multihash(k)) {
@@ -96,7 +96,7 @@ func (a *admission) reserve(p peer.ID, size int, now time.Time) string {
 			}
 		}
 	}
-	if l.unclaimed+c > a.quota {
+	if l.unclaimed+c >= a.quota {
 		return overQuota
 	}
 	return ""

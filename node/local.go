@@ -356,26 +356,30 @@ func (l *Local) storeReplica(c cid.Cid, data []byte) error {
 // than needed, with their duty marks, under the GC lock and against the
 // pins as they are now: the walk decided on a snapshot taken before its
 // probes, and a block pinned since then stays.
-func (l *Local) dropSurplus(ctx context.Context, keys []mh.Multihash) error {
+func (l *Local) dropSurplus(ctx context.Context, keys []mh.Multihash) (int, error) {
 	if len(keys) == 0 {
-		return nil
+		return 0, nil
 	}
 	l.gcMu.Lock()
 	defer l.gcMu.Unlock()
 	pinned, err := l.pinnedSet(ctx)
 	if err != nil {
-		return fmt.Errorf("drop surplus: %w", err)
+		return 0, fmt.Errorf("drop surplus: %w", err)
 	}
+	dropped := 0
 	for _, k := range keys {
 		if pinned[string(k)] {
 			continue
 		}
 		err := l.store.Delete(cid.NewCidV1(cid.Raw, k), store.Meta{Key: dutyKey(k), Delete: true})
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("drop surplus %s: %w", k.B58String(), err)
+			return dropped, fmt.Errorf("drop surplus %s: %w", k.B58String(), err)
+		}
+		if err == nil {
+			dropped++
 		}
 	}
-	return nil
+	return dropped, nil
 }
 
 // replaceBlock puts a good copy of a block in place of a bad record, under

@@ -67,12 +67,13 @@ type replicator struct {
 
 	notifiee network.Notifiee
 
-	pushes atomic.Int64 // repair copies made
-	bytes  atomic.Int64 // bytes they carried
-	under  atomic.Int64 // chunks below R at the last walk
-	queued atomic.Int64 // repairs waiting in the current walk
-	walks  atomic.Int64
-	proofs struct{ challenged, proved, failed atomic.Int64 }
+	pushes  atomic.Int64 // repair copies made
+	bytes   atomic.Int64 // bytes they carried
+	under   atomic.Int64 // chunks below R at the last walk
+	queued  atomic.Int64 // repairs waiting in the current walk
+	walks   atomic.Int64
+	dropped atomic.Int64 // surplus copies dropped
+	proofs  struct{ challenged, proved, failed atomic.Int64 }
 }
 
 type eventKind int
@@ -106,6 +107,7 @@ type RepairStats struct {
 	BytesPushed     int64
 	UnderReplicated int64 // chunks this node found below R at its last walk
 	Queue           int64 // repairs waiting
+	Dropped         int64 // surplus copies this node dropped
 	Proofs          ProofStats
 }
 
@@ -113,7 +115,7 @@ type RepairStats struct {
 func (n *Node) RepairStats() RepairStats {
 	r := n.rep
 	return RepairStats{Walks: r.walks.Load(), Pushes: r.pushes.Load(), BytesPushed: r.bytes.Load(),
-		UnderReplicated: r.under.Load(), Queue: r.queued.Load(),
+		UnderReplicated: r.under.Load(), Queue: r.queued.Load(), Dropped: r.dropped.Load(),
 		Proofs: ProofStats{Challenged: r.proofs.challenged.Load(), Proved: r.proofs.proved.Load(), Failed: r.proofs.failed.Load()}}
 }
 

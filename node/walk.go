@@ -66,7 +66,9 @@ func (r *replicator) walk(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := r.n.dropSurplus(ctx, drops); err != nil {
+	dropped, err := r.n.dropSurplus(ctx, drops)
+	r.dropped.Add(int64(dropped))
+	if err != nil {
 		return err
 	}
 	r.under.Store(under)

@@ -50,6 +50,10 @@ func newView(self peer.ID, live map[peer.ID]bool, full, failed, vouched map[peer
 // passed over for it.
 func (v *View) Distrusted(p peer.ID) bool { return v.distrusted[p] }
 
+// Vouched reports whether p proved possession of a block to this node
+// within the policy's DistrustFor.
+func (v *View) Vouched(p peer.ID) bool { return v.vouched[p] }
+
 // Keeps reports whether key belongs on this node: whether it is among
 // the n live peers closest to key that have proved possession of a block
 // to it and are neither full nor distrusted. Peers never vouched for do

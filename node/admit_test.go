@@ -1,0 +1,116 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+func TestAPeerPushingUnsolicitedBlocksIsToldUnwantedAndFillsLessThanItsQuota(t *testing.T) {
+	const quota = 1 << 20
+	rc := fastRepair
+	rc.PeerQuota = quota
+	nodes := cluster(t, 7, rc)
+	target := nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// The target vouches for its peers as they prove the copies it
+	// pushes them: then they, not strangers, take the places near a block.
+	vouchedAll := func() bool {
+		v := target.rep.placement()
+		for _, n := range nodes[1:] {
+			if !v.Vouched(n.ID()) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := 0; i < 20 && !vouchedAll(); i++ {
+		if _, err := target.Add(ctx, bytes.NewReader(randomData(t, int64(i), 2<<20)), chunk.AddOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pollUntil(t, 10*time.Second, "the target to vouch for all six peers", vouchedAll)
+
+	// A stranger pushes 64 blocks of 64 KiB (4 MiB, four times its quota).
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: target.ID(), Addrs: target.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	cl := exchange.NewClient(h)
+	codes := map[string]int{}
+	var stored int64
+	for i := 0; i < 64; i++ {
+		data := randomData(t, int64(1000+i), 64<<10)
+		c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cl.Push(ctx, target.ID(), c, data)
+		var ref *exchange.RefusedError
+		switch {
+		case err == nil:
+			codes["stored"]++
+		case errors.As(err, &ref):
+			codes[ref.Code.String()]++
+		default:
+			t.Fatal(err)
+		}
+		if target.Has(c) {
+			stored += int64(len(data))
+		}
+	}
+	t.Logf("answers to 64 unsolicited pushes: %v; %d bytes kept", codes, stored)
+	if codes["unwanted"] == 0 {
+		t.Fatal("no push was answered unwanted")
+	}
+	if codes["busy"] == 0 {
+		t.Fatal("the quota never stopped a push: the test pushed too little to show it")
+	}
+	if stored >= quota {
+		t.Fatalf("the target kept %d bytes of unsolicited pushes, quota %d", stored, quota)
+	}
+	if got := target.rep.admit.unclaimed(h.ID()); got != stored {
+		t.Fatalf("ledger says %d unclaimed bytes, the store holds %d", got, stored)
+	}
+}
+
+func TestAdmissionRateAndQuotaPerPeer(t *testing.T) {
+	claimed := map[string]bool{}
+	a := newAdmission(105<<10, 1<<20, func(k mh.Multihash) bool { return claimed[string(k)] })
+	t0 := time.Unix(1000, 0)
+	p, q := peer.ID("p"), peer.ID("q")
+	for i := 0; i < 10; i++ {
+		if why := a.reserve(p, 10<<10, t0); why != "" {
+			t.Fatalf("push %d within the quota refused: %s", i, why)
+		}
+		a.charge(p, []byte{byte(i)}, 10<<10)
+	}
+	if why := a.reserve(p, 10<<10, t0.Add(2*time.Second)); why != overQuota {
+		t.Fatalf("a push past the quota got %q", why)
+	}
+	if why := a.reserve(q, 10<<10, t0); why != "" {
+		t.Fatalf("another peer's quota is its own: %q", why)
+	}
+	claimed[string([]byte{3})] = true // a pin reached one block
+	if why := a.reserve(p, 10<<10, t0.Add(4*time.Second)); why != "" {
+		t.Fatalf("a claimed block still counts against the quota: %q", why)
+	}
+	if why := a.reserve(q, 2<<20, t0); why != overRate {
+		t.Fatalf("2 MiB at once from a peer allowed 1 MiB/s got %q", why)
+	}
+}
