@@ -104,9 +104,9 @@ func New(cfg Config) (*Policy, error) {
 		return nil, fmt.Errorf("repair: invalid config %+v", cfg)
 	}
 	return &Policy{
-		cfg:    cfg,
-		live:   map[peer.ID]bool{cfg.Self: true},
-		goneAt: map[peer.ID]time.Time{},
+		cfg:     cfg,
+		live:    map[peer.ID]bool{cfg.Self: true},
+		goneAt:  map[peer.ID]time.Time{},
 		full:    map[peer.ID]time.Time{},
 		failed:  map[peer.ID]time.Time{},
 		vouched: map[peer.ID]time.Time{},
