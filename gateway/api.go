@@ -204,6 +204,9 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// MaxProviders bounds the max parameter of the providers route.
+const MaxProviders = 100
+
 func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
 	c, ok := s.cidParam(w, r)
 	if !ok {
@@ -211,10 +214,18 @@ func (s *Server) handleProviders(w http.ResponseWriter, r *http.Request) {
 	}
 	max := 20
 	if v := r.URL.Query().Get("max"); v != "" {
-		if m, err := strconv.Atoi(v); err == nil && m > 0 {
-			max = m
+		m, err := strconv.Atoi(v)
+		if err != nil || m < 1 || m > MaxProviders {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("max=%q: want a number from 1 to %d", v, MaxProviders))
+			return
 		}
+		max = m
 	}
+	release, ok := s.acquireSlot(w)
+	if !ok {
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.FetchTimeout)
 	defer cancel()
 	out, err := s.cfg.Backend.Providers(ctx, c, max)
@@ -252,6 +263,11 @@ func (s *Server) pathParam(w http.ResponseWriter, r *http.Request) (cid.Cid, boo
 		return c, false
 	}
 	if p := r.PathValue("path"); p != "" {
+		release, ok := s.acquireFetch(w, c) // resolving reads the folders on the way
+		if !ok {
+			return c, false
+		}
+		defer release()
 		var err error
 		if c, err = s.cfg.Backend.Resolve(r.Context(), c, p, s.readOpts()); err != nil {
 			writeError(w, pathStatus(err), err)
@@ -266,6 +282,11 @@ func (s *Server) handleResolve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.acquireFetch(w, c)
+	if !ok {
+		return
+	}
+	defer release()
 	d, err := s.cfg.Backend.Describe(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
@@ -279,6 +300,11 @@ func (s *Server) handleLs(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.acquireFetch(w, c)
+	if !ok {
+		return
+	}
+	defer release()
 	entries, err := s.cfg.Backend.List(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, pathStatus(err), err)
@@ -292,6 +318,11 @@ func (s *Server) handleStat(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.acquireFetch(w, c)
+	if !ok {
+		return
+	}
+	defer release()
 	out, err := s.cfg.Backend.Stat(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)
@@ -491,6 +522,11 @@ func (s *Server) handleReplicas(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.acquireSlot(w) // probes every block's holders, held or not
+	if !ok {
+		return
+	}
+	defer release()
 	out, err := s.cfg.Backend.Replicas(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)

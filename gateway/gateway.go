@@ -248,6 +248,20 @@ func (s *Server) acquireFetch(w http.ResponseWriter, c cid.Cid) (release func(),
 	}
 }
 
+// acquireSlot takes a fetch slot whether or not the content is held, for
+// the routes that cost network work either way (DHT lookups, probes of
+// every block's holders).
+func (s *Server) acquireSlot(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case s.fetches <- struct{}{}:
+		return func() { <-s.fetches }, true
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, fmt.Errorf("%d network reads are in flight; try again shortly", cap(s.fetches)))
+		return nil, false
+	}
+}
+
 // auth admits requests carrying the repo's token.
 func (s *Server) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

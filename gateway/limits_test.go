@@ -131,6 +131,14 @@ func TestReadsOfAbsentContentPastMaxFetchesGet503(t *testing.T) {
 	if resp, body = do(t, "GET", srv.URL+resp.Header.Get("Location"), "", nil); resp.StatusCode != 200 || string(body) != "held here" {
 		t.Fatalf("read of held content while slots are full: %d %s", resp.StatusCode, body)
 	}
+	// The API routes that fetch or look up take the same slots: stat, ls
+	// and resolve of content not held, replicas and providers always.
+	for _, path := range []string{"/api/v1/stat/" + absentCID, "/api/v1/ls/" + absentCID, "/api/v1/resolve/" + absentCID,
+		"/api/v1/stat/" + absentCID + "/a/b", "/api/v1/replicas/" + absentCID, "/api/v1/providers/" + absentCID} {
+		if resp, body := do(t, "GET", srv.URL+path, "", nil); resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("GET %s while every slot is taken: %d %s, want 503", path, resp.StatusCode, body)
+		}
+	}
 	// Once the slot is given back, absent content is looked for again
 	// (the probe's own deadline ends it, rather than a 503).
 	cancel()
@@ -145,6 +153,16 @@ func TestReadsOfAbsentContentPastMaxFetchesGet503(t *testing.T) {
 		}
 		return errors.Is(err, context.DeadlineExceeded)
 	})
+}
+
+func TestTheProvidersRouteBoundsMax(t *testing.T) {
+	srv, _ := newGateway(t, func(*gateway.Config) {})
+	for _, max := range []string{"0", "-1", "101", "1000000", "many"} {
+		resp, body := do(t, "GET", srv.URL+"/api/v1/providers/"+absentCID+"?max="+max, "", nil)
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "1 to 100") {
+			t.Errorf("max=%s: %d %s, want 400 naming the range", max, resp.StatusCode, body)
+		}
+	}
 }
 
 // rawRequest writes an HTTP/1.1 request by hand on a fresh connection.
