@@ -71,7 +71,8 @@ bench-provide:
 FUZZTIME ?= 60s
 FUZZ_TARGETS = ./node/exchange:FuzzReadFrame ./node/exchange:FuzzDecodeCIDs ./chunk:FuzzDagPB \
 	./node/pinset:FuzzDelta ./node/pinset:FuzzHeads ./gateway:FuzzRangeHeader \
-	./node/repo:FuzzConfigSet ./node:FuzzImportCAR
+	./node/repo:FuzzConfigSet ./node:FuzzImportCAR ./chunk:FuzzDirectory ./chunk:FuzzParseCID \
+	./cmd/nodeapi:FuzzParseDialAddr
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \

@@ -13,22 +13,28 @@ import (
 
 // DrainStats report a drain.
 type DrainStats struct {
-	Chunks int // chunks held here
+	Chunks int // chunks held here that the cluster wants kept
 	Pushed int // copies handed to other peers
 }
 
-// Drain hands every chunk this node holds to the peers that should hold
-// it next, until each has R live copies on other nodes, and from then on
-// refuses new copies. It returns an error naming the chunks it could not
+// Drain hands every chunk this node holds that the cluster wants kept to
+// the peers that should hold it next, until each has R live copies on
+// other nodes that prove they hold it, and from then on refuses new
+// copies. It returns an error naming the chunks it could not
 // place; when it returns nil the node can leave without any chunk
 // dropping below R, and its leaving causes no repair.
 func (n *Node) Drain(ctx context.Context) (DrainStats, error) {
 	var st DrainStats
 	n.draining.Store(true)
 	self := n.host.ID()
+	// Only what the cluster wants is handed on: a read's cache, or the
+	// blocks of an unpinned root, leave with the node.
+	_, wanted, _ := n.rep.wanted(ctx)
 	var keys []mh.Multihash
 	if err := n.store.ForEach(ctx, func(k mh.Multihash) error {
-		keys = append(keys, k)
+		if wanted(k) {
+			keys = append(keys, k)
+		}
 		return nil
 	}); err != nil {
 		return st, fmt.Errorf("drain: list held chunks: %w", err)

@@ -39,16 +39,20 @@ const (
 type ProofStats struct {
 	Challenged int64 // blocks challenged
 	Proved     int64 // proofs that checked out
-	Failed     int64 // lies caught (wrong proofs, or stored-then-absent)
+	Failed     int64 // lies caught (wrong proofs)
 }
 
 // challenge asks p to prove it holds keys, MaxProve a request, and checks
-// each answer against own(key), this node's copy. stored says p told us
-// it stored every key (a push just acknowledged): then a block it says it
-// lacks is a lie too. A lie gets p distrusted; a proof vouches for it.
+// each answer against own(key), this node's copy. A wrong proof is a lie
+// (an honest peer that cannot read a block says it lacks it) and gets p
+// distrusted; a proof vouches for it. stored says p told us it stored
+// every key (a push just acknowledged): a block it then says it lacks is
+// not counted and has p passed over as a full peer is, for a while, not
+// distrusted: an honest peer's sweep can free a block it already held
+// between the push and the proof.
 func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multihash, stored bool, own func(mh.Multihash) ([]byte, error)) []verdict {
 	out := make([]verdict, len(keys))
-	liar, good := false, false
+	liar, good, lost := false, false, false
 	for start := 0; start < len(keys) && ctx.Err() == nil; start += exchange.MaxProve {
 		batch := keys[start:min(start+exchange.MaxProve, len(keys))]
 		nonce := make([]byte, exchange.NonceSize)
@@ -74,9 +78,7 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 			switch {
 			case !exchange.Held(proofs[i]):
 				v = absent
-				if stored {
-					v = lied
-				}
+				lost = lost || stored
 			case proofs[i] != exchange.Proof(nonce, data):
 				v = lied
 			}
@@ -95,6 +97,9 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 	case liar:
 		r.n.logf("repair: %s failed a proof of possession: distrusted", p)
 		r.send(peerEvent{kind: peerFailed, p: p, at: time.Now()})
+	case lost:
+		r.n.logf("repair: %s acknowledged a copy it could not prove: passed over for a while", p)
+		r.send(peerEvent{kind: peerFull, p: p, at: time.Now()})
 	case good:
 		r.send(peerEvent{kind: peerProved, p: p, at: time.Now()})
 	}

@@ -17,17 +17,7 @@ import (
 // repairs under-replicated chunks (most endangered first, within the
 // bandwidth budget) and drops surplus copies, as the policy decides.
 func (r *replicator) walk(ctx context.Context) error {
-	pinned, err := r.n.pinnedSet(ctx)
-	canDrop := err == nil
-	if err != nil {
-		// Without knowing every pinned block, drop nothing; repair still runs.
-		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
-	}
-	// Only what the cluster wants is kept at R copies: not a read's cache,
-	// nor the blocks of a root unpinned and waiting out its grace. A pushed
-	// block whose root has not been indexed here yet is. Asked again before
-	// each repair: a walk held back by the budget outlasts an unpin.
-	wanted := func(k mh.Multihash) bool { return !canDrop || pinned[string(k)] || r.n.owed(k) }
+	pinned, wanted, canDrop := r.wanted(ctx)
 	var keys []mh.Multihash
 	if err := r.n.store.ForEach(ctx, func(k mh.Multihash) error {
 		if wanted(k) {
@@ -62,7 +52,7 @@ func (r *replicator) walk(ctx context.Context) error {
 			}
 		}
 	}
-	drops, err = r.confirmDrops(ctx, drops, holders, pinned)
+	drops, err := r.confirmDrops(ctx, drops, holders, pinned)
 	if err != nil {
 		return err
 	}
@@ -98,6 +88,22 @@ func (r *replicator) walk(ctx context.Context) error {
 			r.n.logf("repair: %d of %d copies of %s made: %v", res.made, ds[0].Need(), k.B58String(), res.err)
 		}
 	}
+}
+
+// wanted returns the blocks pinned here and a filter of the blocks the
+// cluster wants kept at R copies: not a read's cache, nor the blocks of a
+// root unpinned and waiting out its grace, but a pushed block whose root
+// has not been indexed here yet. The filter is to be asked again before
+// each repair: a walk held back by the budget outlasts an unpin. ok is
+// false when the pins could not be read: then every block counts as
+// wanted and none may be dropped.
+func (r *replicator) wanted(ctx context.Context) (pinned map[string]bool, wanted func(mh.Multihash) bool, ok bool) {
+	pinned, err := r.n.pinnedSet(ctx)
+	if err != nil {
+		r.n.logf("repair: not dropping surplus copies this walk: %v", err)
+		return nil, func(mh.Multihash) bool { return true }, false
+	}
+	return pinned, func(k mh.Multihash) bool { return pinned[string(k)] || r.n.owed(k) }, true
 }
 
 // confirmDrops keeps the surplus drops that still stand once every other

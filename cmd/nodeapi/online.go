@@ -259,15 +259,25 @@ func (o *Online) Peers() []gateway.PeerInfo {
 	return out
 }
 
-// Connect implements gateway.Backend.
-func (o *Online) Connect(ctx context.Context, addr string) (gateway.PeerInfo, error) {
+// ParseDialAddr reads a peer's multiaddr from a client, which must end in
+// /p2p/PEERID. Errors wrap gateway.ErrInvalid.
+func ParseDialAddr(addr string) (ma.Multiaddr, *peer.AddrInfo, error) {
 	a, err := ma.NewMultiaddr(addr)
 	if err != nil {
-		return gateway.PeerInfo{}, mark(fmt.Errorf("invalid multiaddr %q: %w", addr, err), gateway.ErrInvalid)
+		return nil, nil, mark(fmt.Errorf("invalid multiaddr %q: %w", addr, err), gateway.ErrInvalid)
 	}
 	ai, err := peer.AddrInfoFromP2pAddr(a)
 	if err != nil {
-		return gateway.PeerInfo{}, mark(fmt.Errorf("%s: %w (the address must end in /p2p/PEERID)", a, err), gateway.ErrInvalid)
+		return nil, nil, mark(fmt.Errorf("%s: %w (the address must end in /p2p/PEERID)", a, err), gateway.ErrInvalid)
+	}
+	return a, ai, nil
+}
+
+// Connect implements gateway.Backend.
+func (o *Online) Connect(ctx context.Context, addr string) (gateway.PeerInfo, error) {
+	a, ai, err := ParseDialAddr(addr)
+	if err != nil {
+		return gateway.PeerInfo{}, err
 	}
 	if err := o.N.Connect(ctx, *ai); err != nil {
 		return gateway.PeerInfo{}, err
