@@ -59,7 +59,7 @@ func (n *Node) Drain(ctx context.Context) (DrainStats, error) {
 	var short []string
 	r.placeAll(ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
 		return v.Place(k, holders[string(k)], r.cfg.Factor-others(k))
-	}, func(k mh.Multihash, res placed) {
+	}, proveEach, func(k mh.Multihash, res placed) {
 		copies := others(k) + res.made
 		n.drainMu.Lock()
 		defer n.drainMu.Unlock()

@@ -20,17 +20,32 @@ import (
 
 // placed is what one placement achieved.
 type placed struct {
-	made  int       // copies the targets took
-	tried []peer.ID // targets pushed to, in order, whether they took it or not
-	err   error     // the first failed push, if any
+	made   int       // copies the targets took (and proved, when asked to)
+	stored []peer.ID // the targets that took a copy
+	tried  []peer.ID // targets pushed to, in order, whether they took it or not
+	err    error     // the first failed push, if any
 }
+
+// proof says whether place has each target prove its copy at once
+// (proveEach), or leaves the proofs to its caller, which batches them:
+// then made counts acknowledged copies.
+type proof struct {
+	defer_ bool
+	// nonce and expect, when deferring: the nonce the proofs will be
+	// asked with, and where the proof each acknowledged block should
+	// bring is put while its bytes are in hand.
+	nonce  []byte
+	expect func(mh.Multihash, [exchange.ProofSize]byte)
+}
+
+var proveEach = proof{}
 
 // place carries out pl for key: it pushes to the targets in order, the
 // first choices and then the fallbacks, each fallback standing in for a
 // target that refused or failed, until pl.Need() copies are made or the
 // targets run out. wait, if set, runs before each push and may hold it
 // back (repair's bandwidth budget); its error ends the placement.
-func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Placement, wait func(context.Context) error) placed {
+func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Placement, wait func(context.Context) error, pr proof) placed {
 	var res placed
 	for _, p := range pl.Targets() {
 		if res.made >= pl.Need() || ctx.Err() != nil {
@@ -44,11 +59,19 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 		}
 		res.tried = append(res.tried, p)
 		data, err := r.push(ctx, p, key)
-		if err == nil {
+		switch {
+		case err != nil:
+		case pr.defer_:
+			if len(res.stored) == 0 {
+				pr.expect(key, exchange.Proof(pr.nonce, data))
+			}
+		default:
 			// "Stored" is a claim: the copy counts once p proves it kept
 			// the bytes, with a nonce it could not have foreseen.
-			own := func(mh.Multihash) ([]byte, error) { return data, nil }
-			if v := r.challenge(ctx, p, []mh.Multihash{key}, true, own)[0]; v != proved {
+			expect := func(nonce []byte, _ mh.Multihash) ([exchange.ProofSize]byte, error) {
+				return exchange.Proof(nonce, data), nil
+			}
+			if v := r.challenge(ctx, p, []mh.Multihash{key}, true, nil, expect)[0]; v != proved {
 				err = fmt.Errorf("%w (%s)", errNotProved, v)
 			}
 		}
@@ -59,6 +82,7 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 			continue
 		}
 		res.made++
+		res.stored = append(res.stored, p)
 	}
 	return res
 }
@@ -67,7 +91,7 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 // key's placement from the view current when its turn comes (peers that
 // refused earlier keys are passed over by then), and done, if set, gets
 // the outcome.
-func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan func(*repair.View, mh.Multihash) repair.Placement, done func(mh.Multihash, placed)) {
+func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan func(*repair.View, mh.Multihash) repair.Placement, pr proof, done func(mh.Multihash, placed)) {
 	sem := make(chan struct{}, pushConcurrency)
 	var wg sync.WaitGroup
 	for _, k := range keys {
@@ -78,7 +102,7 @@ func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan fun
 		wg.Add(1)
 		go func(k mh.Multihash) {
 			defer func() { <-sem; wg.Done() }()
-			res := r.place(ctx, k, plan(r.placement(), k), nil)
+			res := r.place(ctx, k, plan(r.placement(), k), nil, pr)
 			if done != nil {
 				done(k, res)
 			}
@@ -123,30 +147,86 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) ([]b
 // is left undone, the repair walks finish), passing over the peers
 // already tried.
 func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) int {
-	least := r.cfg.WriteQuorum
 	var mu sync.Mutex
-	rest := map[string]restCopy{}
-	var restKeys []mh.Multihash
-	r.placeAll(ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
-		return v.Place(k, nil, r.cfg.WriteQuorum-1) // this node holds one copy
-	}, func(k mh.Multihash, res placed) {
+	rest := make(map[string]restCopy, len(keys))
+	record := func(k mh.Multihash, res placed) {
 		mu.Lock()
 		defer mu.Unlock()
-		copies := 1 + res.made
-		least = min(least, copies)
-		rest[string(k)] = restCopy{copies, res.tried}
-		restKeys = append(restKeys, k)
+		rc := rest[string(k)]
+		rc.tried = append(rc.tried, res.tried...)
+		rc.stored = append(rc.stored, res.stored...)
+		rest[string(k)] = rc
+	}
+	// The first round pushes without waiting for proofs, which then go
+	// out in batches of MaxProve per peer: a round trip and a read back
+	// per request rather than per block. Copies that fail their proof are
+	// made again, proved one by one, on the next closest peers.
+	nonce := newNonce()
+	expected := make(map[string][exchange.ProofSize]byte, len(keys))
+	deferred := proof{defer_: true, nonce: nonce, expect: func(k mh.Multihash, p [exchange.ProofSize]byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		expected[string(k)] = p
+	}}
+	r.placeAll(ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
+		return v.Place(k, nil, r.cfg.WriteQuorum-1) // this node holds one copy
+	}, deferred, record)
+	r.proveStored(ctx, keys, rest, nonce, func(_ []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
+		return expected[string(k)], nil // written before placeAll returned; read-only now
 	})
+	var short []mh.Multihash
+	for _, k := range keys {
+		if 1+len(rest[string(k)].stored) < r.cfg.WriteQuorum {
+			short = append(short, k)
+		}
+	}
+	r.placeAll(ctx, short, func(v *repair.View, k mh.Multihash) repair.Placement {
+		rc := rest[string(k)]
+		return v.Place(k, rc.tried, r.cfg.WriteQuorum-1-len(rc.stored))
+	}, proveEach, record)
+	least := r.cfg.WriteQuorum
+	for _, k := range keys {
+		least = min(least, 1+len(rest[string(k)].stored))
+	}
 	r.n.goBG(func() {
-		r.placeAll(r.n.ctx, restKeys, func(v *repair.View, k mh.Multihash) repair.Placement {
+		r.placeAll(r.n.ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
 			rc := rest[string(k)]
-			return v.Place(k, rc.tried, r.cfg.Factor-rc.copies)
-		}, nil)
+			return v.Place(k, rc.tried, r.cfg.Factor-1-len(rc.stored))
+		}, proveEach, nil)
 	})
 	return least
 }
 
+// proveStored has every peer that acknowledged copies in rest prove them,
+// MaxProve a request, and keeps in each key's stored list only the peers
+// that did.
+func (r *replicator) proveStored(ctx context.Context, keys []mh.Multihash, rest map[string]restCopy, nonce []byte, expect expectFunc) {
+	claims := map[peer.ID][]mh.Multihash{}
+	for _, k := range keys {
+		for _, p := range rest[string(k)].stored {
+			claims[p] = append(claims[p], k)
+		}
+	}
+	var mu sync.Mutex
+	proven := map[string][]peer.ID{}
+	forEachPeer(claims, func(p peer.ID, ks []mh.Multihash) {
+		vs := r.challenge(ctx, p, ks, true, nonce, expect)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, v := range vs {
+			if v == proved {
+				proven[string(ks[i])] = append(proven[string(ks[i])], p)
+			}
+		}
+	})
+	for _, k := range keys {
+		rc := rest[string(k)]
+		rc.stored = proven[string(k)]
+		rest[string(k)] = rc
+	}
+}
+
 type restCopy struct {
-	copies int
-	tried  []peer.ID // peers that took it or refused it
+	stored []peer.ID // peers that took it (and, after proveStored, proved it)
+	tried  []peer.ID // peers pushed to, whether they took it or not
 }

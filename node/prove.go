@@ -50,13 +50,20 @@ type ProofStats struct {
 // not counted and has p passed over as a full peer is, for a while, not
 // distrusted: an honest peer's sweep can free a block it already held
 // between the push and the proof.
-func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multihash, stored bool, own func(mh.Multihash) ([]byte, error)) []verdict {
+//
+// nonce, if set, is used for every request instead of a fresh one each:
+// a write chooses one before its pushes, so that it can work out the
+// proofs it expects while it has the bytes in hand rather than read them
+// back. It stays secret until the proofs are asked for.
+func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multihash, stored bool, nonce []byte, expect expectFunc) []verdict {
 	out := make([]verdict, len(keys))
 	liar, good, lost := false, false, false
+	fresh := nonce == nil
 	for start := 0; start < len(keys) && ctx.Err() == nil; start += exchange.MaxProve {
 		batch := keys[start:min(start+exchange.MaxProve, len(keys))]
-		nonce := make([]byte, exchange.NonceSize)
-		rand.Read(nonce)
+		if fresh {
+			nonce = newNonce()
+		}
 		cids := make([]cid.Cid, len(batch))
 		for i, k := range batch {
 			cids[i] = cid.NewCidV1(cid.Raw, k)
@@ -70,7 +77,7 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 		}
 		r.proofs.challenged.Add(int64(len(batch)))
 		for i, k := range batch {
-			data, err := own(k)
+			want, err := expect(nonce, k)
 			if err != nil {
 				continue // our own copy is gone or bad: cannot judge
 			}
@@ -79,7 +86,7 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 			case !exchange.Held(proofs[i]):
 				v = absent
 				lost = lost || stored
-			case proofs[i] != exchange.Proof(nonce, data):
+			case proofs[i] != want:
 				v = lied
 			}
 			out[start+i] = v
@@ -106,8 +113,24 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 	return out
 }
 
-// ownBlock reads this node's copy of a block to check proofs by.
-func (r *replicator) ownBlock(k mh.Multihash) ([]byte, error) { return r.n.store.GetHash(k) }
+// expectFunc gives the proof an honest holder of k answers to nonce.
+type expectFunc func(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, error)
+
+// ownProof works out the expected proof from this node's copy of the
+// block, which the store checks as it reads it.
+func (r *replicator) ownProof(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
+	data, err := r.n.store.GetHash(k)
+	if err != nil {
+		return [exchange.ProofSize]byte{}, err
+	}
+	return exchange.Proof(nonce, data), nil
+}
+
+func newNonce() []byte {
+	n := make([]byte, exchange.NonceSize)
+	rand.Read(n)
+	return n
+}
 
 // claims inverts holders: the keys each other peer claimed.
 func (r *replicator) claims(keys []mh.Multihash, holders map[string][]peer.ID) map[peer.ID][]mh.Multihash {
@@ -154,7 +177,7 @@ func (r *replicator) audit(ctx context.Context, keys []mh.Multihash, holders map
 				sample[i] = ks[j]
 			}
 		}
-		vs := r.challenge(ctx, p, sample, false, r.ownBlock)
+		vs := r.challenge(ctx, p, sample, false, nil, r.ownProof)
 		mu.Lock()
 		defer mu.Unlock()
 		for i, v := range vs {
@@ -180,7 +203,7 @@ func (r *replicator) proveAll(ctx context.Context, keys []mh.Multihash, holders 
 	var mu sync.Mutex
 	drop := map[peer.ID]map[string]bool{}
 	forEachPeer(r.claims(keys, holders), func(p peer.ID, ks []mh.Multihash) {
-		vs := r.challenge(ctx, p, ks, false, r.ownBlock)
+		vs := r.challenge(ctx, p, ks, false, nil, r.ownProof)
 		mu.Lock()
 		defer mu.Unlock()
 		bad := map[string]bool{}

@@ -79,7 +79,7 @@ func (r *replicator) walk(ctx context.Context) error {
 		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) || !wanted(k) {
 			continue // freed, or unpinned, since the walk listed it
 		}
-		res := r.place(ctx, k, ds[0].Placement, r.budgetWait)
+		res := r.place(ctx, k, ds[0].Placement, r.budgetWait, proveEach)
 		r.pushes.Add(int64(res.made))
 		if err := ctx.Err(); err != nil {
 			return err
