@@ -19,6 +19,7 @@ import (
 	"github.com/cairnstore/cairn/node/repo"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	"github.com/spf13/cobra"
 )
 
@@ -148,6 +149,9 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		fmt.Fprintf(out, "swarm listening on %s\n", a)
 	}
 	fmt.Fprintf(out, "gateway and API on %s\n", base)
+	if warn := openSwarmWarning(path, cfg.Cluster.Writers, n.Addrs()); warn != "" {
+		fmt.Fprintln(errw, warn)
+	}
 	fmt.Fprintln(out, "daemon is ready")
 
 	select {
@@ -212,4 +216,22 @@ func apiHosts(addr net.Addr, extra []string) []string {
 		hosts = append(hosts, strings.ToLower(h))
 	}
 	return hosts
+}
+
+// openSwarmWarning says so when anyone who reaches this node could pin
+// and unpin: no swarm key, no Cluster.Writers, and a swarm address other
+// than loopback.
+func openSwarmWarning(repoPath string, writers []string, addrs []ma.Multiaddr) string {
+	if len(writers) > 0 {
+		return ""
+	}
+	if _, err := os.Stat(repo.SwarmKeyPath(repoPath)); err == nil {
+		return ""
+	}
+	for _, a := range addrs {
+		if !manet.IsIPLoopback(a) {
+			return "warning: open swarm reachable on " + a.String() + " with no Cluster.Writers: any peer may pin and unpin (make a private swarm with `cairn init --swarm-key`, or set Cluster.Writers)"
+		}
+	}
+	return ""
 }
