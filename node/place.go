@@ -181,7 +181,9 @@ func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) in
 		}
 	}
 	r.placeAll(ctx, short, func(v *repair.View, k mh.Multihash) repair.Placement {
+		mu.Lock() // record writes other keys meanwhile
 		rc := rest[string(k)]
+		mu.Unlock()
 		return v.Place(k, rc.tried, r.cfg.WriteQuorum-1-len(rc.stored))
 	}, proveEach, record)
 	least := r.cfg.WriteQuorum
