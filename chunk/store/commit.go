@@ -22,14 +22,63 @@ var testHookBeforeIndex func()
 // ones, so they win on a shared key. The batch is written when meta is
 // given even if nothing is pending. Puts and Gets go on while the files
 // are flushed.
+//
+// Concurrent Syncs are committed together (group commit): the first to
+// come leads, and commits everything pending with the meta of every Sync
+// that joined while the commit before it ran, in the order they came, so
+// many small writers share one fdatasync and one index batch.
 func (s *Store) Sync(meta ...Meta) error {
 	if err := validateMeta(meta); err != nil {
 		return fmt.Errorf("store: sync: %w", err)
 	}
+	req := &syncReq{meta: meta, done: make(chan error, 1)}
+	s.syncMu.Lock()
+	s.syncQueue = append(s.syncQueue, req)
+	if s.syncLeading {
+		s.syncMu.Unlock()
+		if err := <-req.done; err != errLead {
+			return err
+		}
+		s.syncMu.Lock() // handed the lead: commit for the queue, this one included
+	}
+	s.syncLeading = true
+	group := s.syncQueue
+	s.syncQueue = nil
+	s.syncMu.Unlock()
+
+	var all []Meta
+	for _, r := range group {
+		all = append(all, r.meta...)
+	}
 	s.commitMu.Lock()
-	defer s.commitMu.Unlock()
-	return s.commitLocked(meta)
+	err := s.commitLocked(all)
+	s.commitMu.Unlock()
+	for _, r := range group {
+		if r != req {
+			r.done <- err
+		}
+	}
+
+	// Those that came during the commit go next, led by the first of
+	// them: a leader commits once and returns, however long the load.
+	s.syncMu.Lock()
+	if len(s.syncQueue) > 0 {
+		s.syncQueue[0].done <- errLead
+	} else {
+		s.syncLeading = false
+	}
+	s.syncMu.Unlock()
+	return err
 }
+
+// syncReq is one Sync waiting for the group commit that covers it.
+type syncReq struct {
+	meta []Meta
+	done chan error // buffered: the leader never waits on it
+}
+
+// errLead tells a waiting Sync that it leads the next group commit.
+var errLead = errors.New("store: lead the next commit")
 
 func (s *Store) commitLocked(meta []Meta) error {
 	s.mu.Lock()

@@ -123,8 +123,13 @@ type Store struct {
 
 	// commitMu serialises everything that writes the index: commits,
 	// deletes and compaction's final steps.
-	commitMu  sync.Mutex
-	compactMu sync.Mutex // one compaction at a time
+	commitMu sync.Mutex
+	// syncMu guards the group commit's queue of Syncs and whether one of
+	// them is leading (committing for all).
+	syncMu      sync.Mutex
+	syncQueue   []*syncReq
+	syncLeading bool
+	compactMu   sync.Mutex // one compaction at a time
 
 	mu           sync.RWMutex
 	segs         map[uint32]*segment
