@@ -108,6 +108,8 @@ type pipeline struct {
 	opts   AddOptions
 
 	free    chan []byte
+	nbuf    int // buffers the reader may take from chunkBufs in all
+	made    int // taken so far; the reader's alone
 	jobs    chan job
 	results chan leaf
 	wg      sync.WaitGroup
@@ -126,17 +128,52 @@ type pipeline struct {
 
 func newPipeline(ctx context.Context, cancel context.CancelCauseFunc, r io.Reader, sink BlockSink, opts AddOptions) *pipeline {
 	nbuf := 2*opts.Workers + 2
-	p := &pipeline{
+	return &pipeline{
 		ctx: ctx, cancel: cancel, r: r, sink: sink, opts: opts,
 		free:    make(chan []byte, nbuf),
+		nbuf:    nbuf,
 		jobs:    make(chan job, nbuf),
 		results: make(chan leaf, nbuf),
 		pending: make(map[uint64]leaf),
 	}
-	for i := 0; i < nbuf; i++ {
-		p.free <- make([]byte, ChunkSize)
+}
+
+// chunkBufs holds chunk buffers between adds: an add of a small file
+// takes one instead of allocating (and zeroing) its whole pipeline's.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// buffer gives the reader a chunk buffer: one given back by a worker, or
+// a new one from chunkBufs while fewer than nbuf are in use.
+func (p *pipeline) buffer() ([]byte, bool) {
+	select {
+	case buf := <-p.free:
+		return buf, true
+	default:
 	}
-	return p
+	if p.made < p.nbuf {
+		p.made++
+		return *chunkBufs.Get().(*[]byte), true
+	}
+	select {
+	case buf := <-p.free:
+		return buf, true
+	case <-p.ctx.Done():
+		return nil, false
+	}
+}
+
+// recycle gives the buffers the workers handed back to chunkBufs, once
+// no worker runs (the reader's own, if it is still blocked in a Read,
+// stays with it).
+func (p *pipeline) recycle() {
+	for {
+		select {
+		case buf := <-p.free:
+			chunkBufs.Put(&buf)
+		default:
+			return
+		}
+	}
 }
 
 func (p *pipeline) fail(err error) {
@@ -175,19 +212,18 @@ func (p *pipeline) start() {
 }
 
 // wait returns once every worker has stopped, so no block reaches the sink
-// after Add returns.
+// after Add returns, and recycles the buffers they gave back.
 func (p *pipeline) wait() {
 	for range p.results {
 	}
+	p.recycle()
 }
 
 func (p *pipeline) read() {
 	defer close(p.jobs)
 	for seq := uint64(0); ; seq++ {
-		var buf []byte
-		select {
-		case buf = <-p.free:
-		case <-p.ctx.Done():
+		buf, ok := p.buffer()
+		if !ok {
 			return
 		}
 		n, err := io.ReadFull(p.r, buf)

@@ -112,6 +112,7 @@ func (n *Node) openSet(cf *clusterFiles) error {
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
 	}
+	n.pinGroup = &group[pinset.Pin]{commit: func(pins []pinset.Pin) error { return n.pins.AddMany(n.ctx, pins) }}
 	n.status, err = newInformer(n)
 	if err != nil {
 		n.pins.Close()
@@ -260,7 +261,7 @@ func (n *Node) pinInSet(ctx context.Context, pins ...pinset.Pin) (int, error) {
 		pins[i].By, pins[i].At = n.host.ID(), now
 		roots[i] = pins[i].Root
 	}
-	if err := n.pins.AddMany(ctx, pins); err != nil {
+	if err := n.pinGroup.do(pins...); err != nil {
 		return 0, err
 	}
 	for _, r := range roots {

@@ -110,6 +110,7 @@ type Node struct {
 	rep         *replicator
 	ps          *pubsub.PubSub
 	pins        *pinset.Set
+	pinGroup    *group[pinset.Pin] // adds of pins from concurrent writers, committed together
 	status      *informer
 	closeOnce   sync.Once
 

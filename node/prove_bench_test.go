@@ -3,8 +3,11 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
@@ -64,4 +67,26 @@ func BenchmarkChallenge(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkSmallAdds adds distinct 1 KiB files on a lone node (W=1) from
+// 16 goroutines: the node's share of BenchmarkIngest1KiB in cmd/cairn,
+// without HTTP.
+func BenchmarkSmallAdds(b *testing.B) {
+	n := startNodeWith(b, b.TempDir(), store.Options{}, withReplication(ReplicationConfig{Factor: 1, WriteQuorum: 1}))
+	var seq atomic.Uint64
+	b.SetParallelism(8) // 16 goroutines on 2 cores
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		body := make([]byte, 1024)
+		for pb.Next() {
+			binary.BigEndian.PutUint64(body, seq.Add(1))
+			if _, err := n.Add(context.Background(), bytes.NewReader(body), chunk.AddOptions{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "adds/s")
 }
