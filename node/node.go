@@ -110,7 +110,8 @@ type Node struct {
 	rep         *replicator
 	ps          *pubsub.PubSub
 	pins        *pinset.Set
-	pinGroup    *group[pinset.Pin] // adds of pins from concurrent writers, committed together
+	pinGroup    *group[pinset.Pin]  // adds of pins from concurrent writers, committed together
+	announceCh  chan []mh.Multihash // keys of adds, for announceLoop
 	status      *informer
 	closeOnce   sync.Once
 
@@ -207,6 +208,8 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 		return nil, err
 	}
 	n.rep.launch()
+	n.announceCh = make(chan []mh.Multihash, 64)
+	n.goBG(n.announceLoop)
 	return n, nil
 }
 
@@ -405,11 +408,22 @@ func (n *Node) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirO
 // rather than as unclaimed pushes that a sweep may free before the pin
 // comes (an add of a large file takes longer than a short grace).
 func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, keys []mh.Multihash) (int, error) {
-	if err := n.dht.Provide(keys...); err != nil {
-		n.logf("node: announce %s: %v", root, err)
-	}
+	n.announce(keys)
 	held := math.MaxInt
-	if len(pins) > 0 {
+	switch {
+	case len(pins) == 0:
+	case n.WriteQuorum() == 1:
+		// The pins are durable here already (the local pin record went
+		// with the blocks' commit, and the reconcile at start puts any the
+		// set lacks in it): with no peer to confirm them, the entries join
+		// the set just after the write is acknowledged, many adds' in one
+		// delta.
+		n.goBG(func() {
+			if _, err := n.pinInSet(n.ctx, pins...); err != nil && n.ctx.Err() == nil {
+				n.logf("node: pin set: %s: %v (the reconcile at start adds it)", root, err)
+			}
+		})
+	default:
 		var err error
 		if held, err = n.pinInSet(ctx, pins...); err != nil {
 			return 1, err
