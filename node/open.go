@@ -86,6 +86,7 @@ func configFromRepo(r *repo.Repo) (Config, error) {
 			SegmentSize:      int64(rc.Storage.SegmentSize),
 			Capacity:         clampInt64(uint64(rc.Storage.Max)),
 			KeepWrittenCache: rc.Storage.KeepWrittenCache,
+			WrittenCache:     clampInt64(uint64(rc.Storage.WrittenCache)),
 		},
 		ScrubInterval: time.Duration(rc.Storage.ScrubInterval),
 		ScrubRate:     clampInt64(uint64(rc.Storage.ScrubRate)),

@@ -129,8 +129,7 @@ func (s *Store) commitLocked(meta []Meta) error {
 			return fmt.Errorf("store: sync segment %d: %w", d.sg.id, err)
 		}
 		if !s.opts.KeepWrittenCache {
-			// Advice only: a failure costs page cache, nothing else.
-			_ = unix.Fadvise(int(d.sg.f.Fd()), d.from, d.size-d.from, unix.FADV_DONTNEED)
+			s.dropWrittenLocked(d.sg, d.from, d.size)
 		}
 	}
 
@@ -280,4 +279,37 @@ func (s *Store) Delete(c cid.Cid, meta ...Meta) error {
 	s.live.blocks--
 	s.live.bytes -= dataLen
 	return nil
+}
+
+// cachedRange is a committed range of a segment left in the page cache.
+type cachedRange struct {
+	sg       *segment
+	from, to int64
+}
+
+// dropWrittenLocked drops a just-committed range from the page cache, or
+// keeps it as the newest of the Options.WrittenCache bytes kept and drops
+// the oldest ranges past that budget. The caller holds commitMu, under
+// which segments are also closed, so a listed segment's file is open or
+// gone from s.segs. The advice is only advice: a failure costs page
+// cache, nothing else.
+func (s *Store) dropWrittenLocked(sg *segment, from, to int64) {
+	budget := s.opts.WrittenCache
+	if budget <= 0 {
+		_ = unix.Fadvise(int(sg.f.Fd()), from, to-from, unix.FADV_DONTNEED)
+		return
+	}
+	s.cached = append(s.cached, cachedRange{sg, from, to})
+	s.cachedBytes += to - from
+	for s.cachedBytes > budget && len(s.cached) > 0 {
+		r := s.cached[0]
+		s.cached = s.cached[1:]
+		s.cachedBytes -= r.to - r.from
+		s.mu.RLock()
+		open := s.segs[r.sg.id] == r.sg
+		s.mu.RUnlock()
+		if open {
+			_ = unix.Fadvise(int(r.sg.f.Fd()), r.from, r.to-r.from, unix.FADV_DONTNEED)
+		}
+	}
 }

@@ -74,6 +74,12 @@ type Options struct {
 	// the pages and at 1,070-1,160 MB/s dropping them; a later read of
 	// the dropped pages came back at 1.5 GB/s or more.
 	KeepWrittenCache bool
+	// WrittenCache, without KeepWrittenCache, is how many bytes of the
+	// most recently committed records stay in the page cache: older ones
+	// are dropped as newer ones are committed, so a file is fast to read
+	// right after it is written while the cache that writes fill stays
+	// bounded (default 0: drop at once).
+	WrittenCache int64
 	// Logf receives notes on recovery; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -129,6 +135,11 @@ type Store struct {
 	syncMu      sync.Mutex
 	syncQueue   []*syncReq
 	syncLeading bool
+	// cached lists the committed ranges still in the page cache under
+	// Options.WrittenCache, oldest first, and cachedBytes their total;
+	// both commitMu's.
+	cached      []cachedRange
+	cachedBytes int64
 	compactMu   sync.Mutex // one compaction at a time
 
 	mu           sync.RWMutex

@@ -11,6 +11,8 @@
 //     from one provider and from three, against loopback TCP throughput
 //     and sha2-256;
 //   - provide: announcing the blocks of a 1 GiB file in a 20-node network;
+//   - readafter: add of a file through a daemon's API, then its first and
+//     second GET, for each page-cache policy of the store;
 //   - gateway: the HTTP gateway of one in-process node over loopback, with
 //     many small objects on keep-alive connections (req/s, for -duration)
 //     and one object of -size bytes per fresh connection (TTFB and MB/s);
@@ -41,7 +43,7 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
-	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, gateway (gateway-small, gateway-large)")
+	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, readafter, gateway (gateway-small, gateway-large)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
@@ -81,6 +83,8 @@ func main() {
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
 			err = runProvide(*dir)
+		case "readafter":
+			err = runReadAfter(*cairn, *size, *runs, *dir)
 		case "gateway", "gateway-small", "gateway-large":
 			err = runGateway(w != "gateway-large", w != "gateway-small", *size, *runs, *dir)
 		default:

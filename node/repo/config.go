@@ -59,6 +59,10 @@ type StorageConfig struct {
 	// KeepWrittenCache keeps blocks in the page cache once committed;
 	// by default they are dropped (see chunk/store Options).
 	KeepWrittenCache bool
+	// WrittenCache is how many bytes of the blocks committed last stay in
+	// the page cache (without KeepWrittenCache), so a file reads fast
+	// right after it was added.
+	WrittenCache Size
 }
 
 // ReplicationConfig controls how many copies of data the node maintains.
@@ -108,6 +112,7 @@ func DefaultConfig() *Config {
 			SegmentSize:   256 * MiB,
 			ScrubInterval: Duration(24 * time.Hour),
 			ScrubRate:     20 * MB,
+			WrittenCache:  1 * GiB,
 		},
 		Replication: ReplicationConfig{
 			Factor:      3,

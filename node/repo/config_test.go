@@ -208,8 +208,8 @@ func TestConfigGetSet(t *testing.T) {
 			{key: "Addresses.Gateway", value: "nonsense", wantErr: ErrBadValue, want: "0.0.0.0:9090"},
 		}},
 		{"whole object merges over current value", []configStep{
-			{key: "Storage", value: `{"Max": "1TB"}`, want: "{\n  \"Max\": \"1TB\",\n  \"SegmentSize\": \"256MiB\",\n  \"ScrubInterval\": \"24h0m0s\",\n  \"ScrubRate\": \"20MB\",\n  \"KeepWrittenCache\": false\n}"},
-			{key: "Storage", value: `{"Nope": 1}`, wantErr: ErrBadValue, want: "{\n  \"Max\": \"1TB\",\n  \"SegmentSize\": \"256MiB\",\n  \"ScrubInterval\": \"24h0m0s\",\n  \"ScrubRate\": \"20MB\",\n  \"KeepWrittenCache\": false\n}"},
+			{key: "Storage", value: `{"Max": "1TB"}`, want: "{\n  \"Max\": \"1TB\",\n  \"SegmentSize\": \"256MiB\",\n  \"ScrubInterval\": \"24h0m0s\",\n  \"ScrubRate\": \"20MB\",\n  \"KeepWrittenCache\": false,\n  \"WrittenCache\": \"1GiB\"\n}"},
+			{key: "Storage", value: `{"Nope": 1}`, wantErr: ErrBadValue, want: "{\n  \"Max\": \"1TB\",\n  \"SegmentSize\": \"256MiB\",\n  \"ScrubInterval\": \"24h0m0s\",\n  \"ScrubRate\": \"20MB\",\n  \"KeepWrittenCache\": false,\n  \"WrittenCache\": \"1GiB\"\n}"},
 		}},
 		{"unknown keys", []configStep{
 			{key: "Storage.Nope", value: "1", wantErr: ErrUnknownKey},
