@@ -11,6 +11,8 @@
 //     from one provider and from three, against loopback TCP throughput
 //     and sha2-256;
 //   - provide: announcing the blocks of a 1 GiB file in a 20-node network;
+//   - daemons: `cairn get -o` between real daemons on loopback, from one
+//     provider daemon and from three, against the in-process fetch;
 //   - readafter: add of a file through a daemon's API, then its first and
 //     second GET, for each page-cache policy of the store;
 //   - gateway: the HTTP gateway of one in-process node over loopback, with
@@ -43,9 +45,11 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
-	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, readafter, gateway (gateway-small, gateway-large)")
+	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, daemons, readafter, gateway (gateway-small, gateway-large)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
+	flag.BoolVar(&viaGateway, "gateway-get", false, "in the daemons bench, read through the fetching daemon's gateway instead of cairn get -o")
+	flag.StringVar(&daemonProfile, "daemonprofile", "", "write CPU profiles of the fetching daemons of the daemons bench to PREFIX.1 and PREFIX.3")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
 	flag.DurationVar(&gwDuration, "duration", gwDuration, "length of each small-object round of the gateway bench")
 	flag.IntVar(&gwWorkers, "workers", gwWorkers, "load workers (one keep-alive connection each) in the gateway bench")
@@ -83,6 +87,8 @@ func main() {
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
 			err = runProvide(*dir)
+		case "daemons":
+			err = runDaemons(*cairn, *size, *runs, *dir)
 		case "readafter":
 			err = runReadAfter(*cairn, *size, *runs, *dir)
 		case "gateway", "gateway-small", "gateway-large":

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node"
+	"github.com/ipfs/go-cid"
+)
+
+// daemon is a `cairn daemon` process the bench started.
+type daemon struct {
+	repo, base, token string
+	cmd               *exec.Cmd
+}
+
+// startBenchDaemon makes a repo with replication off (R=W=1: no pushes
+// during the timing) and starts a daemon on it, on loopback.
+func startBenchDaemon(bin, repoDir string) (*daemon, error) {
+	env := append(os.Environ(), "CAIRN_PATH="+repoDir)
+	for _, args := range [][]string{{"init"}, {"config", "Replication.WriteQuorum", "1"}, {"config", "Replication.Factor", "1"}} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("cairn %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	cmd := exec.Command(bin, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--gateway", "127.0.0.1:0")
+	cmd.Env = env
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	d := &daemon{repo: repoDir, cmd: cmd}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if b, err := os.ReadFile(filepath.Join(repoDir, "api")); err == nil {
+			d.base = strings.TrimSpace(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			d.stop()
+			return nil, fmt.Errorf("the daemon on %s published no API address within 30s", repoDir)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
+	tok, err := os.ReadFile(filepath.Join(repoDir, "api-token"))
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	d.token = strings.TrimSpace(string(tok))
+	return d, nil
+}
+
+// stop ends the daemon cleanly (so that a CPU profile asked for with
+// CAIRN_CPUPROFILE is written), or kills it after 10 s.
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { d.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		d.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// call makes an API request with the token and decodes the JSON answer.
+func (d *daemon) call(method, path string, body []byte, out any) error {
+	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e struct{ Error string }
+		json.NewDecoder(resp.Body).Decode(&e)
+		return fmt.Errorf("%s %s: %s %s", method, path, resp.Status, e.Error)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// addFile adds the file at path through d's API and returns its root.
+func (d *daemon) addFile(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	var res struct{ Cid string }
+	if err := d.call("POST", "/api/v1/add", data, &res); err != nil {
+		return "", err
+	}
+	return res.Cid, nil
+}
+
+// swarmAddr is the first swarm address of d, with its peer ID.
+func (d *daemon) swarmAddr() (string, error) {
+	var id struct{ Addresses []string }
+	if err := d.call("GET", "/api/v1/id", nil, &id); err != nil {
+		return "", err
+	}
+	if len(id.Addresses) == 0 {
+		return "", fmt.Errorf("daemon %s has no address", d.repo)
+	}
+	return id.Addresses[0], nil
+}
+
+// runDaemons times `cairn get -o` of a file between real daemons on
+// loopback, from one provider daemon and from three, against the
+// in-process fetch of the same file in the same sitting (the daemon path
+// may lose at most 30% of it) and kubo's bitswap (71 MB/s here).
+func runDaemons(cairn string, size int64, runs int, dir string) error {
+	bin, err := filepath.Abs(cairn)
+	if err != nil {
+		return err
+	}
+	input := filepath.Join(dir, "input")
+	fmt.Printf("writing %d MiB of random input...\n", size>>20)
+	if err := writeRandom(input, size); err != nil {
+		return err
+	}
+	var provs []*daemon
+	defer func() {
+		for _, p := range provs {
+			p.stop()
+		}
+	}()
+	var root string
+	for i := range 3 {
+		p, err := startBenchDaemon(bin, filepath.Join(dir, fmt.Sprintf("dprov%d", i)))
+		if err != nil {
+			return err
+		}
+		provs = append(provs, p)
+		if root, err = p.addFile(input); err != nil { // the same CID on each
+			return err
+		}
+	}
+	c, err := cid.Decode(root)
+	if err != nil {
+		return err
+	}
+	// The yardstick: in-process nodes over the same loopback.
+	ctx := context.Background()
+	inProv, err := benchNode(ctx, filepath.Join(dir, "inprov"))
+	if err != nil {
+		return err
+	}
+	defer inProv.Close()
+	if err := addInProcess(ctx, inProv, input, c); err != nil {
+		return err
+	}
+
+	var ones, threes, inprocs []float64
+	for i := range runs {
+		inproc, _, err := timeFetch(ctx, filepath.Join(dir, fmt.Sprintf("inproc%d", i)), c, size, []*node.Node{inProv})
+		if err != nil {
+			return err
+		}
+		one, err := timeGet(bin, filepath.Join(dir, fmt.Sprintf("done%d", i)), root, size, provs[:1])
+		if err != nil {
+			return err
+		}
+		three, err := timeGet(bin, filepath.Join(dir, fmt.Sprintf("dthree%d", i)), root, size, provs)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("round %d: in-process fetch %.0f MB/s, cairn get from one daemon %.0f MB/s, from three %.0f MB/s\n", i+1, inproc, one, three)
+		ones, threes, inprocs = append(ones, one), append(threes, three), append(inprocs, inproc)
+	}
+	in := median(inprocs)
+	fmt.Printf(`
+cairn get -o of %d MiB from provider daemons to a fetching daemon on loopback (R=W=1), median of %d:
+  in-process fetch (yardstick) %6.0f MB/s
+  from one daemon              %6.0f MB/s   %.2fx in-process (target 0.7x): %s; %.1fx kubo's 71 MB/s (target 6x): %s
+  from three daemons           %6.0f MB/s   %.2fx one daemon (target 1x): %s
+`, size>>20, runs, in, median(ones), median(ones)/in, verdictOf(median(ones), 0.7*in), median(ones)/71, verdictOf(median(ones), 6*71),
+		median(threes), median(threes)/median(ones), verdictOf(median(threes), median(ones)))
+	return nil
+}
+
+// timeGet starts a fresh fetching daemon, connects it to provs and times
+// `cairn get ROOT -o FILE` through it, until the file is written and
+// synced.
+func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, error) {
+	if daemonProfile != "" {
+		os.Setenv("CAIRN_CPUPROFILE", fmt.Sprintf("%s.%d", daemonProfile, len(provs)))
+		defer os.Unsetenv("CAIRN_CPUPROFILE")
+	}
+	f, err := startBenchDaemon(bin, repoDir)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { f.stop(); os.RemoveAll(repoDir) }()
+	for _, p := range provs {
+		addr, err := p.swarmAddr()
+		if err != nil {
+			return 0, err
+		}
+		if err := f.call("POST", "/api/v1/peers/connect?addr="+addr, nil, nil); err != nil {
+			return 0, err
+		}
+	}
+	start := time.Now()
+	if viaGateway {
+		resp, err := http.Get(f.base + "/ipfs/" + root)
+		if err != nil {
+			return 0, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil || n != size {
+			return 0, fmt.Errorf("GET /ipfs/%s: %d of %d bytes: %v", root, n, size, err)
+		}
+		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+	}
+	out := repoDir + ".out"
+	defer os.Remove(out)
+	cmd := exec.Command(bin, "get", root, "-o", out)
+	cmd.Env = append(os.Environ(), "CAIRN_PATH="+repoDir)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("cairn get: %v: %s", err, b)
+	}
+	secs := time.Since(start).Seconds()
+	if st, err := os.Stat(out); err != nil || st.Size() != size {
+		return 0, fmt.Errorf("cairn get wrote %v bytes (%v), want %d", st, err, size)
+	}
+	return float64(size) / 1e6 / secs, nil
+}
+
+// viaGateway has the daemons bench read through the fetching daemon's
+// gateway (as curl would) instead of `cairn get -o`, which also writes
+// and fsyncs the output file.
+var viaGateway bool
+
+// addInProcess adds the file at path on n and checks it got root.
+func addInProcess(ctx context.Context, n *node.Node, path string, root cid.Cid) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	res, err := n.Add(ctx, f, chunk.AddOptions{})
+	if err != nil {
+		return err
+	}
+	if !res.Root.Equals(root) {
+		return fmt.Errorf("in-process add gave %s, the daemons %s", res.Root, root)
+	}
+	return nil
+}
+
+// daemonProfile, if set, is the prefix of CPU profiles of the fetching
+// daemons: PREFIX.1 and PREFIX.3 (the last round of each).
+var daemonProfile string
