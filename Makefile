@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway conformance interop-kubo sim clean
+.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust conformance interop-kubo sim clean
 
 all: build
 
@@ -43,7 +43,7 @@ test-sim:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster
+bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster bench-daemons bench-ingest bench-readafter bench-trust
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -93,6 +93,26 @@ bench-cluster:
 # fresh connection (TTFB and MB/s)
 bench-gateway:
 	$(GO) run ./cmd/cairn-bench -run gateway -size 1073741824 -runs 3 -duration 10s
+
+# cairn get -o of 512 MiB between real daemons on loopback (R=W=1), from
+# one provider daemon and from three, against the in-process fetch
+bench-daemons: build
+	$(GO) run ./cmd/cairn-bench -run daemons -cairn $(BIN) -size 536870912 -runs 3
+
+# 1 KiB adds through one daemon's API (alone, W=1) from 1 and 16 clients
+bench-ingest:
+	$(GO) test -run '^$$' -bench 'Ingest1KiB' -benchtime 5000x ./cmd/cairn/
+	$(GO) test -run '^$$' -bench 'SmallAdds' -benchtime 5000x ./node/
+
+# add of 1 GiB through a daemon, then its first and second GET, for each
+# page-cache policy of the store
+bench-readafter: build
+	$(GO) run ./cmd/cairn-bench -run readafter -cairn $(BIN) -size 1073741824 -runs 3
+
+# the cost of proofs of possession: a prove of 64 blocks, and a
+# replicated add with every copy proved
+bench-trust:
+	$(GO) test -run '^$$' -bench 'Challenge|ReplicatedAdd' -benchtime 5x ./node/
 
 # folders both ways with kubo through CARs (skipped without an ipfs binary)
 interop-kubo: build
