@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust conformance interop-kubo sim clean
+.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust bench-repair conformance interop-kubo sim clean
 
 all: build
 
@@ -43,7 +43,7 @@ test-sim:
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster bench-daemons bench-ingest bench-readafter bench-trust
+bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster bench-daemons bench-ingest bench-readafter bench-trust bench-repair
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -108,6 +108,12 @@ bench-ingest:
 # page-cache policy of the store
 bench-readafter: build
 	$(GO) run ./cmd/cairn-bench -run readafter -cairn $(BIN) -size 1073741824 -runs 3
+
+# ten loopback nodes hold 1 GiB at 3 copies, one dies: time until every
+# block is back at 3, unlimited and at 20 MB/s per node, against the
+# one-provider fetch rate (CAIRN_REPAIR_BENCH_BYTES for another size)
+bench-repair:
+	$(GO) test -run '^$$' -bench 'RepairAfterANodeDies' -benchtime 1x -timeout 30m ./node/
 
 # the cost of proofs of possession: a prove of 64 blocks, and a
 # replicated add with every copy proved

@@ -53,12 +53,13 @@ const decideBatch = 1024
 // pushes never hold up the events they cause (a refusal marks a peer
 // full).
 type replicator struct {
-	n      *Node
-	cfg    ReplicationConfig
-	policy *repair.Policy // run's alone, once run has started
-	budget *repair.Budget // the walk's alone: one walk at a time
-	view   atomic.Pointer[repair.View]
-	admit  *admission
+	n        *Node
+	cfg      ReplicationConfig
+	policy   *repair.Policy // run's alone, once run has started
+	budget   *repair.Budget // the walk's: one walk at a time, its repairs under budgetMu
+	budgetMu sync.Mutex
+	view     atomic.Pointer[repair.View]
+	admit    *admission
 
 	events   chan peerEvent
 	decides  chan decideReq
@@ -298,8 +299,8 @@ func (r *replicator) decide(ctx context.Context, keys []mh.Multihash, holders ma
 
 // probe finds the live holders of each key, this node included: the R+4
 // closest live peers of each key are asked in batched have-probes, and for
-// keys that still seem short of R, so are the peers the DHT names as
-// providers. Only a peer that answers yes counts.
+// keys of which no other holder answered, so are the peers the DHT names
+// as providers. Only a peer that answers yes counts.
 func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string][]peer.ID {
 	self := r.n.host.ID()
 	v := r.placement()
@@ -318,16 +319,20 @@ func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string]
 	return holders
 }
 
-// probeProviders looks beyond the closest peers for chunks that seem to
-// have fewer than R holders: copies placed while closer peers were away
+// probeProviders looks beyond the closest peers for chunks of which this
+// node sees no other holder: copies placed while closer peers were away
 // or full live farther out, and a holder that sees only itself would
 // otherwise repair a chunk others hold too. The DHT's provider records
 // name candidates; a record counts only once its peer answers a
-// have-probe (records outlive their nodes).
+// have-probe (records outlive their nodes). A chunk with another holder
+// among its closest peers is not looked up: after a node dies, most of
+// its chunks are in that case, and a lookup each (8 at a time) held the
+// repairs of a 1 GiB file back for seconds; should copies farther out
+// exist, a repair makes one too many, which the surplus rule drops.
 func (r *replicator) probeProviders(ctx context.Context, keys []mh.Multihash, holders map[string][]peer.ID) {
 	var short []mh.Multihash
 	for _, k := range keys {
-		if len(holders[string(k)]) < r.cfg.Factor {
+		if len(holders[string(k)]) < min(2, r.cfg.Factor) {
 			short = append(short, k)
 		}
 	}

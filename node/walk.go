@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -63,6 +64,12 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	r.under.Store(under)
 	defer r.queued.Store(0)
+	// Repairs go out pushConcurrency at a time, most endangered first: a
+	// repair is a push and a proof, round trips that one at a time would
+	// leave the node idle, and the bandwidth budget bounds them all.
+	sem := make(chan struct{}, pushConcurrency)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for {
 		r.queued.Store(int64(q.Len()))
 		k, _, ok := q.Pop()
@@ -79,14 +86,20 @@ func (r *replicator) walk(ctx context.Context) error {
 		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) || !wanted(k) {
 			continue // freed, or unpinned, since the walk listed it
 		}
-		res := r.place(ctx, k, ds[0].Placement, r.budgetWait, proveEach)
-		r.pushes.Add(int64(res.made))
-		if err := ctx.Err(); err != nil {
-			return err
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		if res.err != nil {
-			r.n.logf("repair: %d of %d copies of %s made: %v", res.made, ds[0].Need(), k.B58String(), res.err)
-		}
+		wg.Add(1)
+		go func(k mh.Multihash, pl repair.Placement) {
+			defer func() { <-sem; wg.Done() }()
+			res := r.place(ctx, k, pl, r.budgetWait, proveEach)
+			r.pushes.Add(int64(res.made))
+			if res.err != nil && ctx.Err() == nil {
+				r.n.logf("repair: %d of %d copies of %s made: %v", res.made, pl.Need(), k.B58String(), res.err)
+			}
+		}(k, ds[0].Placement)
 	}
 }
 
@@ -137,7 +150,9 @@ func (r *replicator) confirmDrops(ctx context.Context, drops []mh.Multihash, hol
 // budgetWait holds a repair push back until the bandwidth budget allows
 // a chunk more.
 func (r *replicator) budgetWait(ctx context.Context) error {
+	r.budgetMu.Lock()
 	wait := r.budget.Take(chunk.ChunkSize, time.Now())
+	r.budgetMu.Unlock()
 	if wait <= 0 {
 		return nil
 	}

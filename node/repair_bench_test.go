@@ -1,0 +1,167 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// repairBenchSize is the data the repair bench holds at three copies: 1
+// GiB, or CAIRN_REPAIR_BENCH_BYTES.
+func repairBenchSize(b *testing.B) int64 {
+	if v := os.Getenv("CAIRN_REPAIR_BENCH_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			b.Fatalf("CAIRN_REPAIR_BENCH_BYTES=%q", v)
+		}
+		return n
+	}
+	return 1 << 30
+}
+
+// BenchmarkRepairAfterANodeDies holds a file at three copies on ten
+// loopback nodes, kills one, and times until every block is back at three
+// live copies: with the repair bandwidth unlimited, and with 20 MB/s per
+// node. It reports the repaired bytes per second (from the end of the
+// grace delay) against the one-provider fetch rate measured between two
+// of the same nodes, and how many nodes repaired.
+func BenchmarkRepairAfterANodeDies(b *testing.B) {
+	size := repairBenchSize(b)
+	for _, bw := range []int64{0, 20e6} {
+		name := "bandwidth=unlimited"
+		if bw > 0 {
+			name = fmt.Sprintf("bandwidth=%dMB/s", bw/1e6)
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				repairOnce(b, size, bw)
+			}
+		})
+	}
+}
+
+func repairOnce(b *testing.B, size, bandwidth int64) {
+	b.StopTimer()
+	rc := ReplicationConfig{Factor: 3, WriteQuorum: 2, GraceDelay: 500 * time.Millisecond, Interval: time.Hour,
+		TickEvery: 50 * time.Millisecond, Bandwidth: bandwidth}
+	var nodes []*Node
+	for range 10 {
+		nodes = append(nodes, startNodeWith(b, b.TempDir(), store.Options{}, withReplication(rc)))
+	}
+	for i, a := range nodes {
+		for _, c := range nodes[i+1:] {
+			link(b, a, c)
+		}
+	}
+	ctx := context.Background()
+	res, err := nodes[0].Add(ctx, io.LimitReader(rand.NewChaCha8([32]byte{7}), size), chunk.AddOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := dagKeys(b, nodes[0], res.Root)
+	sizes := map[string]int64{}
+	for _, k := range keys {
+		n, err := nodes[0].Store().Size(k)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sizes[string(k)] = n
+	}
+	waitAll := func(alive []*Node, within time.Duration) time.Duration {
+		start := time.Now()
+		for {
+			short := 0
+			for _, k := range keys {
+				if len(holders(alive, k)) < 3 {
+					short++
+				}
+			}
+			if short == 0 {
+				return time.Since(start)
+			}
+			if time.Since(start) > within {
+				b.Fatalf("after %v, %d of %d blocks still below 3 live copies", within, short, len(keys))
+			}
+			time.Sleep(20 * time.Millisecond) // poll interval
+		}
+	}
+	waitAll(nodes, 5*time.Minute)
+
+	// The yardstick: one node fetches the whole file from the adder alone.
+	yard := fetchRate(b, nodes[0], res.Root, size)
+
+	// The node holding the most blocks dies without warning.
+	victim, most := 1, 0
+	for i, n := range nodes[1:] {
+		held := 0
+		for _, k := range keys {
+			if ok, _ := n.Store().Has(cid.NewCidV1(cid.Raw, k)); ok {
+				held++
+			}
+		}
+		if held > most {
+			victim, most = i+1, held
+		}
+	}
+	var endangered int64
+	for _, k := range keys {
+		if ok, _ := nodes[victim].Store().Has(cid.NewCidV1(cid.Raw, k)); ok {
+			endangered += sizes[string(k)]
+		}
+	}
+	var alive []*Node
+	before := map[*Node]int64{}
+	for i, n := range nodes {
+		if i != victim {
+			alive = append(alive, n)
+			before[n] = n.RepairStats().BytesPushed
+		}
+	}
+	b.StartTimer()
+	nodes[victim].Close()
+	took := waitAll(alive, 10*time.Minute)
+	b.StopTimer()
+	repairers := 0
+	var pushed int64
+	for _, n := range alive {
+		if d := n.RepairStats().BytesPushed - before[n]; d > 0 {
+			repairers++
+			pushed += d
+		}
+	}
+	secs := (took - rc.GraceDelay).Seconds()
+	rate := float64(endangered) / 1e6 / secs
+	b.ReportMetric(rate, "repairMB/s")
+	b.ReportMetric(yard, "fetchMB/s")
+	b.ReportMetric(float64(repairers), "repairers")
+	target := yard / 2
+	if bandwidth > 0 {
+		target = 0.8 * float64(bandwidth) / 1e6 * float64(repairers)
+	}
+	fmt.Printf("repair: %d MiB of %d blocks below 3 copies, back in %v (grace %v): %.0f MB/s by %d nodes (%d MiB pushed); one-provider fetch %.0f MB/s; target %.0f MB/s: %s\n",
+		endangered>>20, most, took.Round(time.Millisecond), rc.GraceDelay, rate, repairers, pushed>>20, yard, target,
+		map[bool]string{true: "met", false: "NOT MET"}[rate >= target])
+}
+
+// fetchRate times a fresh node's fetch of root from from alone, in MB/s.
+func fetchRate(b *testing.B, from *Node, root cid.Cid, size int64) float64 {
+	b.Helper()
+	f := startNodeWith(b, b.TempDir(), store.Options{}, withReplication(ReplicationConfig{Disabled: true}))
+	defer f.Close()
+	link(b, f, from)
+	start := time.Now()
+	if err := f.Fetch(context.Background(), root, FetchOptions{Providers: []peer.ID{from.ID()}}); err != nil {
+		b.Fatal(err)
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds()
+}
