@@ -305,10 +305,31 @@ func (r *replicator) probe(ctx context.Context, keys []mh.Multihash) map[string]
 	self := r.n.host.ID()
 	v := r.placement()
 	holders := map[string][]peer.ID{}
+	near := r.cfg.Factor + 4
 	ask := map[peer.ID][]mh.Multihash{}
 	for _, k := range keys {
 		holders[string(k)] = []peer.ID{self}
-		for _, p := range v.Closest(k, r.cfg.Factor+4) {
+		for _, p := range v.Closest(k, near) {
+			if p != self {
+				ask[p] = append(ask[p], k)
+			}
+		}
+	}
+	r.haveProbe(ctx, ask, holders)
+	// Keys that seem short of R are asked of the next ring of peers too,
+	// still in batched have-probes: copies placed while closer peers were
+	// full or away, and a pinned copy on the node that added the file,
+	// live there. Without it a walker that missed them repaired chunks
+	// that had their R copies (a ten-node bench made twice the repairs
+	// the dead node called for).
+	ask = map[peer.ID][]mh.Multihash{}
+	for _, k := range keys {
+		if len(holders[string(k)]) >= r.cfg.Factor {
+			continue
+		}
+		ring := v.Closest(k, 2*near)
+		ring = ring[min(near, len(ring)):]
+		for _, p := range ring {
 			if p != self {
 				ask[p] = append(ask[p], k)
 			}
@@ -448,9 +469,7 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 	if !held {
 		n.rep.admit.charge(from, c.Hash(), len(data))
 	}
-	if err := n.dht.Provide(c.Hash()); err != nil {
-		n.logf("push from %s: announce %s: %v", from, c, err)
-	}
+	n.announce([]mh.Multihash{c.Hash()})
 	return nil
 }
 
