@@ -97,6 +97,12 @@ func TestDecideNamesTargetsAndFallbacksOnlyForTheRepairer(t *testing.T) {
 	ids := peers(t, 7)
 	k := key(t, "chunk")
 	order := kb.SortClosestPeers(slices.Clone(ids), kb.ConvertKey(string(k)))
+	pair := []peer.ID{order[1], order[4]}
+	pick := Repairer(k, pair)
+	other := pair[0]
+	if pick == other {
+		other = pair[1]
+	}
 	tests := []struct {
 		name     string
 		self     peer.ID
@@ -108,9 +114,9 @@ func TestDecideNamesTargetsAndFallbacksOnlyForTheRepairer(t *testing.T) {
 		fallback []peer.ID
 	}{
 		{name: "healthy", self: order[0], holders: order[:3], live: 3},
-		{name: "the closest live holder repairs", self: order[1], holders: []peer.ID{order[1], order[4]}, live: 2,
+		{name: "the live holder Repairer picks repairs", self: pick, holders: pair, live: 2,
 			push: order[:1], fallback: without(order, order[1], order[4])[1:]},
-		{name: "a farther holder leaves it alone", self: order[4], holders: []peer.ID{order[1], order[4]}, live: 2},
+		{name: "the other holder leaves it alone", self: other, holders: pair, live: 2},
 		{name: "a dead closer holder hands the repair on", self: order[4], holders: []peer.ID{order[1], order[4]},
 			down: order[1:2], live: 1, push: []peer.ID{order[0], order[2]}, fallback: []peer.ID{order[3], order[5], order[6]}},
 		{name: "full peers are neither targets nor fallbacks", self: order[3], holders: order[3:4], full: order[:2], live: 1,

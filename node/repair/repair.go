@@ -23,14 +23,20 @@
 // View.Keeps, the admission rule for pushes, so peers that merely exist
 // near a chunk (Sybils with ground IDs) cannot push honest ones out.
 //
-// Repair: when fewer than R live peers hold a chunk, the live holder
-// closest to it pushes copies to the closest live peers that lack it;
-// every other holder leaves it alone, so a chunk is repaired once, not by
-// everyone. When more than R+Slack live peers hold a chunk, the holders
+// Repair: when fewer than R live peers hold a chunk, one of its live
+// holders, the one Repairer picks, pushes copies to the closest live
+// peers that lack it; every other holder leaves it alone, so a chunk is
+// repaired once, not by everyone. Repairer weighs the holders by a hash
+// of the chunk and the holder (rendezvous hashing) rather than taking the
+// closest: in XOR space the chunks of a region share their closest peers,
+// so after a death the closest survivor of all the dead node's chunks
+// was the same few nodes, and the repair went through them alone. When more than R+Slack live peers hold a chunk, the holders
 // farthest from it drop their copies, unless pinned there.
 package repair
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -296,8 +302,8 @@ func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decisi
 	live = kb.SortClosestPeers(live, kb.ConvertKey(string(key)))
 	r := p.cfg.Factor
 	switch {
-	case len(live) < r && live[0] == p.cfg.Self:
-		// This node is the closest live holder: the repair is its job.
+	case len(live) < r && Repairer(key, live) == p.cfg.Self:
+		// The repair is this node's job.
 		d.Placement = p.View().Place(key, holders, r-len(live))
 	case len(live) > r+p.cfg.Slack && !pinned:
 		for _, h := range live[r+p.cfg.Slack:] {
@@ -307,4 +313,20 @@ func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decisi
 		}
 	}
 	return d
+}
+
+// Repairer is the one of a chunk's live holders that repairs it: the
+// holder with the highest SHA-256 of the key and its peer ID (rendezvous
+// hashing). Every holder that sees the same holders picks the same one,
+// and across chunks the work spreads evenly over all holders.
+func Repairer(key mh.Multihash, holders []peer.ID) peer.ID {
+	var best peer.ID
+	var bestW [sha256.Size]byte
+	for i, h := range holders {
+		w := sha256.Sum256(append(append([]byte(nil), key...), h...))
+		if i == 0 || bytes.Compare(w[:], bestW[:]) > 0 {
+			best, bestW = h, w
+		}
+	}
+	return best
 }

@@ -221,3 +221,21 @@ func TestBudgetSpacesTrafficAtItsRate(t *testing.T) {
 		t.Fatal("an unlimited budget made the caller wait")
 	}
 }
+
+func TestRepairsOfChunksWithTheSameHoldersSpreadOverThem(t *testing.T) {
+	ids := peers(t, 3)
+	count := map[peer.ID]int{}
+	for i := 0; i < 3000; i++ {
+		k := key(t, fmt.Sprintf("chunk %d", i))
+		r := Repairer(k, ids)
+		if back := Repairer(k, []peer.ID{ids[2], ids[0], ids[1]}); back != r {
+			t.Fatalf("the holders' order changed the repairer: %s, then %s", r, back)
+		}
+		count[r]++
+	}
+	for _, id := range ids {
+		if count[id] < 800 || count[id] > 1200 {
+			t.Fatalf("repairs of 3,000 chunks held by the same 3 peers: %v; want about 1,000 each", count)
+		}
+	}
+}
