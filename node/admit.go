@@ -9,9 +9,11 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Push admission. A pushed block is taken only when it belongs here: this
-// node is among the R+2 closest peers to it that it has vouched for (see
-// repair.View.Keeps), and the pusher is not distrusted. Within that, each
+// Push admission. A pushed block is taken from a stranger only when it
+// belongs here: this node is among the R+2 closest peers to it that it
+// has vouched for (see repair.View.Keeps). A peer this node has vouched
+// for may place blocks farther out, as its fallbacks do when the closer
+// peers are full; a distrusted peer may place nothing. Within that, each
 // peer has a rate (bytes per second) and a quota: the bytes its pushes
 // keep here while no pin claims them. Pushes a pin claims (the indexer
 // has reached them from a root of the cluster's pin set) are credited
@@ -89,8 +91,22 @@ func (a *admission) reserve(p peer.ID, size int, now time.Time) string {
 	c := max(int64(size), minCharge)
 	if l.unclaimed+c >= a.quota && now.Sub(l.settled) >= settleEvery {
 		l.settled = now
-		for k, b := range l.blocks {
+		// The index is asked without the lock: a settle looks up every
+		// block on the ledger, and pushes from other peers go on.
+		keys := make([]string, 0, len(l.blocks))
+		for k := range l.blocks {
+			keys = append(keys, k)
+		}
+		a.mu.Unlock()
+		var gone []string
+		for _, k := range keys {
 			if a.claimed(mh.Multihash(k)) {
+				gone = append(gone, k)
+			}
+		}
+		a.mu.Lock()
+		for _, k := range gone {
+			if b, ok := l.blocks[k]; ok {
 				delete(l.blocks, k)
 				l.unclaimed -= b
 			}

@@ -57,7 +57,7 @@ type ProofStats struct {
 // back. It stays secret until the proofs are asked for.
 func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multihash, stored bool, nonce []byte, expect expectFunc) []verdict {
 	out := make([]verdict, len(keys))
-	liar, good, lost := false, false, false
+	liar, good, lost, missing := false, false, false, false
 	fresh := nonce == nil
 	for start := 0; start < len(keys) && ctx.Err() == nil; start += exchange.MaxProve {
 		batch := keys[start:min(start+exchange.MaxProve, len(keys))]
@@ -86,6 +86,7 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 			case !exchange.Held(proofs[i]):
 				v = absent
 				lost = lost || stored
+				missing = true
 			case proofs[i] != want:
 				v = lied
 			}
@@ -107,7 +108,8 @@ func (r *replicator) challenge(ctx context.Context, p peer.ID, keys []mh.Multiha
 	case lost:
 		r.n.logf("repair: %s acknowledged a copy it could not prove: passed over for a while", p)
 		r.send(peerEvent{kind: peerFull, p: p, at: time.Now()})
-	case good:
+	case good && !missing:
+		// Vouched for only when it backed every block asked of it.
 		r.send(peerEvent{kind: peerProved, p: p, at: time.Now()})
 	}
 	return out
@@ -163,9 +165,9 @@ func forEachPeer(claims map[peer.ID][]mh.Multihash, fn func(peer.ID, []mh.Multih
 
 // audit checks a walk's have-probe claims the way Storj audits: every
 // peer that claimed keys proves auditSample of them, picked at random,
-// with a fresh nonce. A peer that lied, or did not answer, is counted as
-// holding none of them this walk; a sampled claim it cannot back is
-// dropped. The claims not sampled count on the strength of the sample.
+// with a fresh nonce. A peer that lied, did not answer, or cannot back a
+// sampled claim is counted as holding none of them this walk. The claims
+// not sampled count on the strength of the sample.
 func (r *replicator) audit(ctx context.Context, keys []mh.Multihash, holders map[string][]peer.ID) {
 	var mu sync.Mutex
 	drop := map[peer.ID]map[string]bool{} // nil value: every claim
@@ -180,16 +182,17 @@ func (r *replicator) audit(ctx context.Context, keys []mh.Multihash, holders map
 		vs := r.challenge(ctx, p, sample, false, nil, r.ownProof)
 		mu.Lock()
 		defer mu.Unlock()
-		for i, v := range vs {
-			switch v {
-			case lied, unanswered:
-				drop[p] = nil // a liar, or a peer that would not answer
+		for _, v := range vs {
+			if v == lied || v == unanswered || v == absent {
+				// A liar, a peer that would not answer, or one that said
+				// it held a block it then could not prove: none of its
+				// claims count this walk, or a peer that keeps a few
+				// blocks and claims the rest would hold chunks at R-1
+				// copies for good. An honest holder that freed a block
+				// between the probe and the proof costs a repair too
+				// many, which the surplus rule drops.
+				drop[p] = nil
 				return
-			case absent:
-				if drop[p] == nil {
-					drop[p] = map[string]bool{}
-				}
-				drop[p][string(sample[i])] = true
 			}
 		}
 	})

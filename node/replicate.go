@@ -446,7 +446,10 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 		switch {
 		case v.Distrusted(from):
 			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "pusher failed a proof of possession"}
-		case !v.Keeps(c.Hash(), n.rep.cfg.Factor+repairSlack):
+		case !v.Vouched(from) && !v.Keeps(c.Hash(), n.rep.cfg.Factor+repairSlack):
+			// A peer this node has vouched for may place a block farther
+			// out (the closer peers were full or left, which this node may
+			// not know yet); a stranger only where the block belongs.
 			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "not among the closest peers to this block"}
 		}
 		if why := n.rep.admit.reserve(from, len(data), time.Now()); why != "" {

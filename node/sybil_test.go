@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"slices"
 	"sort"
 	"testing"
@@ -19,13 +20,17 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-// liar is a Sybil's block source: it claims every block and holds none,
-// so what it serves or proves is noise.
-type liar struct{}
+// liar is a Sybil's block source: it claims every block and holds none.
+// A noisy liar serves and proves noise; a quiet one says, when asked to
+// prove a block, that it does not have it after all.
+type liar struct{ quiet bool }
 
 func (liar) Has(cid.Cid) (bool, error) { return true, nil }
 
-func (liar) GetBuffer(_ context.Context, _ cid.Cid, buf []byte) ([]byte, []byte, error) {
+func (l liar) GetBuffer(_ context.Context, _ cid.Cid, buf []byte) ([]byte, []byte, error) {
+	if l.quiet {
+		return nil, buf, errors.New("not here")
+	}
 	b := make([]byte, 1024)
 	rand.Read(b)
 	return b, buf, nil
@@ -33,14 +38,14 @@ func (liar) GetBuffer(_ context.Context, _ cid.Cid, buf []byte) ([]byte, []byte,
 
 // startSybil runs a peer with key that answers yes to every have-probe and
 // "stored" to every push, and keeps nothing.
-func startSybil(t *testing.T, key crypto.PrivKey) peer.AddrInfo {
+func startSybil(t *testing.T, key crypto.PrivKey, quiet bool) peer.AddrInfo {
 	t.Helper()
 	h, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	s, err := exchange.NewServer(exchange.ServerConfig{Host: h, Blocks: liar{},
+	s, err := exchange.NewServer(exchange.ServerConfig{Host: h, Blocks: liar{quiet: quiet},
 		OnPush: func(context.Context, peer.ID, cid.Cid, []byte) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +90,10 @@ func TestSybilsThatClaimEverythingAndStoreNothingTakeNoCopyFromHonestNodes(t *te
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	small := randomData(t, 1, 1000)
-	large := randomData(t, 2, 4<<20)
+	// Large enough that each node holds more chunks than an audit samples,
+	// so claims the audit did not sample would count if a failed sample
+	// did not void them all.
+	large := randomData(t, 2, 32<<20)
 	sc, err := chunk.Add(ctx, bytes.NewReader(small), nil, chunk.AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +101,12 @@ func TestSybilsThatClaimEverythingAndStoreNothingTakeNoCopyFromHonestNodes(t *te
 	chunkKey := sc.Root.Hash()
 
 	// Six Sybils ground to be the closest peers to the small file's chunk
-	// (for the large file's chunks they sit at random), ten honest nodes.
+	// (for the large file's chunks they sit at random), half of them noisy
+	// liars and half quiet ones, and ten honest nodes.
 	var sybils []peer.ID
 	var infos []peer.AddrInfo
-	for _, k := range grindKeys(t, chunkKey, 6, 20000) {
-		ai := startSybil(t, k)
+	for i, k := range grindKeys(t, chunkKey, 6, 20000) {
+		ai := startSybil(t, k, i%2 == 1)
 		sybils = append(sybils, ai.ID)
 		infos = append(infos, ai)
 	}
