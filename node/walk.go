@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/cairnstore/cairn/node/repair"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -64,24 +65,44 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	r.under.Store(under)
 	defer r.queued.Store(0)
-	// Repairs go out pushConcurrency at a time, most endangered first: a
-	// repair is a push and a proof, round trips that one at a time would
-	// leave the node idle, and the bandwidth budget bounds them all.
+	// Repairs go out pushConcurrency at a time, most endangered first,
+	// within the bandwidth budget. Their proofs wait for the end and go in
+	// batches of MaxProve per peer, against proofs worked out while the
+	// bytes were in hand, as a write's do; a copy not proved is made again
+	// on the next closest peer, proved at once.
+	var mu sync.Mutex
+	nonce := newNonce()
+	expected := map[string][exchange.ProofSize]byte{}
+	made := map[string]restCopy{}
+	need := map[string]int{}
+	var placedKeys []mh.Multihash
+	deferred := proof{defer_: true, nonce: nonce, expect: func(k mh.Multihash, p [exchange.ProofSize]byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		expected[string(k)] = p
+	}}
+	record := func(k mh.Multihash, res placed) {
+		mu.Lock()
+		defer mu.Unlock()
+		rc := made[string(k)]
+		rc.tried = append(rc.tried, res.tried...)
+		rc.stored = append(rc.stored, res.stored...)
+		made[string(k)] = rc
+	}
 	sem := make(chan struct{}, pushConcurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
-	for {
+	for ctx.Err() == nil {
 		r.queued.Store(int64(q.Len()))
 		k, _, ok := q.Pop()
 		if !ok {
-			return nil
+			break
 		}
 		// Decided again just before it is carried out: a walk held back by
 		// the budget runs long, and since the plan a target may have left
 		// or refused another chunk (the policy then passes it over).
 		ds, err := r.decide(ctx, []mh.Multihash{k}, holders, pinned)
 		if err != nil {
-			return err
+			break
 		}
 		if !r.n.Has(cid.NewCidV1(cid.Raw, k)) || !wanted(k) {
 			continue // freed, or unpinned, since the walk listed it
@@ -89,18 +110,43 @@ func (r *replicator) walk(ctx context.Context) error {
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
-			return ctx.Err()
+			continue
 		}
+		need[string(k)] = ds[0].Need()
+		placedKeys = append(placedKeys, k)
 		wg.Add(1)
 		go func(k mh.Multihash, pl repair.Placement) {
 			defer func() { <-sem; wg.Done() }()
-			res := r.place(ctx, k, pl, r.budgetWait, proveEach)
-			r.pushes.Add(int64(res.made))
-			if res.err != nil && ctx.Err() == nil {
-				r.n.logf("repair: %d of %d copies of %s made: %v", res.made, pl.Need(), k.B58String(), res.err)
-			}
+			record(k, r.place(ctx, k, pl, r.budgetWait, deferred))
 		}(k, ds[0].Placement)
 	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.proveStored(ctx, placedKeys, made, nonce, func(_ []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
+		return expected[string(k)], nil // written before wg.Wait returned; read-only now
+	})
+	var again []mh.Multihash
+	for _, k := range placedKeys {
+		got := len(made[string(k)].stored)
+		r.pushes.Add(int64(got))
+		if got < need[string(k)] {
+			again = append(again, k)
+		}
+	}
+	r.placeAll(ctx, again, func(v *repair.View, k mh.Multihash) repair.Placement {
+		mu.Lock()
+		rc := made[string(k)]
+		mu.Unlock()
+		return v.Place(k, append(slices.Clone(holders[string(k)]), rc.tried...), need[string(k)]-len(rc.stored))
+	}, proveEach, func(k mh.Multihash, res placed) {
+		r.pushes.Add(int64(res.made))
+		if res.err != nil && ctx.Err() == nil {
+			r.n.logf("repair: %d of %d copies of %s made: %v", len(made[string(k)].stored)+res.made, need[string(k)], k.B58String(), res.err)
+		}
+	})
+	return ctx.Err()
 }
 
 // wanted returns the blocks pinned here and a filter of the blocks the
