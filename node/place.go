@@ -147,72 +147,98 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) ([]b
 // is left undone, the repair walks finish), passing over the peers
 // already tried.
 func (r *replicator) replicateWrite(ctx context.Context, keys []mh.Multihash) int {
-	var mu sync.Mutex
-	rest := make(map[string]restCopy, len(keys))
-	record := func(k mh.Multihash, res placed) {
-		mu.Lock()
-		defer mu.Unlock()
-		rc := rest[string(k)]
-		rc.tried = append(rc.tried, res.tried...)
-		rc.stored = append(rc.stored, res.stored...)
-		rest[string(k)] = rc
-	}
 	// The first round pushes without waiting for proofs, which then go
 	// out in batches of MaxProve per peer: a round trip and a read back
 	// per request rather than per block. Copies that fail their proof are
 	// made again, proved one by one, on the next closest peers.
-	nonce := newNonce()
-	expected := make(map[string][exchange.ProofSize]byte, len(keys))
-	deferred := proof{defer_: true, nonce: nonce, expect: func(k mh.Multihash, p [exchange.ProofSize]byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		expected[string(k)] = p
-	}}
+	b := newBatchProof(len(keys))
 	r.placeAll(ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
 		return v.Place(k, nil, r.cfg.WriteQuorum-1) // this node holds one copy
-	}, deferred, record)
-	r.proveStored(ctx, keys, rest, nonce, func(_ []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
-		return expected[string(k)], nil // written before placeAll returned; read-only now
-	})
+	}, b.deferred(), b.record)
+	r.proveBatch(ctx, keys, b)
 	var short []mh.Multihash
 	for _, k := range keys {
-		if 1+len(rest[string(k)].stored) < r.cfg.WriteQuorum {
+		if 1+len(b.copies[string(k)].stored) < r.cfg.WriteQuorum {
 			short = append(short, k)
 		}
 	}
 	r.placeAll(ctx, short, func(v *repair.View, k mh.Multihash) repair.Placement {
-		mu.Lock() // record writes other keys meanwhile
-		rc := rest[string(k)]
-		mu.Unlock()
+		rc := b.get(k) // record writes other keys meanwhile
 		return v.Place(k, rc.tried, r.cfg.WriteQuorum-1-len(rc.stored))
-	}, proveEach, record)
+	}, proveEach, b.record)
 	least := r.cfg.WriteQuorum
 	for _, k := range keys {
-		least = min(least, 1+len(rest[string(k)].stored))
+		least = min(least, 1+len(b.copies[string(k)].stored))
 	}
 	r.n.goBG(func() {
 		r.placeAll(r.n.ctx, keys, func(v *repair.View, k mh.Multihash) repair.Placement {
-			rc := rest[string(k)]
+			rc := b.copies[string(k)]
 			return v.Place(k, rc.tried, r.cfg.Factor-1-len(rc.stored))
 		}, proveEach, nil)
 	})
 	return least
 }
 
-// proveStored has every peer that acknowledged copies in rest prove them,
-// MaxProve a request, and keeps in each key's stored list only the peers
-// that did.
-func (r *replicator) proveStored(ctx context.Context, keys []mh.Multihash, rest map[string]restCopy, nonce []byte, expect expectFunc) {
+// batchProof is a round of pushes whose proofs are asked for afterwards,
+// in batches: the nonce they will be asked with (secret until then), the
+// proof each pushed block should bring, worked out while its bytes were
+// in hand, and the copies each key got.
+type batchProof struct {
+	nonce []byte
+
+	mu       sync.Mutex
+	expected map[string][exchange.ProofSize]byte
+	copies   map[string]restCopy
+}
+
+func newBatchProof(n int) *batchProof {
+	return &batchProof{nonce: newNonce(), expected: make(map[string][exchange.ProofSize]byte, n),
+		copies: make(map[string]restCopy, n)}
+}
+
+// deferred is the proof mode for place: push now, prove in the batch.
+func (b *batchProof) deferred() proof {
+	return proof{defer_: true, nonce: b.nonce, expect: func(k mh.Multihash, p [exchange.ProofSize]byte) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.expected[string(k)] = p
+	}}
+}
+
+// record adds what one placement of k achieved.
+func (b *batchProof) record(k mh.Multihash, res placed) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rc := b.copies[string(k)]
+	rc.tried = append(rc.tried, res.tried...)
+	rc.stored = append(rc.stored, res.stored...)
+	b.copies[string(k)] = rc
+}
+
+// get is k's copies so far, while placements may still be recording.
+func (b *batchProof) get(k mh.Multihash) restCopy {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.copies[string(k)]
+}
+
+// proveBatch has every peer that acknowledged copies of keys in b prove
+// them, MaxProve a request, and keeps in each key's stored list only the
+// peers that did. The placements that recorded into b have all returned.
+func (r *replicator) proveBatch(ctx context.Context, keys []mh.Multihash, b *batchProof) {
 	claims := map[peer.ID][]mh.Multihash{}
 	for _, k := range keys {
-		for _, p := range rest[string(k)].stored {
+		for _, p := range b.copies[string(k)].stored {
 			claims[p] = append(claims[p], k)
 		}
+	}
+	expect := func(_ []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
+		return b.expected[string(k)], nil // read-only now
 	}
 	var mu sync.Mutex
 	proven := map[string][]peer.ID{}
 	forEachPeer(claims, func(p peer.ID, ks []mh.Multihash) {
-		vs := r.challenge(ctx, p, ks, true, nonce, expect)
+		vs := r.challenge(ctx, p, ks, true, b.nonce, expect)
 		mu.Lock()
 		defer mu.Unlock()
 		for i, v := range vs {
@@ -222,13 +248,13 @@ func (r *replicator) proveStored(ctx context.Context, keys []mh.Multihash, rest 
 		}
 	})
 	for _, k := range keys {
-		rc := rest[string(k)]
+		rc := b.copies[string(k)]
 		rc.stored = proven[string(k)]
-		rest[string(k)] = rc
+		b.copies[string(k)] = rc
 	}
 }
 
 type restCopy struct {
-	stored []peer.ID // peers that took it (and, after proveStored, proved it)
+	stored []peer.ID // peers that took it (and, after proveBatch, proved it)
 	tried  []peer.ID // peers pushed to, whether they took it or not
 }

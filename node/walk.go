@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/cairnstore/cairn/node/repair"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -70,25 +69,10 @@ func (r *replicator) walk(ctx context.Context) error {
 	// batches of MaxProve per peer, against proofs worked out while the
 	// bytes were in hand, as a write's do; a copy not proved is made again
 	// on the next closest peer, proved at once.
-	var mu sync.Mutex
-	nonce := newNonce()
-	expected := map[string][exchange.ProofSize]byte{}
-	made := map[string]restCopy{}
+	b := newBatchProof(q.Len())
+	deferred := b.deferred()
 	need := map[string]int{}
 	var placedKeys []mh.Multihash
-	deferred := proof{defer_: true, nonce: nonce, expect: func(k mh.Multihash, p [exchange.ProofSize]byte) {
-		mu.Lock()
-		defer mu.Unlock()
-		expected[string(k)] = p
-	}}
-	record := func(k mh.Multihash, res placed) {
-		mu.Lock()
-		defer mu.Unlock()
-		rc := made[string(k)]
-		rc.tried = append(rc.tried, res.tried...)
-		rc.stored = append(rc.stored, res.stored...)
-		made[string(k)] = rc
-	}
 	sem := make(chan struct{}, pushConcurrency)
 	var wg sync.WaitGroup
 	for ctx.Err() == nil {
@@ -117,33 +101,29 @@ func (r *replicator) walk(ctx context.Context) error {
 		wg.Add(1)
 		go func(k mh.Multihash, pl repair.Placement) {
 			defer func() { <-sem; wg.Done() }()
-			record(k, r.place(ctx, k, pl, r.budgetWait, deferred))
+			b.record(k, r.place(ctx, k, pl, r.budgetWait, deferred))
 		}(k, ds[0].Placement)
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	r.proveStored(ctx, placedKeys, made, nonce, func(_ []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
-		return expected[string(k)], nil // written before wg.Wait returned; read-only now
-	})
+	r.proveBatch(ctx, placedKeys, b)
 	var again []mh.Multihash
 	for _, k := range placedKeys {
-		got := len(made[string(k)].stored)
+		got := len(b.copies[string(k)].stored)
 		r.pushes.Add(int64(got))
 		if got < need[string(k)] {
 			again = append(again, k)
 		}
 	}
 	r.placeAll(ctx, again, func(v *repair.View, k mh.Multihash) repair.Placement {
-		mu.Lock()
-		rc := made[string(k)]
-		mu.Unlock()
+		rc := b.copies[string(k)] // nothing records in this round
 		return v.Place(k, append(slices.Clone(holders[string(k)]), rc.tried...), need[string(k)]-len(rc.stored))
 	}, proveEach, func(k mh.Multihash, res placed) {
 		r.pushes.Add(int64(res.made))
 		if res.err != nil && ctx.Err() == nil {
-			r.n.logf("repair: %d of %d copies of %s made: %v", len(made[string(k)].stored)+res.made, need[string(k)], k.B58String(), res.err)
+			r.n.logf("repair: %d of %d copies of %s made: %v", len(b.copies[string(k)].stored)+res.made, need[string(k)], k.B58String(), res.err)
 		}
 	})
 	return ctx.Err()
