@@ -25,11 +25,19 @@ type daemon struct {
 	cmd               *exec.Cmd
 }
 
-// startBenchDaemon makes a repo with replication off (R=W=1: no pushes
-// during the timing) and starts a daemon on it, on loopback.
-func startBenchDaemon(bin, repoDir string) (*daemon, error) {
+// noReplication is the config of the daemons bench's daemons: R=W=1, so
+// no pushes run during the timing.
+var noReplication = [][2]string{{"Replication.WriteQuorum", "1"}, {"Replication.Factor", "1"}}
+
+// startBenchDaemon makes a repo with the config keys set (in order) and
+// starts a daemon on it, on loopback.
+func startBenchDaemon(bin, repoDir string, set [][2]string) (*daemon, error) {
 	env := append(os.Environ(), "CAIRN_PATH="+repoDir)
-	for _, args := range [][]string{{"init"}, {"config", "Replication.WriteQuorum", "1"}, {"config", "Replication.Factor", "1"}} {
+	cmds := [][]string{{"init"}}
+	for _, kv := range set {
+		cmds = append(cmds, []string{"config", kv[0], kv[1]})
+	}
+	for _, args := range cmds {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = env
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -78,10 +86,16 @@ func (d *daemon) stop() {
 
 // call makes an API request with the token and decodes the JSON answer.
 func (d *daemon) call(method, path string, body []byte, out any) error {
-	req, err := http.NewRequest(method, d.base+path, bytes.NewReader(body))
+	return d.send(method, path, bytes.NewReader(body), int64(len(body)), out)
+}
+
+// send is call with the body streamed from r.
+func (d *daemon) send(method, path string, r io.Reader, size int64, out any) error {
+	req, err := http.NewRequest(method, d.base+path, r)
 	if err != nil {
 		return err
 	}
+	req.ContentLength = size
 	req.Header.Set("Authorization", "Bearer "+d.token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -99,17 +113,39 @@ func (d *daemon) call(method, path string, body []byte, out any) error {
 	return nil
 }
 
-// addFile adds the file at path through d's API and returns its root.
+// addFile adds the file at path through d's API, streaming it, and
+// returns its root.
 func (d *daemon) addFile(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
 		return "", err
 	}
 	var res struct{ Cid string }
-	if err := d.call("POST", "/api/v1/add", data, &res); err != nil {
+	if err := d.send("POST", "/api/v1/add", f, st.Size(), &res); err != nil {
 		return "", err
 	}
 	return res.Cid, nil
+}
+
+// getRate reads root, size bytes, through d's gateway and returns the
+// MB/s.
+func (d *daemon) getRate(root string, size int64) (float64, error) {
+	start := time.Now()
+	resp, err := http.Get(d.base + "/ipfs/" + root)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil || n != size {
+		return 0, fmt.Errorf("GET /ipfs/%s: %d of %d bytes: %v", root, n, size, err)
+	}
+	return float64(size) / 1e6 / time.Since(start).Seconds(), nil
 }
 
 // swarmAddr is the first swarm address of d, with its peer ID.
@@ -146,7 +182,7 @@ func runDaemons(cairn string, size int64, runs int, dir string) error {
 	}()
 	var root string
 	for i := range 3 {
-		p, err := startBenchDaemon(bin, filepath.Join(dir, fmt.Sprintf("dprov%d", i)))
+		p, err := startBenchDaemon(bin, filepath.Join(dir, fmt.Sprintf("dprov%d", i)), noReplication)
 		if err != nil {
 			return err
 		}
@@ -219,7 +255,7 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		os.Setenv("CAIRN_CPUPROFILE", fmt.Sprintf("%s.%d", daemonProfile, len(provs)))
 		defer os.Unsetenv("CAIRN_CPUPROFILE")
 	}
-	f, err := startBenchDaemon(bin, repoDir)
+	f, err := startBenchDaemon(bin, repoDir, noReplication)
 	if err != nil {
 		return 0, err
 	}
@@ -233,19 +269,10 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 			return 0, err
 		}
 	}
-	start := time.Now()
 	if viaGateway {
-		resp, err := http.Get(f.base + "/ipfs/" + root)
-		if err != nil {
-			return 0, err
-		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if err != nil || n != size {
-			return 0, fmt.Errorf("GET /ipfs/%s: %d of %d bytes: %v", root, n, size, err)
-		}
-		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+		return f.getRate(root, size)
 	}
+	start := time.Now()
 	out := repoDir + ".out"
 	defer os.Remove(out)
 	cmd := exec.Command(bin, "get", root, "-o", out)

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -59,83 +53,22 @@ func runReadAfter(cairn string, size int64, runs int, dir string) error {
 }
 
 func readAfterRound(bin, repoDir, input string, size int64, set [][2]string) (add, first, second float64, err error) {
-	env := append(os.Environ(), "CAIRN_PATH="+repoDir)
 	defer os.RemoveAll(repoDir)
-	run := func(args ...string) error {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = env
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("cairn %s: %v: %s", strings.Join(args, " "), err, out)
-		}
-		return nil
-	}
-	if err := run("init"); err != nil {
-		return 0, 0, 0, err
-	}
-	for _, kv := range set {
-		if err := run("config", kv[0], kv[1]); err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	daemon := exec.Command(bin, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--gateway", "127.0.0.1:0")
-	daemon.Env = env
-	if err := daemon.Start(); err != nil {
-		return 0, 0, 0, err
-	}
-	defer func() { daemon.Process.Kill(); daemon.Wait() }()
-	var base string
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if b, err := os.ReadFile(filepath.Join(repoDir, "api")); err == nil {
-			base = strings.TrimSpace(string(b))
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, 0, 0, fmt.Errorf("the daemon published no API address within 30s")
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-	tok, err := os.ReadFile(filepath.Join(repoDir, "api-token"))
+	d, err := startBenchDaemon(bin, repoDir, set)
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	f, err := os.Open(input)
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	defer f.Close()
-	ctx := context.Background()
-	req, _ := http.NewRequestWithContext(ctx, "POST", base+"/api/v1/add", f)
-	req.ContentLength = size
-	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	defer d.stop()
 	start := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	root, err := d.addFile(input)
 	if err != nil {
 		return 0, 0, 0, err
-	}
-	var res struct{ Cid string }
-	err = json.NewDecoder(resp.Body).Decode(&res)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		return 0, 0, 0, fmt.Errorf("add: %s %v", resp.Status, err)
 	}
 	add = float64(size) / 1e6 / time.Since(start).Seconds()
-	get := func() (float64, error) {
-		start := time.Now()
-		resp, err := http.Get(base + "/ipfs/" + res.Cid)
-		if err != nil {
-			return 0, err
-		}
-		defer resp.Body.Close()
-		n, err := io.Copy(io.Discard, resp.Body)
-		if err != nil || n != size {
-			return 0, fmt.Errorf("GET: %d of %d bytes: %v", n, size, err)
-		}
-		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
-	}
-	if first, err = get(); err != nil {
+	if first, err = d.getRate(root, size); err != nil {
 		return 0, 0, 0, err
 	}
-	if second, err = get(); err != nil {
+	if second, err = d.getRate(root, size); err != nil {
 		return 0, 0, 0, err
 	}
 	return add, first, second, nil
