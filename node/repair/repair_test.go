@@ -127,14 +127,27 @@ func TestDeadHoldersDoNotCount(t *testing.T) {
 	k := key(t, "k")
 	order := kb.SortClosestPeers(slices.Clone(ids), kb.ConvertKey(string(k)))
 	holders := order[:3]
-	self := net[order[0]]
-	if d := self.Decide(k, holders, false); d.Live != 3 || len(d.Push) != 0 {
-		t.Fatalf("healthy chunk: %+v", d)
+	for _, h := range holders {
+		if d := net[h].Decide(k, holders, false); d.Live != 3 || len(d.Push) != 0 {
+			t.Fatalf("healthy chunk, seen from %s: %+v", h, d)
+		}
 	}
-	self.PeerDown(order[1], time.Unix(100, 0))
-	d := self.Decide(k, holders, false)
-	if d.Live != 2 || !slices.Equal(d.Push, order[3:4]) {
-		t.Fatalf("after a holder died: %+v, want a push to %s", d, order[3])
+	// The survivors both see the death; the one rendezvous hashing elects
+	// repairs, the other leaves it alone.
+	survivors := []peer.ID{order[0], order[2]}
+	repairer := Repairer(k, survivors)
+	for _, h := range survivors {
+		net[h].PeerDown(order[1], time.Unix(100, 0))
+		d := net[h].Decide(k, holders, false)
+		if d.Live != 2 {
+			t.Fatalf("%s counts %d live holders after one died, want 2", h, d.Live)
+		}
+		switch {
+		case h == repairer && !slices.Equal(d.Push, order[3:4]):
+			t.Fatalf("the elected repairer plans %+v, want a push to %s", d, order[3])
+		case h != repairer && len(d.Push) != 0:
+			t.Fatalf("%s is not the elected repairer but pushes to %v", h, d.Push)
+		}
 	}
 }
 
