@@ -5,6 +5,9 @@
 // client, loopback included), Prometheus metrics on /metrics and a
 // liveness probe on /healthz.
 //
+// With Config.Console set, GET / and /console/ are the web console
+// (package gateway/console), which answers only at APIHosts.
+//
 // API (all JSON unless noted; errors are {"error": "..."} with a 4xx/5xx):
 //
 //	GET  /api/v1/id                       {"ID", "Addresses"}
@@ -102,6 +105,10 @@ type Config struct {
 	MaxCARRepeatBytes int64
 	// Registry receives the gateway's metrics; nil makes a fresh one.
 	Registry *prometheus.Registry
+	// Console, if set, serves GET / and /console/ (the web console);
+	// without it / is a 404. It answers only at APIHosts, as the API
+	// does, since it shows what the API's open reads show.
+	Console http.Handler
 }
 
 // Server is the HTTP handler of a node.
@@ -184,6 +191,16 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("OPTIONS /ipfs/{cid}", s.handleIPFSOptions)
 	s.mux.HandleFunc("OPTIONS /ipfs/{cid}/{path...}", s.handleIPFSOptions)
 	s.mux.HandleFunc("POST /ipfs/{$}", s.auth(s.handleUpload))
+	if s.cfg.Console != nil {
+		s.mux.Handle("GET /{$}", s.cfg.Console)
+		s.mux.Handle("GET /console/", s.cfg.Console)
+	}
+}
+
+// hostChecked says whether a path answers only at APIHosts: the API, and
+// the console, whose pages show what the API's open reads show.
+func hostChecked(path string) bool {
+	return strings.HasPrefix(path, "/api/") || path == "/" || strings.HasPrefix(path, "/console/")
 }
 
 // ServeHTTP implements http.Handler.
@@ -203,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.rc.SetReadDeadline(rec.start.Add(rec.idle))
 		r.Body = &idleReader{ReadCloser: r.Body, rc: rec.rc, idle: s.cfg.ClientTimeout}
 	}
-	if strings.HasPrefix(r.URL.Path, "/api/") && len(s.cfg.APIHosts) > 0 && !slices.Contains(s.cfg.APIHosts, strings.ToLower(r.Host)) {
+	if hostChecked(r.URL.Path) && len(s.cfg.APIHosts) > 0 && !slices.Contains(s.cfg.APIHosts, strings.ToLower(r.Host)) {
 		writeError(rec, http.StatusMisdirectedRequest, fmt.Errorf("the API answers only at %s, not %q", strings.Join(s.cfg.APIHosts, ", "), r.Host))
 	} else {
 		s.mux.ServeHTTP(rec, r)
@@ -217,7 +234,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // routeOf names the part of the API a matched pattern belongs to, a label
-// with few values: "ipfs", "api", "metrics" or "other".
+// with few values: "ipfs", "api", "console", "metrics" or "other".
 func routeOf(pattern string) string {
 	_, path, _ := strings.Cut(pattern, " ")
 	switch {
@@ -225,6 +242,8 @@ func routeOf(pattern string) string {
 		return "ipfs"
 	case strings.HasPrefix(path, "/api/"):
 		return "api"
+	case path == "/{$}" || strings.HasPrefix(path, "/console/"):
+		return "console"
 	case path == "/metrics":
 		return "metrics"
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cairnstore/cairn/cmd/nodeapi"
 	"github.com/cairnstore/cairn/gateway"
+	"github.com/cairnstore/cairn/gateway/console"
 	"github.com/cairnstore/cairn/node"
 	"github.com/cairnstore/cairn/node/repo"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -118,8 +119,25 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 	if err != nil {
 		return fmt.Errorf("gateway: %w", err)
 	}
+	backend := &nodeapi.Online{N: n}
+	cons, err := console.New(console.Config{Backend: backend, FetchTimeout: time.Duration(cfg.Gateway.FetchTimeout)})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	consCtx, stopConsole := context.WithCancel(ctx)
+	consDone := make(chan struct{})
+	go func() {
+		defer close(consDone)
+		cons.Run(consCtx)
+	}()
+	defer func() {
+		stopConsole()
+		<-consDone
+	}()
 	gw, err := gateway.New(gateway.Config{
-		Backend:       &nodeapi.Online{N: n},
+		Backend:       backend,
+		Console:       cons,
 		Token:         token,
 		APIHosts:      apiHosts(ln.Addr(), cfg.Gateway.APIHosts),
 		FetchTimeout:  time.Duration(cfg.Gateway.FetchTimeout),
@@ -164,6 +182,7 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		fmt.Fprintf(out, "swarm listening on %s\n", a)
 	}
 	fmt.Fprintf(out, "gateway and API on %s\n", base)
+	fmt.Fprintf(out, "web console on %s/\n", base)
 	if warn := openSwarmWarning(path, cfg.Cluster.Writers, n.Addrs()); warn != "" {
 		fmt.Fprintln(errw, warn)
 	}
