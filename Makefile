@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v '/simulations$$')
 
-.PHONY: fuzz all build run tour test test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust bench-repair conformance interop-kubo sim clean
+.PHONY: fuzz all build run tour test screenshot test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust bench-repair conformance interop-kubo sim clean
 
 all: build
 
@@ -25,6 +25,10 @@ tour: build
 	@./scripts/tour.sh $(BIN)
 
 test: vet fmt-check test-race test-sim test-vectors
+
+# The README's screenshot of the web console, taken by its browser test.
+screenshot:
+	CAIRN_CONSOLE_SCREENSHOT=$(CURDIR)/gateway/console/overview.png $(GO) test -count=1 -run TestConsoleInABrowser ./cmd/cairn/
 
 vet:
 	$(GO) vet $(PKGS)

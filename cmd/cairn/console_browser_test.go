@@ -53,6 +53,10 @@ func consoleCluster(t *testing.T) (base, token string) {
 		startDaemon(t, dir, extra...)
 		repos = append(repos, dir)
 	}
+	// A few files, so the overview has pins to count.
+	for i, name := range []string{"site-backup.tar", "photos-2026.zip", "notes.md"} {
+		mustCairn(t, repos[i], nil, "add", writeNamedFile(t, name, randomBytes(int64(i), (i+1)<<20)))
+	}
 	b, err := os.ReadFile(repo.APIFilePath(repos[0]))
 	if err != nil {
 		t.Fatal(err)

@@ -27,7 +27,7 @@ type tick struct {
 }
 
 const (
-	chartW, chartH = 720, 160
+	chartW, chartH = 1100, 180
 	chartPad       = 4.0
 )
 

@@ -60,7 +60,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	now := c.cfg.Now()
 	self := c.cfg.Backend.Identity().ID
-	d := overviewData{Pins: st.Pins, Span: c.cfg.Span.String(), Every: c.cfg.SampleEvery.String(),
+	d := overviewData{Pins: st.Pins, Span: spanText(c.cfg.Span), Every: c.cfg.SampleEvery.String(),
 		Updated: now.UTC().Format("15:04:05 UTC")}
 	for _, n := range st.Nodes {
 		row := nodeRow{NodeStatus: n, Self: n.ID == self, Seen: ago(now, n.LastSeen), Capacity: n.Capacity > 0}
@@ -105,4 +105,18 @@ func (c *Console) peers(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) upload(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "upload", "Upload", nil)
+}
+
+// spanText names a span as a heading says it: "hour", "6 hours", "30
+// minutes".
+func spanText(d time.Duration) string {
+	switch {
+	case d == time.Hour:
+		return "hour"
+	case d%time.Hour == 0:
+		return fmt.Sprintf("%d hours", d/time.Hour)
+	case d%time.Minute == 0:
+		return fmt.Sprintf("%d minutes", d/time.Minute)
+	}
+	return d.String()
 }
