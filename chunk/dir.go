@@ -19,6 +19,9 @@ type DirOptions struct {
 	Hidden bool
 	// Workers hashing a large file's chunks in parallel (AddOptions.Workers).
 	Workers int
+	// Name is the label the tree's pin gets (a folder's name); chunk
+	// itself ignores it, as it does AddOptions.Name.
+	Name string
 	// Progress, if set, is called from the goroutine calling AddTree as
 	// files are added: after each file, and as a large file's chunks are
 	// stored.

@@ -497,6 +497,11 @@ func (s *Server) handlePinStatus(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	release, ok := s.acquireSlot(w) // probes every block's holders, and fetches what is missing
+	if !ok {
+		return
+	}
+	defer release()
 	out, err := s.cfg.Backend.PinStatus(r.Context(), c, s.readOpts())
 	if err != nil {
 		writeError(w, fetchStatus(err), err)

@@ -165,7 +165,12 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, opts chunk.AddOp
 			writeError(w, http.StatusBadRequest, ferr)
 			return
 		case first.Part != nil && first.isTree():
-			dopts := chunk.DirOptions{Hash: opts.Hash, Hidden: true} // the client chose what to send
+			// The client chose what to send (Hidden); the pin is named
+			// ?name= or else after the folder.
+			dopts := chunk.DirOptions{Hash: opts.Hash, Hidden: true, Name: opts.Name}
+			if dopts.Name == "" {
+				dopts.Name = uploadName(first.path[0])
+			}
 			res, err = s.cfg.Backend.AddTree(r.Context(), newMultipartTree(mr, first), dopts)
 		default:
 			if opts.Name == "" {

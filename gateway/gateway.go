@@ -17,7 +17,8 @@
 //	POST /api/v1/peers/connect?addr=MA    connect to a peer (auth)
 //	GET  /api/v1/providers/{cid}?max=N    {"Providers", "RPCs", "Hops"}
 //	POST /api/v1/add?hash=H&name=N        body: the file (auth); {"Cid", "Size", "Blocks"}; N is
-//	                                      the name its pin gets (default: a multipart part's filename)
+//	                                      the name its pin gets (default: a multipart part's filename,
+//	                                      or an uploaded folder's name)
 //	GET  /api/v1/stat/{cid}[/{path}]      {"cid", "size", "blocks", "type"}
 //	GET  /api/v1/resolve/{cid}[/{path}]   {"cid", "type", "size", "target"}: what the path names
 //	GET  /api/v1/ls/{cid}[/{path}]        {"Entries": [{"name", "cid", "type", "size"}]}: a folder

@@ -397,7 +397,7 @@ func (n *Node) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirO
 	if err != nil {
 		return res, err
 	}
-	res.Copies, err = n.publish(ctx, res.Root, []pinset.Pin{{Root: res.Root, Bytes: res.Tsize}}, keys)
+	res.Copies, err = n.publish(ctx, res.Root, []pinset.Pin{{Root: res.Root, Name: opts.Name, Bytes: res.Tsize}}, keys)
 	return res, err
 }
 

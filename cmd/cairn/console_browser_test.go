@@ -242,6 +242,13 @@ func TestConsoleInABrowserAgainstThreeDaemons(t *testing.T) {
 		t.Fatalf("/ipfs/%s reads %q, want %q", root, blob, content)
 	}
 
+	// Its link leads to the Files page, which previews it.
+	browserDo(t, ctx, "open the upload in Files", chromedp.Click(chromedp.CSS(`a[data-uploaded="dropped.txt"]`)),
+		chromedp.WaitVisible(chromedp.CSS("pre.preview")))
+	if got := browserRun(t, ctx, "the preview", chromedp.Text(chromedp.CSS("pre.preview"))); strings.TrimSpace(got) != strings.TrimSpace(content) {
+		t.Fatalf("the Files page previews %q, want %q", got, content)
+	}
+
 	// Pins lists it with its copies, filled in from its status.
 	browserDo(t, ctx, "open pins", chromedp.Navigate(base+"/console/pins?q=dropped"))
 	copies := browserRun(t, ctx, "the pin's copies", chromedp.Poll[string](

@@ -11,7 +11,7 @@ import (
 // here so the page draws it without JavaScript and tests read it as data.
 type chart struct {
 	W, H      int
-	Under     string // polyline points of chunks below R
+	Under     []string // polylines of chunks below R, broken at gaps
 	Bars      []bar  // repair traffic per sample
 	MaxUnder  int64  // the left axis' top
 	MaxPushed int64  // the right axis' top, bytes per sample
@@ -52,27 +52,32 @@ func plot(samples []Sample, now time.Time, span, every time.Duration) chart {
 	}
 	barW := max(inner*float64(every)/float64(span), 1)
 	var pts strings.Builder
+	line := func() {
+		if pts.Len() > 0 {
+			c.Under = append(c.Under, strings.TrimSpace(pts.String()))
+			pts.Reset()
+		}
+	}
 	for _, s := range samples {
 		if s.At.Before(from) {
 			continue
 		}
+		if s.Gap {
+			line()
+		}
 		fmt.Fprintf(&pts, "%s,%s ", num(x(s.At)), num(y(s.Under, c.MaxUnder)))
 		if s.Pushed > 0 {
 			top := y(s.Pushed, c.MaxPushed)
-			c.Bars = append(c.Bars, bar{X: x(s.At) - barW, Y: top, W: barW, H: float64(chartH) - chartPad - top})
+			left := max(x(s.At)-barW, chartPad)
+			c.Bars = append(c.Bars, bar{X: left, Y: top, W: x(s.At) - left, H: float64(chartH) - chartPad - top})
 		}
 	}
-	c.Under = strings.TrimSpace(pts.String())
-	for m := span; m >= 0; m -= span / 4 {
-		label := "now"
-		if m > 0 {
-			label = "-" + strconv.Itoa(int(m.Minutes())) + "m"
-		}
-		c.Ticks = append(c.Ticks, tick{X: x(now.Add(-m)), Label: label})
-		if span/4 == 0 {
-			break
-		}
+	line()
+	for i := range 5 {
+		back := span - span*time.Duration(i)/4
+		c.Ticks = append(c.Ticks, tick{X: x(now.Add(-back)), Label: ago(now, now.Add(-back))})
 	}
+	c.Ticks[4].Label = "now"
 	return c
 }
 

@@ -117,7 +117,7 @@ func New(cfg Config) (*Console, error) {
 		mux:     http.NewServeMux(),
 		pages:   pg,
 		fetches: make(chan struct{}, cfg.MaxFetches),
-		hist:    NewHistory(int(cfg.Span/cfg.SampleEvery) + 1),
+		hist:    NewHistory(int(cfg.Span/cfg.SampleEvery)+1, cfg.SampleEvery),
 	}
 	c.routes()
 	return c, nil
@@ -128,7 +128,7 @@ func (c *Console) Run(ctx context.Context) {
 	t := time.NewTicker(c.cfg.SampleEvery)
 	defer t.Stop()
 	for {
-		c.Sample(ctx)
+		c.Record(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -137,13 +137,13 @@ func (c *Console) Run(ctx context.Context) {
 	}
 }
 
-// Sample takes one sample now (Run calls it; tests call it directly).
-func (c *Console) Sample(ctx context.Context) {
+// Record takes one sample now (Run calls it; tests call it directly).
+func (c *Console) Record(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.SampleEvery)
 	defer cancel()
 	st, err := c.cfg.Backend.ClusterStatus(ctx)
 	if err != nil {
-		return // a gap in the chart says it
+		return // the next sample is marked as after a gap
 	}
 	m := c.cfg.Backend.Metrics()
 	c.mu.Lock()
@@ -188,12 +188,10 @@ func (c *Console) routes() {
 	c.mux.HandleFunc("GET /console/static/{name}", c.static)
 }
 
-// acquireFetch takes a slot for a page that reads content not held here;
-// false when none is free.
-func (c *Console) acquireFetch(held bool) (release func(), ok bool) {
-	if held {
-		return func() {}, true
-	}
+// acquireFetch takes a slot for a page that reads content or probes
+// peers (a pin's page, the files pages): even a root held here may lead to
+// a path or entries that are not. False when none is free.
+func (c *Console) acquireFetch() (release func(), ok bool) {
 	select {
 	case c.fetches <- struct{}{}:
 		return func() { <-c.fetches }, true

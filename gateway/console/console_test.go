@@ -132,7 +132,7 @@ func TestOverviewAndPinsRenderOnTheServer(t *testing.T) {
 	srv, n, cons := newConsole(t)
 	report := add(t, srv.URL, "quarterly report.txt", []byte("numbers, mostly\n"))
 	add(t, srv.URL, "holiday.jpg", bytes.Repeat([]byte{0xff, 0xd8}, 3000))
-	cons.Sample(t.Context())
+	cons.Record(t.Context())
 
 	home := page(t, srv.URL+"/")
 	mustContain(t, "the overview", home, `data-node="`+n.ID().String()+`"`, "this node", "2 pins", `class="state up"`,
@@ -166,6 +166,7 @@ func TestFilesBrowseFoldersAndPreviewTextAndImages(t *testing.T) {
 	}
 	root := addFolder(t, srv.URL, files, []string{"album/notes/read me.md", "album/photo.png", "album/z+z.txt"})
 
+	mustContain(t, "the pins page", page(t, srv.URL+"/console/pins?q=album"), `>album</a>`) // named after the folder
 	dir := page(t, srv.URL+"/console/files/"+root)
 	mustContain(t, "the folder", dir, ">notes/<", ">photo.png<", ">z&#43;z.txt<", `href="/console/files/`+root+`/notes"`)
 	text := page(t, srv.URL+"/console/files/"+root+"/notes/read%20me.md")
@@ -277,7 +278,7 @@ func BenchmarkOverview(b *testing.B) {
 	for i := range 20 {
 		add(b, srv.URL, "file-"+string(rune('a'+i)), []byte{byte(i)})
 	}
-	cons.Sample(b.Context())
+	cons.Record(b.Context())
 	b.ReportAllocs()
 	for b.Loop() {
 		page(b, srv.URL+"/?part=main")

@@ -72,11 +72,11 @@ func (c *Console) files(w http.ResponseWriter, r *http.Request) {
 	}
 	root, err := chunk.ParseCID(r.PathValue("cid"))
 	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("files: %w", err))
 		return
 	}
 	p := strings.Trim(r.PathValue("path"), "/")
-	release, ok := c.acquireFetch(c.cfg.Backend.Has(root))
+	release, ok := c.acquireFetch()
 	if !ok {
 		c.busy(w, r)
 		return

@@ -15,9 +15,13 @@ type Sample struct {
 	Under int64
 	// Repairing is the repairs waiting in the nodes' current walks.
 	Repairing int64
-	// Pushed is the bytes this node pushed to repair or replicate since
-	// the sample before (0 for the first).
+	// Pushed is the bytes this node pushed to repair or replicate per
+	// sampling interval, over the time since the sample before (0 for the
+	// first): a sample taken late is not drawn taller for it.
 	Pushed int64
+	// Gap says no sample was taken for more than two intervals before
+	// this one (the status could not be read): the chart breaks its line.
+	Gap bool
 	// pushedTotal is the node's counter, kept to work out the next delta.
 	pushedTotal int64
 }
@@ -27,14 +31,15 @@ type Sample struct {
 // cluster's size. It is plain data, fed by Add, so tests drive it with
 // made-up clocks; it is not safe for concurrent use (Console locks it).
 type History struct {
+	every time.Duration
 	ring  []Sample
 	start int // index of the oldest sample
 	n     int
 }
 
-// NewHistory keeps up to size samples.
-func NewHistory(size int) *History {
-	return &History{ring: make([]Sample, max(size, 1))}
+// NewHistory keeps up to size samples, taken every interval.
+func NewHistory(size int, every time.Duration) *History {
+	return &History{every: every, ring: make([]Sample, max(size, 1))}
 }
 
 // Observe turns a status and the node's metrics into a sample and adds it.
@@ -47,8 +52,13 @@ func (h *History) Observe(now time.Time, st gateway.ClusterStatus, m gateway.Met
 		s.Under += n.UnderReplicated
 		s.Repairing += n.Repairing
 	}
-	if last, ok := h.last(); ok && m.ReplicationBytes >= last.pushedTotal {
-		s.Pushed = m.ReplicationBytes - last.pushedTotal
+	if last, ok := h.last(); ok {
+		elapsed := now.Sub(last.At)
+		s.Gap = elapsed > 2*h.every
+		if m.ReplicationBytes >= last.pushedTotal && elapsed > 0 {
+			// A counter that went down restarted: no figure for this one.
+			s.Pushed = int64(float64(m.ReplicationBytes-last.pushedTotal) * float64(h.every) / float64(elapsed))
+		}
 	}
 	h.Add(s)
 }

@@ -15,7 +15,7 @@ func status(nodes ...gateway.NodeStatus) gateway.ClusterStatus {
 }
 
 func TestHistoryCountsLiveNodesAndPushDeltas(t *testing.T) {
-	h := NewHistory(10)
+	h := NewHistory(10, 10*time.Second)
 	t0 := time.Unix(1000, 0)
 	h.Observe(t0, status(
 		gateway.NodeStatus{State: "up", UnderReplicated: 3, Repairing: 2},
@@ -36,8 +36,31 @@ func TestHistoryCountsLiveNodesAndPushDeltas(t *testing.T) {
 	}
 }
 
+// A sample taken after missed ones marks a gap, and its pushes are spread
+// over the time since the last: the chart neither joins across the gap
+// nor draws a taller bar for it.
+func TestALateSampleMarksAGapAndSpreadsItsPushes(t *testing.T) {
+	every := 10 * time.Second
+	h := NewHistory(10, every)
+	t0 := time.Unix(1000, 0)
+	h.Observe(t0, status(), gateway.Metrics{ReplicationBytes: 0})
+	h.Observe(t0.Add(every), status(), gateway.Metrics{ReplicationBytes: 1000})
+	h.Observe(t0.Add(5*every), status(), gateway.Metrics{ReplicationBytes: 5000}) // three missed
+	got := h.Since(t0)
+	if got[1].Gap || got[1].Pushed != 1000 {
+		t.Errorf("on time: %+v, want no gap and 1000 pushed", got[1])
+	}
+	if !got[2].Gap || got[2].Pushed != 1000 {
+		t.Errorf("late: %+v, want a gap and 1000 per interval", got[2])
+	}
+	c := plot(got, t0.Add(5*every), time.Hour, every)
+	if len(c.Under) != 2 {
+		t.Errorf("%d lines, want the line broken in two at the gap", len(c.Under))
+	}
+}
+
 func TestHistoryForgetsTheOldestWhenFull(t *testing.T) {
-	h := NewHistory(3)
+	h := NewHistory(3, time.Second)
 	t0 := time.Unix(0, 0)
 	for i := range 5 {
 		h.Add(Sample{At: t0.Add(time.Duration(i) * time.Second), Under: int64(i)})
@@ -69,7 +92,10 @@ func TestPlotScalesSamplesIntoTheChart(t *testing.T) {
 	if c.MaxUnder != 6 || c.MaxPushed != 6000 || c.Samples != 360 {
 		t.Fatalf("scale tops under %d pushed %d over %d samples, want 6, 6000, 360", c.MaxUnder, c.MaxPushed, c.Samples)
 	}
-	pts := strings.Fields(c.Under)
+	if len(c.Under) != 1 {
+		t.Fatalf("%d lines, want one (no gaps)", len(c.Under))
+	}
+	pts := strings.Fields(c.Under[0])
 	if len(pts) != 360 {
 		t.Fatalf("%d points, want 360", len(pts))
 	}
@@ -89,14 +115,14 @@ func TestPlotScalesSamplesIntoTheChart(t *testing.T) {
 	if last := c.Bars[5]; last.Y != top || last.Y+last.H != bottom {
 		t.Errorf("the largest push's bar spans %v to %v, want the full height %v to %v", last.Y, last.Y+last.H, top, bottom)
 	}
-	if len(c.Ticks) != 5 || c.Ticks[0].Label != "-60m" || c.Ticks[4].Label != "now" {
+	if len(c.Ticks) != 5 || c.Ticks[0].Label != "1h ago" || c.Ticks[1].Label != "45m ago" || c.Ticks[4].Label != "now" {
 		t.Errorf("ticks %+v", c.Ticks)
 	}
 }
 
 func TestPlotOfNoSamplesIsEmpty(t *testing.T) {
 	c := plot(nil, time.Unix(0, 0), time.Hour, 10*time.Second)
-	if c.Under != "" || len(c.Bars) != 0 || c.Samples != 0 {
+	if len(c.Under) != 0 || len(c.Bars) != 0 || c.Samples != 0 {
 		t.Fatalf("plot of nothing: %+v", c)
 	}
 }

@@ -40,6 +40,8 @@ type overviewData struct {
 // are about to be repaired), then chunks below R.
 func judge(d overviewData) health {
 	switch {
+	case len(d.Nodes) == 0:
+		return health{"warn", "No node has reported its status yet"}
 	case d.Down > 0 && d.Under > 0:
 		return health{"bad", fmt.Sprintf("%d node(s) down, %d chunk(s) below R", d.Down, d.Under)}
 	case d.Down > 0:

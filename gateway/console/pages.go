@@ -31,13 +31,17 @@ var pageNames = []string{"overview", "pins", "pin", "files", "peers", "upload", 
 // staticVersion is a hash of the embedded static files, for their URLs.
 var staticVersion = func() string {
 	h := sha256.New()
-	fs.WalkDir(assets, "assets/static", func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			b, _ := assets.ReadFile(p)
-			h.Write(b)
+	err := fs.WalkDir(assets, "assets/static", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		return nil
+		b, err := assets.ReadFile(p)
+		h.Write(b)
+		return err
 	})
+	if err != nil {
+		panic("console: embedded static files: " + err.Error()) // a broken build, not input
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }()
 

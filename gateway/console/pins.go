@@ -120,10 +120,10 @@ const maxBlockRows = 1000
 func (c *Console) pinDetail(w http.ResponseWriter, r *http.Request) {
 	root, err := chunk.ParseCID(r.PathValue("cid"))
 	if err != nil {
-		c.fail(w, r, http.StatusBadRequest, err)
+		c.fail(w, r, http.StatusBadRequest, fmt.Errorf("pin: %w", err))
 		return
 	}
-	release, ok := c.acquireFetch(false) // probes every block's holders
+	release, ok := c.acquireFetch() // probes every block's holders
 	if !ok {
 		c.busy(w, r)
 		return

@@ -168,10 +168,19 @@
     return { bar, result };
   }
 
+  // pinName is the name a pin may take (the set refuses over 255 bytes or
+  // control characters): an odd name is no reason to fail an upload.
+  function pinName(name) {
+    const ok = new TextEncoder().encode(name).length <= 255 && !/[\x00\r\n]/.test(name);
+    return ok ? name : '';
+  }
+
   async function uploadOne(item) {
     const size = item.files.reduce((n, f) => n + f.file.size, 0);
     const row = uploadRow(item.name + (item.folder ? '/' : ''), size);
     let url = '/api/v1/add';
+    const name = pinName(item.name);
+    if (name) url += '?name=' + encodeURIComponent(name);
     let body;
     if (item.folder) {
       body = new FormData();
@@ -180,7 +189,6 @@
         body.append('file', f.file, f.path.split('/').map(encodeURIComponent).join('/'));
       }
     } else {
-      url += '?name=' + encodeURIComponent(item.name);
       body = item.files[0].file;
     }
     try {
@@ -233,14 +241,13 @@
     drop.addEventListener('drop', async (e) => {
       e.preventDefault();
       drop.classList.remove('over');
-      const dt = e.dataTransfer;
-      // Entries must be taken while the event lasts.
-      const entries = Array.from(dt.items || [])
-        .map((it) => (it.webkitGetAsEntry ? it.webkitGetAsEntry() : null));
-      const files = Array.from(dt.files);
+      // Entries and files must be taken while the event lasts, each file
+      // item's from itself (a drag from a page also carries text items).
+      const dropped = Array.from(e.dataTransfer.items || [])
+        .filter((it) => it.kind === 'file')
+        .map((it) => ({ entry: it.webkitGetAsEntry ? it.webkitGetAsEntry() : null, file: it.getAsFile() }));
       const items = [];
-      for (let i = 0; i < files.length; i++) {
-        const entry = entries[i];
+      for (const { entry, file } of dropped) {
         if (entry && entry.isDirectory) {
           const list = [];
           try {
@@ -249,9 +256,13 @@
             say('Could not read the folder ' + entry.name + ': ' + err, 'error');
             continue;
           }
+          if (!list.length) {
+            say('The folder ' + entry.name + ' has no files: nothing to upload.', 'error');
+            continue;
+          }
           items.push({ name: entry.name, folder: true, files: list });
-        } else {
-          items.push({ name: files[i].name, folder: false, files: [{ path: files[i].name, file: files[i] }] });
+        } else if (file) {
+          items.push({ name: file.name, folder: false, files: [{ path: file.name, file }] });
         }
       }
       uploadAll(items);
