@@ -12,9 +12,9 @@ import (
 type chart struct {
 	W, H      int
 	Under     []string // polylines of chunks below R, broken at gaps
-	Bars      []bar  // repair traffic per sample
-	MaxUnder  int64  // the left axis' top
-	MaxPushed int64  // the right axis' top, bytes per sample
+	Bars      []bar    // repair traffic per sample
+	MaxUnder  int64    // the left axis' top
+	MaxPushed int64    // the right axis' top, bytes per sample
 	Ticks     []tick
 	Samples   int
 }
