@@ -62,6 +62,7 @@ type replicator struct {
 	admit    *admission
 
 	events   chan peerEvent
+	silent   map[peer.ID]bool // run's: connected but not answering pings
 	decides  chan decideReq
 	ticking  chan struct{} // closed by Start: ticks and walks begin
 	tickOnce sync.Once
@@ -85,6 +86,8 @@ const (
 	peerFull   // refused a copy: passed over for a while
 	peerFailed // failed a proof of possession: distrusted
 	peerProved // proved possession: vouched for
+	peerSilent   // connected, but answered no ping for a while: down since at
+	peerAnswered // a silent peer answered again
 )
 
 type peerEvent struct {
@@ -144,7 +147,8 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 		cfg.PeerRate = 256 << 20
 	}
 	r := &replicator{n: n, cfg: cfg, policy: p, budget: repair.NewBudget(cfg.Bandwidth, max(cfg.Bandwidth, 4<<20)),
-		events: make(chan peerEvent, 256), decides: make(chan decideReq), ticking: make(chan struct{})}
+		events: make(chan peerEvent, 256), decides: make(chan decideReq), ticking: make(chan struct{}),
+		silent: map[peer.ID]bool{}}
 	r.admit = newAdmission(cfg.PeerQuota, cfg.PeerRate, func(k mh.Multihash) bool {
 		if !n.Has(cid.NewCidV1(cid.Raw, k)) {
 			return true // freed: it no longer takes room
@@ -176,6 +180,7 @@ func newReplicator(n *Node, cfg ReplicationConfig) (*replicator, error) {
 func (r *replicator) launch() {
 	r.n.host.Network().Notify(r.notifiee)
 	r.n.goBG(r.run)
+	r.n.goBG(r.pingLoop)
 }
 
 // startTicking lets run tick the policy and walk (Start).
@@ -203,7 +208,9 @@ func (r *replicator) reconcile() {
 	connected := map[peer.ID]bool{r.n.host.ID(): true}
 	for _, p := range peers {
 		connected[p] = true
-		r.policy.PeerUp(p)
+		if !r.silent[p] {
+			r.policy.PeerUp(p)
+		}
 	}
 	for _, p := range r.policy.Live() {
 		if !connected[p] {
@@ -239,9 +246,14 @@ func (r *replicator) run() {
 			tick = ticker.C
 		case e := <-r.events:
 			switch e.kind {
-			case peerUp:
+			case peerUp, peerAnswered:
+				delete(r.silent, e.p)
 				r.policy.PeerUp(e.p)
 			case peerDown:
+				delete(r.silent, e.p)
+				r.policy.PeerDown(e.p, e.at)
+			case peerSilent:
+				r.silent[e.p] = true
 				r.policy.PeerDown(e.p, e.at)
 			case peerFull:
 				r.policy.PeerFull(e.p, e.at)
