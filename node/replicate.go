@@ -83,9 +83,9 @@ type eventKind int
 const (
 	peerUp eventKind = iota
 	peerDown
-	peerFull   // refused a copy: passed over for a while
-	peerFailed // failed a proof of possession: distrusted
-	peerProved // proved possession: vouched for
+	peerFull     // refused a copy: passed over for a while
+	peerFailed   // failed a proof of possession: distrusted
+	peerProved   // proved possession: vouched for
 	peerSilent   // connected, but answered no ping for a while: down since at
 	peerAnswered // a silent peer answered again
 )
