@@ -17,16 +17,16 @@ import (
 // disconnected then: the grace delay runs from there, and its chunks are
 // repaired once it is over. Its first answer after that brings it back.
 
-// probeEvery is the ping interval for a grace delay: an eighth of it,
+// ProbeEvery is the ping interval for a grace delay: an eighth of it,
 // between 1 and 15 seconds, so a silent peer is noticed well within the
 // grace.
-func probeEvery(grace time.Duration) time.Duration {
+func ProbeEvery(grace time.Duration) time.Duration {
 	return min(max(grace/8, time.Second), 15*time.Second)
 }
 
-// silentAfter is how long a connected peer may go without answering
+// SilentAfter is how long a connected peer may go without answering
 // before it counts as down.
-func silentAfter(every time.Duration) time.Duration { return 3 * every }
+func SilentAfter(every time.Duration) time.Duration { return 3 * every }
 
 // liveness is the probe's bookkeeping, plain data driven by answers and
 // ticks so tests run it on a made-up clock.
@@ -85,8 +85,8 @@ const maxPings = 32
 // and tells the replicator of peers that fall silent and come back.
 func (r *replicator) pingLoop() {
 	ctx := r.n.ctx
-	every := probeEvery(r.cfg.GraceDelay)
-	live := newLiveness(silentAfter(every))
+	every := ProbeEvery(r.cfg.GraceDelay)
+	live := newLiveness(SilentAfter(every))
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {

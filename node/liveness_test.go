@@ -48,8 +48,8 @@ func TestProbeEveryStaysWithinItsBounds(t *testing.T) {
 	for grace, want := range map[time.Duration]time.Duration{
 		time.Second: time.Second, 16 * time.Second: 2 * time.Second, 2 * time.Minute: 15 * time.Second, time.Hour: 15 * time.Second,
 	} {
-		if got := probeEvery(grace); got != want {
-			t.Errorf("probeEvery(%v) = %v, want %v", grace, got, want)
+		if got := ProbeEvery(grace); got != want {
+			t.Errorf("ProbeEvery(%v) = %v, want %v", grace, got, want)
 		}
 	}
 }

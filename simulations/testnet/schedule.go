@@ -67,36 +67,40 @@ func Plan(seed int64, nodes, budget int, length, freezeFor time.Duration) []Faul
 		}
 		return b
 	}
+	// Faults last 15 to 45 s, less in a short schedule.
+	shortest, longest := min(15*time.Second, length/6), min(maxFault, length/3)
 	lost := false
 	for t := 5 * time.Second; t < length; t += time.Duration(3+rng.Intn(8)) * time.Second {
 		used := busy(t)
 		if !lost && t >= lossAt && len(used) == 0 {
 			lost = true
 			n := rng.Intn(nodes)
-			out = append(out, Fault{Kind: Loss, Nodes: []int{n}, At: t, For: 30 * time.Second})
-			t += 30 * time.Second
+			d := min(30*time.Second, length-t)
+			out = append(out, Fault{Kind: Loss, Nodes: []int{n}, At: t, For: d})
+			t += d
 			continue
 		}
-		if len(used) >= budget || (!lost && t+maxFault > lossAt) {
-			continue // full, or keeping the way clear for the loss
+		if len(used) >= budget || (!lost && t >= lossAt) {
+			continue // full, or waiting for the way to clear for the loss
 		}
-		var kind Kind
+		kind := Freeze
 		if len(pending) > 0 {
-			kind, pending = pending[0], pending[1:]
+			kind = pending[0]
 		} else {
 			kind = []Kind{Freeze, Kill, Partition, Isolate, DiskFull, Bitrot}[rng.Intn(6)]
 		}
-		d := time.Duration(15+rng.Intn(int((maxFault-15*time.Second)/time.Second))) * time.Second
-		switch kind {
-		case Freeze:
-			if len(out) == 0 {
-				d = freezeFor
-			}
-		case Bitrot:
-			d = 20 * time.Second
+		d := shortest + time.Duration(rng.Int63n(int64(longest-shortest)/int64(time.Second)+1))*time.Second
+		switch {
+		case kind == Freeze && len(out) == 0:
+			d = freezeFor
+		case kind == Bitrot:
+			d = shortest + 5*time.Second
 		}
-		if t+d > length {
-			break
+		if t+d > length || (!lost && t+d > lossAt) {
+			continue // it would run into the loss, or past the end
+		}
+		if len(pending) > 0 {
+			pending = pending[1:]
 		}
 		free := make([]int, 0, nodes)
 		for n := range nodes {
@@ -116,7 +120,7 @@ func Plan(seed int64, nodes, budget int, length, freezeFor time.Duration) []Faul
 	return out
 }
 
-// maxFault is the longest fault but the first freeze.
+// maxFault is the longest fault but the first freeze, in a long schedule.
 const maxFault = 45 * time.Second
 
 // MaxConcurrent is the most nodes any moment of the schedule has faulty.

@@ -240,7 +240,7 @@ func pause(ctx context.Context, d time.Duration) bool {
 func (w *Workload) write(ctx context.Context, rng *rand.Rand) {
 	for n := 0; pause(ctx, w.WriteEvery); n++ {
 		i := rng.Intn(w.Nodes)
-		actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		start := time.Now()
 		if rng.Intn(10) == 0 {
 			files := map[string][]byte{}
@@ -286,7 +286,7 @@ func (w *Workload) readLoop(ctx context.Context, rng *rand.Rand) {
 		}
 		a := acks[rng.Intn(len(acks))]
 		i := rng.Intn(w.Nodes)
-		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		start := time.Now()
 		sum, n, err := w.Client.Get(rctx, i, a.CID, a.Path)
 		cancel()

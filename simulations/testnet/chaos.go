@@ -1,0 +1,365 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// ChaosConfig sets a chaos run.
+type ChaosConfig struct {
+	Seed      int64
+	Length    time.Duration // the schedule (default 5m)
+	FreezeFor time.Duration // the first fault's freeze (default 1m)
+	Bound     time.Duration // every chunk back at R within this of the last fault (default 1m)
+	R         int           // default 3
+	Writers   int           // default 4
+	Readers   int           // default 4
+	// WriteEvery and ReadEvery pace each writer and reader (defaults
+	// 800ms and 500ms); SampleEvery the copies monitor (default 5s).
+	WriteEvery, ReadEvery, SampleEvery time.Duration
+}
+
+func (c *ChaosConfig) defaults() {
+	if c.Length == 0 {
+		c.Length = 5 * time.Minute
+	}
+	if c.FreezeFor == 0 {
+		c.FreezeFor = time.Minute
+	}
+	if c.Bound == 0 {
+		c.Bound = time.Minute
+	}
+	if c.R == 0 {
+		c.R = 3
+	}
+	if c.Writers == 0 {
+		c.Writers = 4
+	}
+	if c.Readers == 0 {
+		c.Readers = 4
+	}
+	if c.WriteEvery == 0 {
+		c.WriteEvery = 800 * time.Millisecond
+	}
+	if c.ReadEvery == 0 {
+		c.ReadEvery = 500 * time.Millisecond
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = 5 * time.Second
+	}
+}
+
+// CopySample is the copies monitor's view at one moment: over a random
+// sample of acknowledged files, the fewest live copies of any block and
+// the most.
+type CopySample struct {
+	At          time.Time
+	Least, Most int
+	Files       int
+}
+
+// Chaos runs the workload under the schedule on c, then checks the
+// promise. Its error is for a run that could not be carried out; broken
+// promises are in the report.
+func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
+	cfg.defaults()
+	if err := c.WaitConnected(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	rep := &Report{Nodes: len(c.Daemons), Seed: cfg.Seed, Length: cfg.Length, Bound: cfg.Bound, R: cfg.R, Timers: c.cfg.Timers}
+	rep.Plan = Plan(cfg.Seed, len(c.Daemons), cfg.R-1, cfg.Length, cfg.FreezeFor)
+	rec := &Record{}
+	nem := newNemesis(c, cfg.Seed, func(ctx context.Context) bool {
+		_, under := allAtR(ctx, c, rec.AcksSnapshot(), cfg.R, nil)
+		return under == 0
+	})
+	start := time.Now()
+	rep.Start = start
+
+	wctx, stopWork := context.WithCancel(ctx)
+	var work sync.WaitGroup
+	work.Add(1)
+	go func() {
+		defer work.Done()
+		(&Workload{Client: c.Client, Nodes: len(c.Daemons), Writers: cfg.Writers, Readers: cfg.Readers,
+			Seed: cfg.Seed, Rec: rec, WriteEvery: cfg.WriteEvery, ReadEvery: cfg.ReadEvery}).Run(wctx)
+	}()
+	mctx, stopMonitor := context.WithCancel(ctx)
+	var samples []CopySample
+	var mon sync.WaitGroup
+	mon.Add(1)
+	go func() {
+		defer mon.Done()
+		samples = monitor(mctx, c, rec, nem, cfg)
+	}()
+
+	nem.Run(ctx, start, rep.Plan)
+	// The last faults may end early; the workload runs to the schedule's
+	// end.
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(start.Add(cfg.Length))):
+	}
+	stopWork()
+	work.Wait()
+	rep.Applied = nem.Applied()
+	for _, a := range rep.Applied {
+		rep.LastFault = maxTime(rep.LastFault, a.End)
+	}
+	if ctx.Err() != nil {
+		stopMonitor()
+		mon.Wait()
+		return rep, ctx.Err()
+	}
+
+	// Every acknowledged chunk back at R, timed from the last fault.
+	acks := rec.AcksSnapshot()
+	deadline := rep.LastFault.Add(3 * cfg.Bound)
+	for {
+		var below []string
+		_, under := allAtR(ctx, c, acks, cfg.R, func(root string, least int, err error) {
+			if err != nil {
+				below = append(below, fmt.Sprintf("%s: %v", root, err))
+			} else {
+				below = append(below, fmt.Sprintf("%s: %d live copies", root, least))
+			}
+		})
+		rep.Under, rep.Below = under, below
+		if under == 0 {
+			rep.Recovery = time.Since(rep.LastFault)
+			break
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			rep.Recovery = -1
+			break
+		}
+		time.Sleep(time.Second) // poll interval
+	}
+	stopMonitor()
+	mon.Wait()
+	rep.Copies = samples
+
+	// The checks after the run get time of their own, whatever is left
+	// of ctx's.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+	defer cancel()
+	rep.Lost = readBack(cctx, c, acks)
+	ctx = cctx
+	rep.AddAfterFull = addAfterFull(ctx, c, rep.Applied)
+	rep.Foreign = foreignAddrs(ctx, c)
+	for _, d := range c.Daemons {
+		rep.Crashes = append(rep.Crashes, d.Crashes()...)
+	}
+	rec.mu.Lock()
+	rep.Acks, rep.Adds, rep.Reads = rec.Acks, rec.Adds, rec.Reads
+	rec.mu.Unlock()
+	rep.summarize(cfg)
+	return rep, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// roots are the distinct roots acknowledged.
+func roots(acks []Ack) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, a := range acks {
+		if !seen[a.CID] {
+			seen[a.CID] = true
+			out = append(out, a.CID)
+		}
+	}
+	return out
+}
+
+// allAtR asks, spreading the questions over the nodes not under a fault,
+// how many of the acknowledged roots have a block below r live copies;
+// each (when given) is told of every such root.
+func allAtR(ctx context.Context, c *Cluster, acks []Ack, r int, each func(root string, least int, err error)) (checked, under int) {
+	rs := roots(acks)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8)
+	for k, root := range rs {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			least, _, err := c.Client.Copies(qctx, k%len(c.Daemons), root)
+			if err != nil {
+				// That node may be down: ask the next one once.
+				least, _, err = c.Client.Copies(qctx, (k+1)%len(c.Daemons), root)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			checked++
+			if err != nil || least < r {
+				under++
+			}
+			if each != nil && (err != nil || least < r) {
+				each(root, least, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return checked, under
+}
+
+// monitor samples live copies of up to 30 random acknowledged files,
+// asking a node under no fault, until ctx ends.
+func monitor(ctx context.Context, c *Cluster, rec *Record, nem *Nemesis, cfg ChaosConfig) []CopySample {
+	rng := rand.New(rand.NewSource(cfg.Seed + 7))
+	var out []CopySample
+	for pause(ctx, cfg.SampleEvery) {
+		acks := rec.AcksSnapshot()
+		if len(acks) == 0 {
+			continue
+		}
+		faulty := nem.Faulty()
+		var healthy []int
+		for i := range c.Daemons {
+			if _, bad := faulty[i]; !bad {
+				healthy = append(healthy, i)
+			}
+		}
+		rs := roots(acks)
+		rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
+		rs = rs[:min(len(rs), 30)]
+		s := CopySample{At: time.Now(), Least: 1 << 30}
+		for k, root := range rs {
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			least, most, err := c.Client.Copies(qctx, healthy[k%len(healthy)], root)
+			cancel()
+			if err != nil {
+				continue
+			}
+			s.Files++
+			s.Least, s.Most = min(s.Least, least), max(s.Most, most)
+		}
+		if s.Files > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readBack reads every acknowledged file from every node and lists those
+// that do not come back byte for byte.
+func readBack(ctx context.Context, c *Cluster, acks []Ack) []string {
+	var mu sync.Mutex
+	var lost []string
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 8)
+	for _, a := range acks {
+		for i := range c.Daemons {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done() }()
+				var err error
+				for try := 0; try < 3; try++ { // a read may race a node's restart of a connection
+					rctx, cancel := context.WithTimeout(ctx, time.Minute)
+					var sum [32]byte
+					var n int
+					sum, n, err = c.Client.Get(rctx, i, a.CID, a.Path)
+					cancel()
+					if err == nil && (sum != a.Hash || n != a.Size) {
+						err = fmt.Errorf("%d bytes that differ from the %d acknowledged", n, a.Size)
+						break
+					}
+					if err == nil {
+						return
+					}
+				}
+				mu.Lock()
+				lost = append(lost, fmt.Sprintf("%s/%s from node %d: %v", a.CID, a.Path, i, err))
+				mu.Unlock()
+			}()
+		}
+	}
+	wg.Wait()
+	sort.Strings(lost)
+	return lost
+}
+
+// addAfterFull adds through each node whose disk was filled, now freed:
+// the node must take adds again.
+func addAfterFull(ctx context.Context, c *Cluster, applied []Applied) map[int]string {
+	out := map[int]string{}
+	for _, a := range applied {
+		if a.Kind != DiskFull {
+			continue
+		}
+		i := a.Nodes[0]
+		var err error
+		for try := 0; try < 10; try++ {
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, _, err = c.Client.Add(actx, i, "after-full", []byte(fmt.Sprintf("node %d has room again (%d)", i, try)))
+			cancel()
+			if err == nil {
+				break
+			}
+			time.Sleep(time.Second) // retry interval
+		}
+		if err != nil {
+			out[i] = err.Error()
+		} else {
+			out[i] = "ok"
+		}
+	}
+	return out
+}
+
+// foreignAddrs lists every address a node is connected to outside the
+// testnet's 10.77.0.0/16, and every route a node's namespace has past it
+// (a default route would let packets leave).
+func foreignAddrs(ctx context.Context, c *Cluster) []string {
+	net := netip.MustParsePrefix("10.77.0.0/16")
+	var out []string
+	for i := range c.Daemons {
+		peers, err := c.Client.Peers(ctx, i)
+		if err != nil {
+			out = append(out, fmt.Sprintf("node %d: peers: %v", i, err))
+			continue
+		}
+		for _, p := range peers {
+			a, err := ma.NewMultiaddr(p.Addr)
+			if err != nil {
+				out = append(out, fmt.Sprintf("node %d: %s: %v", i, p.Addr, err))
+				continue
+			}
+			ipa, err := manet.ToIP(a)
+			addr, ok := netip.AddrFromSlice(ipa)
+			if err != nil || !ok || !net.Contains(addr.Unmap()) {
+				out = append(out, fmt.Sprintf("node %d connected to %s", i, p.Addr))
+			}
+		}
+		routes, err := c.Net.Routes(ctx, i)
+		if err != nil {
+			out = append(out, fmt.Sprintf("node %d: routes: %v", i, err))
+		}
+		for _, line := range strings.Split(routes, "\n") {
+			if strings.HasPrefix(line, "default") {
+				out = append(out, fmt.Sprintf("node %d has a route out: %s", i, line))
+			}
+		}
+	}
+	return slices.Compact(out)
+}
