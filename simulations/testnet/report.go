@@ -35,9 +35,9 @@ type Report struct {
 	Under    int
 	Below    []string // the roots still below at the last look, and why
 	Copies   []CopySample
-	Lost     []string       // acknowledged files that did not read back from some node
-	Crashes  []string       // daemon exits nobody asked for, panics in logs
-	Foreign  []string       // connections or routes outside the testnet
+	Lost     []string // acknowledged files that did not read back from some node
+	Crashes  []string // daemon exits nobody asked for, panics in logs
+	Foreign  []string // connections or routes outside the testnet
 	// AddAfterFull is, for each node whose disk was filled, how an add
 	// through it went once the disk was freed.
 	AddAfterFull map[int]string
@@ -45,7 +45,7 @@ type Report struct {
 	// Figures summarize works out.
 	ReadOutcomes  map[string]int
 	AddOutcomes   map[string]int
-	Latency       Percentiles // of successful reads
+	Latency       Percentiles    // of successful reads
 	FullAdds      map[string]int // outcomes of adds through a node while its disk was full
 	FreezeNode    int
 	FreezeEnd     time.Time
