@@ -14,6 +14,7 @@ import (
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/cairnstore/cairn/node/refs"
+	"github.com/cairnstore/cairn/node/reopen"
 	"github.com/ipfs/go-cid"
 	dsleveldb "github.com/ipfs/go-ds-leveldb"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -68,17 +69,17 @@ func (cc *ClusterConfig) validate() error {
 // goleveldb (shared with the reference index) and its delta blocks, kept
 // apart from user content (not counted, not collected, not pushed).
 type clusterFiles struct {
-	state  *dsleveldb.Datastore
+	state  *reopen.DB
 	deltas *store.Store // nil for Local, which never touches the set
 	index  *refs.Index
 }
 
 func openClusterFiles(dir string, withDeltas bool, logf func(string, ...any)) (*clusterFiles, error) {
-	st, err := dsleveldb.NewDatastore(filepath.Join(dir, "state"), &dsleveldb.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20})
+	st, err := reopen.Open(filepath.Join(dir, "state"), &dsleveldb.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20}, logf)
 	if err != nil {
 		return nil, fmt.Errorf("node: open cluster state: %w", err)
 	}
-	cf := &clusterFiles{state: st, index: refs.New(st.DB)}
+	cf := &clusterFiles{state: st, index: refs.New(st)}
 	if withDeltas {
 		cf.deltas, err = store.Open(filepath.Join(dir, "deltas"), store.Options{SegmentSize: 8 << 20, Logf: logf})
 		if err != nil {
@@ -105,7 +106,7 @@ func (n *Node) openSet(cf *clusterFiles) error {
 	}
 	n.ps = ps
 	n.pins, err = pinset.New(pinset.Config{
-		Host: n.host, PubSub: ps, Datastore: cf.state, Blocks: deltaBlocks{cf.deltas}, Fetch: n.fetchDelta,
+		Host: n.host, PubSub: ps, Datastore: cf.state.Datastore(), Blocks: deltaBlocks{cf.deltas}, Fetch: n.fetchDelta,
 		RebroadcastInterval: n.cfg.Cluster.RebroadcastInterval, Writers: n.cfg.Cluster.Writers,
 		OnChange: n.indexSoon, Logf: n.cfg.Logf,
 	})

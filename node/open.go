@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/reopen"
 	"github.com/cairnstore/cairn/node/repo"
-	dsleveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -140,11 +140,11 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Datastore == nil {
-		d, err := dsleveldb.NewDatastore(r.DatastoreDir(), nil)
+		d, err := reopen.Open(r.DatastoreDir(), nil, cfg.Logf)
 		if err != nil {
 			return nil, fmt.Errorf("node: open DHT datastore: %w", err)
 		}
-		cfg.Datastore = d
+		cfg.Datastore = d.Datastore()
 		cfg.closeDatastore = d.Close
 	}
 	cf, err := openClusterFiles(cfg.Cluster.Dir, true, cfg.Logf)

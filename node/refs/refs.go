@@ -21,6 +21,7 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/iterator"
 	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/util"
 )
@@ -40,12 +41,22 @@ const pageSize = 1024
 
 // Index is the reference index. Its methods are safe for concurrent use.
 type Index struct {
-	db *leveldb.DB
+	db DB
 	mu sync.Mutex // orders read-modify-write of a root's entry
 }
 
+// DB is the goleveldb the index lives in: a *leveldb.DB, or one that
+// reopens itself after a full disk (node/reopen).
+type DB interface {
+	Has(key []byte, ro *opt.ReadOptions) (bool, error)
+	Get(key []byte, ro *opt.ReadOptions) ([]byte, error)
+	Put(key, value []byte, wo *opt.WriteOptions) error
+	Write(b *leveldb.Batch, wo *opt.WriteOptions) error
+	NewIterator(slice *util.Range, ro *opt.ReadOptions) iterator.Iterator
+}
+
 // New uses db (which the caller opens and closes) for the index.
-func New(db *leveldb.DB) *Index { return &Index{db: db} }
+func New(db DB) *Index { return &Index{db: db} }
 
 var sync1 = &opt.WriteOptions{Sync: true}
 

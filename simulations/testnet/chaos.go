@@ -60,8 +60,8 @@ func (c *ChaosConfig) defaults() {
 }
 
 // CopySample is the copies monitor's view at one moment: over a random
-// sample of acknowledged files, the fewest live copies of any block and
-// the most.
+// sample of acknowledged files, the fewest live copies of any block, and
+// the most among the files no read has cached.
 type CopySample struct {
 	At          time.Time
 	Least, Most int
@@ -239,19 +239,21 @@ func monitor(ctx context.Context, c *Cluster, rec *Record, nem *Nemesis, cfg Cha
 				healthy = append(healthy, i)
 			}
 		}
-		rs := roots(acks)
-		rng.Shuffle(len(rs), func(i, j int) { rs[i], rs[j] = rs[j], rs[i] })
-		rs = rs[:min(len(rs), 30)]
+		rng.Shuffle(len(acks), func(i, j int) { acks[i], acks[j] = acks[j], acks[i] })
+		acks = acks[:min(len(acks), 30)]
 		s := CopySample{At: time.Now(), Least: 1 << 30}
-		for k, root := range rs {
+		for k, a := range acks {
 			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			least, most, err := c.Client.Copies(qctx, healthy[k%len(healthy)], root)
+			least, most, err := c.Client.Copies(qctx, healthy[k%len(healthy)], a.CID)
 			cancel()
 			if err != nil {
 				continue
 			}
 			s.Files++
-			s.Least, s.Most = min(s.Least, least), max(s.Most, most)
+			s.Least = min(s.Least, least)
+			if a.Unread() {
+				s.Most = max(s.Most, most) // a read's cache is not a surplus replica
+			}
 		}
 		if s.Files > 0 {
 			out = append(out, s)
