@@ -14,7 +14,7 @@ import (
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/cairnstore/cairn/node/pinset"
 	"github.com/cairnstore/cairn/node/refs"
-	"github.com/cairnstore/cairn/node/reopen"
+	"github.com/cairnstore/cairn/node/ldstore"
 	"github.com/ipfs/go-cid"
 	dsleveldb "github.com/ipfs/go-ds-leveldb"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -69,13 +69,13 @@ func (cc *ClusterConfig) validate() error {
 // goleveldb (shared with the reference index) and its delta blocks, kept
 // apart from user content (not counted, not collected, not pushed).
 type clusterFiles struct {
-	state  *reopen.DB
+	state  *ldstore.DB
 	deltas *store.Store // nil for Local, which never touches the set
 	index  *refs.Index
 }
 
 func openClusterFiles(dir string, withDeltas bool, logf func(string, ...any)) (*clusterFiles, error) {
-	st, err := reopen.Open(filepath.Join(dir, "state"), &dsleveldb.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20}, logf)
+	st, err := ldstore.Open(filepath.Join(dir, "state"), &dsleveldb.Options{WriteBuffer: 1 << 20, BlockCacheCapacity: 2 << 20}, logf)
 	if err != nil {
 		return nil, fmt.Errorf("node: open cluster state: %w", err)
 	}

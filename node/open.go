@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk/store"
-	"github.com/cairnstore/cairn/node/reopen"
+	"github.com/cairnstore/cairn/node/ldstore"
 	"github.com/cairnstore/cairn/node/repo"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -140,7 +140,7 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Datastore == nil {
-		d, err := reopen.Open(r.DatastoreDir(), nil, cfg.Logf)
+		d, err := ldstore.Open(r.DatastoreDir(), nil, cfg.Logf)
 		if err != nil {
 			return nil, fmt.Errorf("node: open DHT datastore: %w", err)
 		}

@@ -40,8 +40,6 @@ import (
 	"github.com/ipfs/go-cid"
 	mh "github.com/multiformats/go-multihash"
 	"github.com/syndtr/goleveldb/leveldb"
-	"github.com/syndtr/goleveldb/leveldb/filter"
-	"github.com/syndtr/goleveldb/leveldb/opt"
 	"golang.org/x/sys/unix"
 )
 
@@ -125,7 +123,7 @@ type pendingEntry struct {
 type Store struct {
 	dir  string
 	opts Options
-	db   *leveldb.DB
+	db   *indexDB
 
 	// commitMu serialises everything that writes the index: commits,
 	// deletes and compaction's final steps.
@@ -175,12 +173,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	db, err := leveldb.OpenFile(filepath.Join(dir, "index"), &opt.Options{
-		Filter:                 filter.NewBloomFilter(10),
-		BlockCacheCapacity:     8 << 20,
-		WriteBuffer:            4 << 20,
-		OpenFilesCacheCapacity: 64,
-	})
+	db, err := openIndex(filepath.Join(dir, "index"), opts.Logf)
 	if err != nil {
 		return nil, fmt.Errorf("store: open index: %w", err)
 	}

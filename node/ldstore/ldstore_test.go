@@ -1,4 +1,4 @@
-package reopen
+package ldstore
 
 import (
 	"context"
