@@ -86,15 +86,15 @@ type ChunkReplicas struct {
 
 // Replicas lists every block of the file under root with its live
 // holders: this node if it holds the block, and the peers among its
-// closest that answer a have-probe for it. A file not held here is
-// fetched first (this node then holds a copy too).
+// closest that answer a have-probe for it. Of a file not held here only
+// the blocks that link are fetched (a folder's or a large file's inner
+// nodes), never its leaves.
 func (n *Node) Replicas(ctx context.Context, root cid.Cid, opts FetchOptions) ([]ChunkReplicas, error) {
-	if err := n.Fetch(ctx, root, opts); err != nil {
-		return nil, err
-	}
 	var cids []cid.Cid
 	var keys []mh.Multihash
-	if err := chunk.WalkCIDs(ctx, n.store, root, func(c cid.Cid) error {
+	// Only the blocks that link are read (fetched one by one if missing):
+	// asking where a file's copies are must not copy the file here.
+	if err := chunk.WalkCIDs(ctx, blockFetcher{n, opts}, root, func(c cid.Cid) error {
 		cids = append(cids, c)
 		keys = append(keys, c.Hash())
 		return nil
@@ -119,4 +119,15 @@ func MinLive(reps []ChunkReplicas) int {
 		}
 	}
 	return least
+}
+
+// blockFetcher reads blocks through Block: held ones from the store,
+// missing ones fetched alone.
+type blockFetcher struct {
+	n    *Node
+	opts FetchOptions
+}
+
+func (b blockFetcher) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	return b.n.Block(ctx, c, b.opts)
 }

@@ -338,3 +338,32 @@ func TestADrainedNodeLeavesWithoutAnyChunkBelowRAndWithoutRepair(t *testing.T) {
 		t.Fatalf("the drained node's departure caused %d repair copies", after-before)
 	}
 }
+
+// Asking a node where a file's copies are does not copy the file there:
+// only its inner (linking) blocks are fetched, never its leaves.
+func TestReplicasOfAFileNotHeldFetchesNoLeaves(t *testing.T) {
+	rc := fastRepair
+	rc.Disabled = true // no replica pushes: b holds only what Replicas fetches
+	nodes := cluster(t, 2, rc)
+	a, b := nodes[0], nodes[1]
+	data := randomData(t, 91, 1_500_000) // six leaves under one root
+	res, err := a.Add(context.Background(), bytes.NewReader(data), chunk.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reps, err := b.Replicas(context.Background(), res.Root, FetchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(reps) != len(dagKeys(t, a, res.Root)) {
+		t.Fatalf("%d blocks listed, want %d", len(reps), len(dagKeys(t, a, res.Root)))
+	}
+	for _, r := range reps {
+		if r.CID.Type() == cid.Raw && b.Has(r.CID) {
+			t.Fatalf("b fetched leaf %s to list the copies", r.CID)
+		}
+	}
+	if !b.Has(res.Root) {
+		t.Fatal("b did not fetch the root it had to read for the leaves' CIDs")
+	}
+}
