@@ -56,9 +56,11 @@ testnet: build
 	$(GO) run ./cmd/cairn-testnet -cairn $(BIN) -n $(N) up
 
 # the default fault schedule against N daemons, with its report and plots
-# in simulations/testnet/report/ (root; about 7 minutes)
+# in simulations/testnet/report/ and the daemons' logs in CHAOSDIR (root;
+# about 8 minutes)
+CHAOSDIR ?= /tmp/cairn-chaos
 chaos: build
-	$(GO) run ./cmd/cairn-testnet -cairn $(BIN) -n $(N) -seed 1 -length 5m chaos
+	$(GO) run ./cmd/cairn-testnet -cairn $(BIN) -n $(N) -seed 1 -length 5m -dir $(CHAOSDIR) chaos
 
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/

@@ -95,6 +95,11 @@ func New(cfg Config) (*Set, error) {
 	opts.Logger = logger{cfg.Logf}
 	opts.RebroadcastInterval = cfg.RebroadcastInterval
 	opts.DAGSyncerTimeout = time.Minute
+	// A delta that failed to merge (a disk that was full, a fetch that
+	// failed) marks the state dirty; the repair walk that mends it runs
+	// only then, so it may run often: within a minute rather than crdt's
+	// hour, or a node misses pins (and frees their blocks) that long.
+	opts.RepairInterval = time.Minute
 	opts.MaxBatchDeltaSize = MaxDelta / 2
 	// go-ds-crdt calls PutHook before it commits the batch that makes the
 	// entry visible (DeleteHook after): a put is announced once the

@@ -79,8 +79,10 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 	rep := &Report{Nodes: len(c.Daemons), Seed: cfg.Seed, Length: cfg.Length, Bound: cfg.Bound, R: cfg.R, Timers: c.cfg.Timers}
 	rep.Plan = Plan(cfg.Seed, len(c.Daemons), cfg.R-1, cfg.Length, cfg.FreezeFor)
 	rec := &Record{}
-	nem := newNemesis(c, cfg.Seed, func(ctx context.Context) bool {
-		_, under := allAtR(ctx, c, rec.AcksSnapshot(), cfg.R, nil)
+	count := newCounter(c)
+	var nem *Nemesis
+	nem = newNemesis(c, cfg.Seed, func(ctx context.Context) bool {
+		_, under := count.allAtR(ctx, rec.AcksSnapshot(), cfg.R, healthyNodes(c, nem), nil)
 		return under == 0
 	})
 	start := time.Now()
@@ -100,7 +102,7 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 	mon.Add(1)
 	go func() {
 		defer mon.Done()
-		samples = monitor(mctx, c, rec, nem, cfg)
+		samples = monitor(mctx, c, count, rec, nem, cfg)
 	}()
 
 	nem.Run(ctx, start, rep.Plan)
@@ -127,11 +129,11 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 	deadline := rep.LastFault.Add(3 * cfg.Bound)
 	for {
 		var below []string
-		_, under := allAtR(ctx, c, acks, cfg.R, func(root string, least int, err error) {
+		_, under := count.allAtR(ctx, acks, cfg.R, healthyNodes(c, nem), func(root string, least int, err error) {
 			if err != nil {
 				below = append(below, fmt.Sprintf("%s: %v", root, err))
 			} else {
-				below = append(below, fmt.Sprintf("%s: %d live copies", root, least))
+				below = append(below, fmt.Sprintf("%s: a block on %d nodes", root, least))
 			}
 		})
 		rep.Under, rep.Below = under, below
@@ -148,6 +150,9 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 	stopMonitor()
 	mon.Wait()
 	rep.Copies = samples
+	if rep.Recovery < 0 {
+		rep.Below = append(rep.Below, holdersOf(ctx, c, rep.Below)...)
+	}
 
 	// The checks after the run get time of their own, whatever is left
 	// of ctx's.
@@ -187,44 +192,9 @@ func roots(acks []Ack) []string {
 	return out
 }
 
-// allAtR asks, spreading the questions over the nodes not under a fault,
-// how many of the acknowledged roots have a block below r live copies;
-// each (when given) is told of every such root.
-func allAtR(ctx context.Context, c *Cluster, acks []Ack, r int, each func(root string, least int, err error)) (checked, under int) {
-	rs := roots(acks)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	slots := make(chan struct{}, 8)
-	for k, root := range rs {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			least, _, err := c.Client.Copies(qctx, k%len(c.Daemons), root)
-			if err != nil {
-				// That node may be down: ask the next one once.
-				least, _, err = c.Client.Copies(qctx, (k+1)%len(c.Daemons), root)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			checked++
-			if err != nil || least < r {
-				under++
-			}
-			if each != nil && (err != nil || least < r) {
-				each(root, least, err)
-			}
-		}()
-	}
-	wg.Wait()
-	return checked, under
-}
-
 // monitor samples live copies of up to 30 random acknowledged files,
 // asking a node under no fault, until ctx ends.
-func monitor(ctx context.Context, c *Cluster, rec *Record, nem *Nemesis, cfg ChaosConfig) []CopySample {
+func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *Nemesis, cfg ChaosConfig) []CopySample {
 	rng := rand.New(rand.NewSource(cfg.Seed + 7))
 	var out []CopySample
 	for pause(ctx, cfg.SampleEvery) {
@@ -232,20 +202,12 @@ func monitor(ctx context.Context, c *Cluster, rec *Record, nem *Nemesis, cfg Cha
 		if len(acks) == 0 {
 			continue
 		}
-		faulty := nem.Faulty()
-		var healthy []int
-		for i := range c.Daemons {
-			if _, bad := faulty[i]; !bad {
-				healthy = append(healthy, i)
-			}
-		}
+		healthy := healthyNodes(c, nem)
 		rng.Shuffle(len(acks), func(i, j int) { acks[i], acks[j] = acks[j], acks[i] })
 		acks = acks[:min(len(acks), 30)]
 		s := CopySample{At: time.Now(), Least: 1 << 30}
-		for k, a := range acks {
-			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			least, most, err := c.Client.Copies(qctx, healthy[k%len(healthy)], a.CID)
-			cancel()
+		for _, a := range acks {
+			least, most, err := count.copies(ctx, a.CID, healthy)
 			if err != nil {
 				continue
 			}
@@ -257,6 +219,21 @@ func monitor(ctx context.Context, c *Cluster, rec *Record, nem *Nemesis, cfg Cha
 		}
 		if s.Files > 0 {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// healthyNodes are the nodes under no fault now (all, without a nemesis).
+func healthyNodes(c *Cluster, nem *Nemesis) []int {
+	var faulty map[int]Kind
+	if nem != nil {
+		faulty = nem.Faulty()
+	}
+	var out []int
+	for i := range c.Daemons {
+		if _, bad := faulty[i]; !bad {
+			out = append(out, i)
 		}
 	}
 	return out
@@ -364,4 +341,28 @@ func foreignAddrs(ctx context.Context, c *Cluster) []string {
 		}
 	}
 	return slices.Compact(out)
+}
+
+// holdersOf tells, for the first few roots below R, which nodes hold the
+// root block itself (asked of each node, whatever their views): whether
+// copies are missing or only not counted.
+func holdersOf(ctx context.Context, c *Cluster, below []string) []string {
+	var out []string
+	for _, line := range below[:min(len(below), 10)] {
+		root, _, _ := strings.Cut(line, ":")
+		var held []string
+		for i := range c.Daemons {
+			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ok, err := c.Client.Holds(qctx, i, root)
+			cancel()
+			switch {
+			case err != nil:
+				held = append(held, fmt.Sprintf("%d?", i))
+			case ok:
+				held = append(held, fmt.Sprint(i))
+			}
+		}
+		out = append(out, fmt.Sprintf("%s is held by nodes %s", root, strings.Join(held, ", ")))
+	}
+	return out
 }

@@ -40,18 +40,18 @@ func (c *Client) UpNodes(ctx context.Context, i int) (int, error) {
 	return up, nil
 }
 
-// Copies are the live copies of a DAG's blocks as node i counts them:
-// the fewest any block has, and the most.
-func (c *Client) Copies(ctx context.Context, i int, cid string) (least, most int, err error) {
+// Blocks lists the blocks of the DAG under root, as node i walks it
+// (reading only the blocks that link).
+func (c *Client) Blocks(ctx context.Context, i int, root string) ([]string, error) {
 	var r gateway.ReplicasResponse
-	if err := c.getJSON(ctx, i, "/api/v1/replicas/"+cid, &r); err != nil {
-		return 0, 0, err
+	if err := c.getJSON(ctx, i, "/api/v1/replicas/"+root, &r); err != nil {
+		return nil, err
 	}
-	least = r.MinLive
-	for _, ch := range r.Chunks {
-		most = max(most, ch.Live)
+	out := make([]string, len(r.Chunks))
+	for k, ch := range r.Chunks {
+		out[k] = ch.CID
 	}
-	return least, most, nil
+	return out, nil
 }
 
 // Peers are node i's connections, with the addresses they are on.
@@ -59,4 +59,27 @@ func (c *Client) Peers(ctx context.Context, i int) ([]gateway.PeerInfo, error) {
 	var r gateway.PeersResponse
 	err := c.getJSON(ctx, i, "/api/v1/peers", &r)
 	return r.Peers, err
+}
+
+// Holds says whether node i holds block c itself, by a HEAD with
+// Cache-Control: only-if-cached (412 when not held, with no fetch): the
+// truth about a copy, whatever any node's view of its peers.
+func (c *Client) Holds(ctx context.Context, i int, cid string) (bool, error) {
+	req, err := http.NewRequestWithContext(ctx, "HEAD", c.daemons[i].API+"/ipfs/"+cid+"?format=raw", nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Cache-Control", "only-if-cached")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return false, err
+	}
+	resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusPreconditionFailed:
+		return false, nil
+	}
+	return false, fmt.Errorf("HEAD /ipfs/%s on node %d: %s", cid, i, resp.Status)
 }

@@ -123,6 +123,7 @@ func (c *Cluster) up(ctx context.Context) error {
 		}
 		c.Disks = append(c.Disks, d)
 		dm := newDaemon(i, c.cfg.Bin, n, d, settings)
+		os.Remove(dm.Log) // an earlier run's, in a directory given again
 		if err := dm.Init(ctx); err != nil {
 			return err
 		}

@@ -220,6 +220,13 @@ func (r *Report) Markdown(command string) string {
 		p("| %v | %v | %s | %s | %s |", a.Start.Sub(r.Start).Round(time.Second), a.End.Sub(r.Start).Round(time.Second), a.Kind, strings.Join(ns, ", "), a.Note)
 	}
 	details := slices.Concat(r.Lost, r.Crashes, r.Foreign)
+	seen := map[string]bool{}
+	for _, a := range r.Adds {
+		if a.Err != "" && !seen[a.Err] && len(seen) < 5 {
+			seen[a.Err] = true
+			details = append(details, fmt.Sprintf("an add through node %d at %v: %s", a.Node, a.At.Sub(r.Start).Round(time.Second), a.Err))
+		}
+	}
 	if r.Recovery < 0 {
 		details = append(details, r.Below...)
 	}

@@ -51,6 +51,7 @@ type AddResult struct {
 	Node    int
 	Status  int    // HTTP status (0: no answer)
 	Outcome string // "acked" or why not
+	Err     string // the error's text, for a 5xx
 }
 
 // Record is what the workload saw, shared by its goroutines.
@@ -288,11 +289,14 @@ func (w *Workload) write(ctx context.Context, rng *rand.Rand) {
 }
 
 func (w *Workload) noteAdd(at time.Time, i, status int, err error) {
-	o := "acked"
+	a := AddResult{At: at, Node: i, Status: status, Outcome: "acked"}
 	if err != nil {
-		o = outcome(status, err)
+		a.Outcome = outcome(status, err)
+		if status >= 500 && status != http.StatusInsufficientStorage {
+			a.Err = err.Error()[:min(len(err.Error()), 300)]
+		}
 	}
-	w.Rec.add(AddResult{At: at, Node: i, Status: status, Outcome: o})
+	w.Rec.add(a)
 }
 
 func (w *Workload) readLoop(ctx context.Context, rng *rand.Rand) {
