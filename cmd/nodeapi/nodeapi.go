@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
@@ -297,9 +298,11 @@ func gc(ctx context.Context, l *node.Local) (gateway.GCResponse, error) {
 	return gateway.GCResponse{Kept: st.Kept, Removed: st.Removed, Reclaimed: st.Reclaimed}, err
 }
 
-// storeError marks a store with no room as gateway.ErrFull.
+// storeError marks a store with no room as gateway.ErrFull: the block
+// store's own, or a disk that was full under any of the repo's databases
+// (the index, the pin set's state).
 func storeError(err error) error {
-	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) {
+	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return mark(err, gateway.ErrFull)
 	}
 	return err

@@ -97,12 +97,12 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 			Seed: cfg.Seed, Rec: rec, WriteEvery: cfg.WriteEvery, ReadEvery: cfg.ReadEvery}).Run(wctx)
 	}()
 	mctx, stopMonitor := context.WithCancel(ctx)
-	var samples []CopySample
+	var samples, frozen []CopySample
 	var mon sync.WaitGroup
 	mon.Add(1)
 	go func() {
 		defer mon.Done()
-		samples = monitor(mctx, c, count, rec, nem, cfg)
+		samples, frozen = monitor(mctx, c, count, rec, nem, cfg)
 	}()
 
 	nem.Run(ctx, start, rep.Plan)
@@ -147,9 +147,24 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 		}
 		time.Sleep(time.Second) // poll interval
 	}
+	// Surplus: once every chunk is back at R, and two walks later, no
+	// block of a file never read (whose copies are all replicas) is on
+	// more than R+2 nodes.
+	if rep.Recovery >= 0 {
+		pause(ctx, 2*c.cfg.Timers.WalkInterval)
+		all := healthyNodes(c, nil)
+		for _, root := range roots(acks) {
+			if !unreadRoot(acks, root) {
+				continue
+			}
+			if _, most, err := count.copies(ctx, root, all); err == nil && most > cfg.R+2 {
+				rep.Surplus = append(rep.Surplus, fmt.Sprintf("%s: a block on %d nodes", root, most))
+			}
+		}
+	}
 	stopMonitor()
 	mon.Wait()
-	rep.Copies = samples
+	rep.Copies, rep.FrozenCopies = samples, frozen
 	if rep.Recovery < 0 {
 		rep.Below = append(rep.Below, holdersOf(ctx, c, rep.Below)...)
 	}
@@ -194,15 +209,30 @@ func roots(acks []Ack) []string {
 
 // monitor samples live copies of up to 30 random acknowledged files,
 // asking a node under no fault, until ctx ends.
-func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *Nemesis, cfg ChaosConfig) []CopySample {
+func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *Nemesis, cfg ChaosConfig) (out, frozen []CopySample) {
 	rng := rand.New(rand.NewSource(cfg.Seed + 7))
-	var out []CopySample
+	var watch []string // unread roots the frozen node held when it resumed
+	watched := false
 	for pause(ctx, cfg.SampleEvery) {
 		acks := rec.AcksSnapshot()
 		if len(acks) == 0 {
 			continue
 		}
 		healthy := healthyNodes(c, nem)
+		if f, ok := firstFreeze(nem.Applied(), cfg.FreezeFor); ok && !watched {
+			watched = true
+			watch = heldUnread(ctx, c, f.Nodes[0], acks, 30)
+		}
+		if len(watch) > 0 {
+			s := CopySample{At: time.Now(), Least: 1 << 30}
+			for _, root := range watch {
+				if least, most, err := count.copies(ctx, root, healthy); err == nil {
+					s.Files++
+					s.Least, s.Most = min(s.Least, least), max(s.Most, most)
+				}
+			}
+			frozen = append(frozen, s)
+		}
 		rng.Shuffle(len(acks), func(i, j int) { acks[i], acks[j] = acks[j], acks[i] })
 		acks = acks[:min(len(acks), 30)]
 		s := CopySample{At: time.Now(), Least: 1 << 30}
@@ -221,6 +251,38 @@ func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *
 			out = append(out, s)
 		}
 	}
+	return out, frozen
+}
+
+// firstFreeze is the schedule's long freeze, once it is over.
+func firstFreeze(applied []Applied, d time.Duration) (Applied, bool) {
+	for _, a := range applied {
+		if a.Kind == Freeze && a.For == d {
+			return a, true
+		}
+	}
+	return Applied{}, false
+}
+
+// heldUnread lists up to n roots of files never read that node i holds.
+func heldUnread(ctx context.Context, c *Cluster, i int, acks []Ack, n int) []string {
+	var out []string
+	for _, root := range roots(acks) {
+		if len(out) == n {
+			break
+		}
+		for _, a := range acks {
+			if a.CID == root && a.Unread() {
+				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				ok, err := c.Client.Holds(qctx, i, root)
+				cancel()
+				if err == nil && ok {
+					out = append(out, root)
+				}
+				break
+			}
+		}
+	}
 	return out
 }
 
@@ -237,6 +299,16 @@ func healthyNodes(c *Cluster, nem *Nemesis) []int {
 		}
 	}
 	return out
+}
+
+// unreadRoot says whether root's files were kept unread.
+func unreadRoot(acks []Ack, root string) bool {
+	for _, a := range acks {
+		if a.CID == root {
+			return a.Unread()
+		}
+	}
+	return false
 }
 
 // readBack reads every acknowledged file from every node and lists those

@@ -35,9 +35,15 @@ type Report struct {
 	Under    int
 	Below    []string // the roots still below at the last look, and why
 	Copies   []CopySample
-	Lost     []string // acknowledged files that did not read back from some node
-	Crashes  []string // daemon exits nobody asked for, panics in logs
-	Foreign  []string // connections or routes outside the testnet
+	// FrozenCopies follows the files the long freeze's node held, from
+	// its resumption: how long their surplus copies took to go.
+	FrozenCopies []CopySample
+	// Surplus lists files never read with a block on more than R+2 nodes
+	// two walks after every chunk was back at R.
+	Surplus []string
+	Lost    []string // acknowledged files that did not read back from some node
+	Crashes []string // daemon exits nobody asked for, panics in logs
+	Foreign []string // connections or routes outside the testnet
 	// AddAfterFull is, for each node whose disk was filled, how an add
 	// through it went once the disk was freed.
 	AddAfterFull map[int]string
@@ -100,7 +106,7 @@ func (r *Report) summarize(cfg ChaosConfig) {
 	}
 	if r.FreezeNode >= 0 {
 		var last time.Time
-		for _, s := range r.Copies {
+		for _, s := range r.FrozenCopies {
 			if s.At.After(r.FreezeEnd) && s.Most > r.R+2 {
 				last = s.At
 			}
@@ -139,10 +145,20 @@ func (r *Report) Failures() []string {
 			out = append(out, fmt.Sprintf("%d adds through a full node ended %q rather than 507", n, o))
 		}
 	}
+	if len(r.Surplus) > 0 {
+		out = append(out, fmt.Sprintf("%d files had a block above R+2 copies two walks after recovery (first: %s)", len(r.Surplus), r.Surplus[0]))
+	}
 	if r.FreezeNode >= 0 && r.AboveSlackFor > r.Timers.WalkInterval+10*time.Second {
 		out = append(out, fmt.Sprintf("after the frozen node resumed, blocks stayed above R+2 for %v (a walk is %v)", r.AboveSlackFor, r.Timers.WalkInterval))
 	}
 	return out
+}
+
+func followed(ss []CopySample) int {
+	if len(ss) == 0 {
+		return 0
+	}
+	return ss[0].Files
 }
 
 func counts(m map[string]int) string {
@@ -193,8 +209,9 @@ func (r *Report) Markdown(command string) string {
 	}
 	p("| every chunk back at %d live copies, after the last fault | %s (bound %v) |", r.R, rec, r.Bound)
 	if r.FreezeNode >= 0 {
-		p("| after the %v freeze of node %d: blocks above R+2 for | %v (a walk is %v) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval)
+		p("| after the %v freeze of node %d: its files had a block above R+2 copies for | %v after it resumed (a walk is %v; %d files followed) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval, followed(r.FrozenCopies))
 	}
+	p("| files never read with a block above R+2 copies, two walks after recovery | %d |", len(r.Surplus))
 	p("| adds through a node while its disk was full | %s |", counts(r.FullAdds))
 	for n, s := range r.AddAfterFull {
 		p("| an add through node %d once its disk was freed | %s |", n, s)
@@ -219,7 +236,7 @@ func (r *Report) Markdown(command string) string {
 		}
 		p("| %v | %v | %s | %s | %s |", a.Start.Sub(r.Start).Round(time.Second), a.End.Sub(r.Start).Round(time.Second), a.Kind, strings.Join(ns, ", "), a.Note)
 	}
-	details := slices.Concat(r.Lost, r.Crashes, r.Foreign)
+	details := slices.Concat(r.Lost, r.Crashes, r.Foreign, r.Surplus)
 	seen := map[string]bool{}
 	for _, a := range r.Adds {
 		if a.Err != "" && !seen[a.Err] && len(seen) < 5 {
@@ -252,6 +269,19 @@ func (r *Report) Write(dir, command string) error {
 		return err
 	}
 	if err := r.plotLatency(filepath.Join(dir, "latency.svg")); err != nil {
+		return err
+	}
+	var csv strings.Builder
+	csv.WriteString("seconds,series,files,least,most\n")
+	for _, set := range []struct {
+		name string
+		ss   []CopySample
+	}{{"sampled", r.Copies}, {"frozen-node", r.FrozenCopies}} {
+		for _, s := range set.ss {
+			fmt.Fprintf(&csv, "%.1f,%s,%d,%d,%d\n", s.At.Sub(r.Start).Seconds(), set.name, s.Files, s.Least, s.Most)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "copies.csv"), []byte(csv.String()), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(r.Markdown(command)), 0o644)
