@@ -61,7 +61,8 @@ func (c *ChaosConfig) defaults() {
 
 // CopySample is the copies monitor's view at one moment: over a random
 // sample of acknowledged files, the fewest live copies of any block, and
-// the most among the files no read has cached.
+// the most replicas (copies besides the adder's, which its user pinned
+// there) among the files no read has cached.
 type CopySample struct {
 	At          time.Time
 	Least, Most int
@@ -153,12 +154,14 @@ func Chaos(ctx context.Context, c *Cluster, cfg ChaosConfig) (*Report, error) {
 	if rep.Recovery >= 0 {
 		pause(ctx, 2*c.cfg.Timers.WalkInterval)
 		all := healthyNodes(c, nil)
-		for _, root := range roots(acks) {
-			if !unreadRoot(acks, root) {
+		seen := map[string]bool{}
+		for _, a := range acks {
+			if seen[a.CID] || !a.Unread() {
 				continue
 			}
-			if _, most, err := count.copies(ctx, root, all); err == nil && most > cfg.R+2 {
-				rep.Surplus = append(rep.Surplus, fmt.Sprintf("%s: a block on %d nodes", root, most))
+			seen[a.CID] = true
+			if _, most, err := count.copies(ctx, a.CID, all, a.Node); err == nil && most > cfg.R+2 {
+				rep.Surplus = append(rep.Surplus, fmt.Sprintf("%s: a block on %d nodes besides its adder's pinned copy", a.CID, most))
 			}
 		}
 	}
@@ -211,7 +214,7 @@ func roots(acks []Ack) []string {
 // asking a node under no fault, until ctx ends.
 func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *Nemesis, cfg ChaosConfig) (out, frozen []CopySample) {
 	rng := rand.New(rand.NewSource(cfg.Seed + 7))
-	var watch []string // unread roots the frozen node held when it resumed
+	var watch []Ack // unread files the frozen node held when it resumed
 	watched := false
 	for pause(ctx, cfg.SampleEvery) {
 		acks := rec.AcksSnapshot()
@@ -225,8 +228,8 @@ func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *
 		}
 		if len(watch) > 0 {
 			s := CopySample{At: time.Now(), Least: 1 << 30}
-			for _, root := range watch {
-				if least, most, err := count.copies(ctx, root, healthy); err == nil {
+			for _, a := range watch {
+				if least, most, err := count.copies(ctx, a.CID, healthy, a.Node); err == nil {
 					s.Files++
 					s.Least, s.Most = min(s.Least, least), max(s.Most, most)
 				}
@@ -237,7 +240,7 @@ func monitor(ctx context.Context, c *Cluster, count *counter, rec *Record, nem *
 		acks = acks[:min(len(acks), 30)]
 		s := CopySample{At: time.Now(), Least: 1 << 30}
 		for _, a := range acks {
-			least, most, err := count.copies(ctx, a.CID, healthy)
+			least, most, err := count.copies(ctx, a.CID, healthy, a.Node)
 			if err != nil {
 				continue
 			}
@@ -264,23 +267,23 @@ func firstFreeze(applied []Applied, d time.Duration) (Applied, bool) {
 	return Applied{}, false
 }
 
-// heldUnread lists up to n roots of files never read that node i holds.
-func heldUnread(ctx context.Context, c *Cluster, i int, acks []Ack, n int) []string {
-	var out []string
-	for _, root := range roots(acks) {
+// heldUnread lists up to n files never read that node i holds.
+func heldUnread(ctx context.Context, c *Cluster, i int, acks []Ack, n int) []Ack {
+	var out []Ack
+	seen := map[string]bool{}
+	for _, a := range acks {
 		if len(out) == n {
 			break
 		}
-		for _, a := range acks {
-			if a.CID == root && a.Unread() {
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				ok, err := c.Client.Holds(qctx, i, root)
-				cancel()
-				if err == nil && ok {
-					out = append(out, root)
-				}
-				break
-			}
+		if seen[a.CID] || !a.Unread() {
+			continue
+		}
+		seen[a.CID] = true
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := c.Client.Holds(qctx, i, a.CID)
+		cancel()
+		if err == nil && ok {
+			out = append(out, a)
 		}
 	}
 	return out
@@ -299,16 +302,6 @@ func healthyNodes(c *Cluster, nem *Nemesis) []int {
 		}
 	}
 	return out
-}
-
-// unreadRoot says whether root's files were kept unread.
-func unreadRoot(acks []Ack, root string) bool {
-	for _, a := range acks {
-		if a.CID == root {
-			return a.Unread()
-		}
-	}
-	return false
 }
 
 // readBack reads every acknowledged file from every node and lists those

@@ -46,24 +46,29 @@ func (k *counter) blocksOf(ctx context.Context, root string, nodes []int) ([]str
 }
 
 // copies counts, for each block of root, the given nodes holding it, and
-// returns the fewest and the most.
-func (k *counter) copies(ctx context.Context, root string, nodes []int) (least, most int, err error) {
+// returns the fewest and the most; most leaves out node adder (-1: none),
+// whose copy the user pinned there: it is outside the replicas' count,
+// kept whatever their number.
+func (k *counter) copies(ctx context.Context, root string, nodes []int, adder int) (least, most int, err error) {
 	bs, err := k.blocksOf(ctx, root, nodes)
 	if err != nil {
 		return 0, 0, err
 	}
 	least = len(nodes) + 1
 	for _, b := range bs {
-		n := 0
+		n, replicas := 0, 0
 		for _, i := range nodes {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			ok, err := k.c.Client.Holds(qctx, i, b)
 			cancel()
 			if err == nil && ok {
 				n++
+				if i != adder {
+					replicas++
+				}
 			}
 		}
-		least, most = min(least, n), max(most, n)
+		least, most = min(least, n), max(most, replicas)
 	}
 	if len(bs) == 0 {
 		least = 0
@@ -83,7 +88,7 @@ func (k *counter) allAtR(ctx context.Context, acks []Ack, r int, nodes []int, ea
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			least, _, err := k.copies(ctx, root, nodes)
+			least, _, err := k.copies(ctx, root, nodes, -1)
 			mu.Lock()
 			defer mu.Unlock()
 			checked++

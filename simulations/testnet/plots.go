@@ -70,7 +70,7 @@ func (r *Report) plotCopies(file string) error {
 		name string
 		pts  plotter.XYs
 		c    color.Color
-	}{{"fewest copies of any block", least, red}, {"most copies of any block", most, blue}} {
+	}{{"fewest copies of any block", least, red}, {"most replicas of any block of a file never read (adder's pinned copy aside)", most, blue}} {
 		if len(l.pts) == 0 {
 			continue
 		}

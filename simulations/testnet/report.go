@@ -209,9 +209,9 @@ func (r *Report) Markdown(command string) string {
 	}
 	p("| every chunk back at %d live copies, after the last fault | %s (bound %v) |", r.R, rec, r.Bound)
 	if r.FreezeNode >= 0 {
-		p("| after the %v freeze of node %d: its files had a block above R+2 copies for | %v after it resumed (a walk is %v; %d files followed) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval, followed(r.FrozenCopies))
+		p("| after the %v freeze of node %d: its files had a block above R+2 replicas for | %v after it resumed (a walk is %v; %d files followed) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval, followed(r.FrozenCopies))
 	}
-	p("| files never read with a block above R+2 copies, two walks after recovery | %d |", len(r.Surplus))
+	p("| files never read with a block on more than R+2 nodes besides its adder (whose copy is pinned there), two walks after recovery | %d |", len(r.Surplus))
 	p("| adds through a node while its disk was full | %s |", counts(r.FullAdds))
 	for n, s := range r.AddAfterFull {
 		p("| an add through node %d once its disk was freed | %s |", n, s)
