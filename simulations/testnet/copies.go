@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -50,7 +51,14 @@ func (k *counter) blocksOf(ctx context.Context, root string, nodes []int) ([]str
 // whose copy the user pinned there: it is outside the replicas' count,
 // kept whatever their number.
 func (k *counter) copies(ctx context.Context, root string, nodes []int, adder int) (least, most int, err error) {
-	bs, err := k.blocksOf(ctx, root, nodes)
+	// The adder holds the whole DAG: asked first, it fetches nothing to
+	// list it (another node would fetch the inner blocks, and hold one
+	// copy more than the replicas).
+	ask := nodes
+	if slices.Contains(nodes, adder) {
+		ask = append([]int{adder}, nodes...)
+	}
+	bs, err := k.blocksOf(ctx, root, ask)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -80,6 +88,10 @@ func (k *counter) copies(ctx context.Context, root string, nodes []int, adder in
 // the given nodes; each (when given) is told of every such root.
 func (k *counter) allAtR(ctx context.Context, acks []Ack, r int, nodes []int, each func(root string, least int, err error)) (checked, under int) {
 	rs := roots(acks)
+	adders := map[string]int{}
+	for _, a := range acks {
+		adders[a.CID] = a.Node
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, 8)
@@ -88,7 +100,7 @@ func (k *counter) allAtR(ctx context.Context, acks []Ack, r int, nodes []int, ea
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			least, _, err := k.copies(ctx, root, nodes, -1)
+			least, _, err := k.copies(ctx, root, nodes, adders[root])
 			mu.Lock()
 			defer mu.Unlock()
 			checked++
