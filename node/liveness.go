@@ -85,7 +85,13 @@ const maxPings = 32
 // and tells the replicator of peers that fall silent and come back.
 func (r *replicator) pingLoop() {
 	ctx := r.n.ctx
-	every := ProbeEvery(r.cfg.GraceDelay)
+	every := r.cfg.ProbeEvery
+	switch {
+	case every < 0:
+		return
+	case every == 0:
+		every = ProbeEvery(r.cfg.GraceDelay)
+	}
 	live := newLiveness(SilentAfter(every))
 	t := time.NewTicker(every)
 	defer t.Stop()

@@ -34,6 +34,11 @@ type ReplicationConfig struct {
 	// TickEvery is how often the repair policy's clock advances
 	// (default 1s); tests make it short.
 	TickEvery time.Duration
+	// ProbeEvery is how often connected peers are pinged (default
+	// ProbeEvery(GraceDelay)); negative turns the pings off, for
+	// simulations of many nodes in one process, where every disconnection
+	// is seen.
+	ProbeEvery time.Duration
 	// Disabled turns replication and repair off (the node still takes
 	// pushes).
 	Disabled bool
