@@ -107,7 +107,22 @@ func New(cfg Config) (*Set, error) {
 	opts.PutHook = func(k ds.Key, _ []byte) { s.putPending(k) }
 	opts.DeleteHook = func(k ds.Key) { s.changed(k) }
 	dags := &dagService{blocks: cfg.Blocks, fetch: func(ctx context.Context, c cid.Cid) ([]byte, error) {
-		return cfg.Fetch(ctx, c, s.fetchPeers())
+		// Asked again, with the peers of the moment, for up to a minute
+		// (crdt's DAGSyncerTimeout): a node just restarted has no
+		// connection yet, and crdt drops a head whose delta it could not
+		// fetch, leaving its pins out of this node's set.
+		giveUp := time.Now().Add(time.Minute)
+		for {
+			data, err := cfg.Fetch(ctx, c, s.fetchPeers())
+			if err == nil || ctx.Err() != nil || time.Now().After(giveUp) {
+				return data, err
+			}
+			select {
+			case <-ctx.Done():
+				return nil, err
+			case <-time.After(time.Second):
+			}
+		}
 	}}
 	if cfg.Fetch == nil {
 		dags.fetch = nil
