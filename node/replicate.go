@@ -286,8 +286,17 @@ func (r *replicator) run() {
 			done := make(chan struct{})
 			if !r.n.goBG(func() {
 				defer close(done)
-				if err := r.walk(ctx); err != nil && ctx.Err() == nil {
+				start, before := time.Now(), r.n.RepairStats()
+				err := r.walk(ctx)
+				if err != nil && ctx.Err() == nil {
 					r.n.logf("repair: %v", err)
+				}
+				// A walk that found work says what it did: the log is
+				// how an operator (or the testnet's report) tells a
+				// chunk nobody repairs from one repaired late.
+				if after := r.n.RepairStats(); after.UnderReplicated > 0 || after.Dropped > before.Dropped || after.Pushes > before.Pushes {
+					r.n.logf("repair: walk %d: %d chunks below R, %d copies made, %d dropped, in %v",
+						after.Walks, after.UnderReplicated, after.Pushes-before.Pushes, after.Dropped-before.Dropped, time.Since(start).Round(time.Millisecond))
 				}
 			}) {
 				return // closing

@@ -410,12 +410,18 @@ func foreignAddrs(ctx context.Context, c *Cluster) []string {
 
 // holdersOf tells, for the first few roots below R, which nodes hold the
 // root block itself (asked of each node, whatever their views): whether
-// copies are missing or only not counted.
+// copies are missing or only not counted; and, of each node that holds
+// it, whether the root is in its pin set and which holders its own view
+// counts: why no node repairs it.
 func holdersOf(ctx context.Context, c *Cluster, below []string) []string {
+	byID := map[string]int{}
+	for i, d := range c.Daemons {
+		byID[d.ID] = i
+	}
 	var out []string
 	for _, line := range below[:min(len(below), 10)] {
 		root, _, _ := strings.Cut(line, ":")
-		var held []string
+		var held, views []string
 		for i := range c.Daemons {
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			ok, err := c.Client.Holds(qctx, i, root)
@@ -425,9 +431,22 @@ func holdersOf(ctx context.Context, c *Cluster, below []string) []string {
 				held = append(held, fmt.Sprintf("%d?", i))
 			case ok:
 				held = append(held, fmt.Sprint(i))
+				views = append(views, fmt.Sprintf("node %d: %s", i, c.Client.view(ctx, i, root, byID)))
 			}
 		}
-		out = append(out, fmt.Sprintf("%s is held by nodes %s", root, strings.Join(held, ", ")))
+		out = append(out, fmt.Sprintf("%s is held by nodes %s; %s", root, strings.Join(held, ", "), strings.Join(views, "; ")))
 	}
-	return out
+	// A node whose walks stopped repairs nothing.
+	var walks []string
+	for i := range c.Daemons {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		w, err := c.Client.Metric(qctx, i, "cairn_repair_walks_total")
+		cancel()
+		if err != nil {
+			walks = append(walks, fmt.Sprintf("%d: ?", i))
+		} else {
+			walks = append(walks, fmt.Sprintf("%d: %.0f", i, w))
+		}
+	}
+	return append(out, "repair walks run, by node: "+strings.Join(walks, ", "))
 }

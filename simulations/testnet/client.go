@@ -1,10 +1,14 @@
 package testnet
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/cairnstore/cairn/gateway"
 )
@@ -82,4 +86,56 @@ func (c *Client) Holds(ctx context.Context, i int, cid string) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("HEAD /ipfs/%s on node %d: %s", cid, i, resp.Status)
+}
+
+// view tells whether root is in node i's pin set and which nodes its own
+// view counts as holders of root's blocks: a diagnosis, in words.
+func (c *Client) view(ctx context.Context, i int, root string, byID map[string]int) string {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	pinned := "pinned"
+	var ps gateway.PinStatus
+	if err := c.getJSON(ctx, i, "/api/v1/status/"+root, &ps); err != nil {
+		pinned = fmt.Sprintf("pin status: %v", err)
+	}
+	var r gateway.ReplicasResponse
+	if err := c.getJSON(ctx, i, "/api/v1/replicas/"+root, &r); err != nil {
+		return fmt.Sprintf("%s, replicas: %v", pinned, err)
+	}
+	var chunks []string
+	for _, ch := range r.Chunks {
+		var hs []string
+		for _, h := range ch.Holders {
+			if j, ok := byID[h]; ok {
+				hs = append(hs, fmt.Sprint(j))
+			} else {
+				hs = append(hs, h)
+			}
+		}
+		chunks = append(chunks, fmt.Sprintf("%d live [%s]", ch.Live, strings.Join(hs, " ")))
+	}
+	return fmt.Sprintf("%s, sees %s", pinned, strings.Join(chunks, ", "))
+}
+
+// Metric reads one of node i's Prometheus counters or gauges.
+func (c *Client) Metric(ctx context.Context, i int, name string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", c.daemons[i].API+"/metrics", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("node %d has no metric %s", i, name)
 }

@@ -55,7 +55,7 @@ type Report struct {
 	FullAdds      map[string]int // outcomes of adds through a node while its disk was full
 	FreezeNode    int
 	FreezeEnd     time.Time
-	AboveSlackFor time.Duration // after the frozen node resumed, how long some file had a block above R+2
+	AboveSlackFor time.Duration // after the frozen node resumed, the longest stretch with a block above R+2
 	Files         int
 	Bytes         int64
 }
@@ -105,16 +105,39 @@ func (r *Report) summarize(cfg ChaosConfig) {
 		}
 	}
 	if r.FreezeNode >= 0 {
-		var last time.Time
-		for _, s := range r.FrozenCopies {
-			if s.At.After(r.FreezeEnd) && s.Most > r.R+2 {
-				last = s.At
-			}
+		r.AboveSlackFor = longestAbove(r.FrozenCopies, r.FreezeEnd, r.R+2)
+	}
+}
+
+// longestAbove is the longest stretch after from during which the
+// samples had a block above limit: from the stretch's first sample (from
+// itself, for a stretch under way when the node resumed) to the first
+// sample back within limit, or to the last sample if none came back.
+// Later faults make surplus copies of their own for a while; what the
+// promise bounds is how long any one surplus lasts.
+func longestAbove(samples []CopySample, from time.Time, limit int) time.Duration {
+	var longest time.Duration
+	var start time.Time
+	first := true
+	for _, s := range samples {
+		if !s.At.After(from) {
+			continue
 		}
-		if !last.IsZero() {
-			r.AboveSlackFor = last.Sub(r.FreezeEnd)
+		switch above := s.Most > limit; {
+		case above && start.IsZero() && first:
+			start = from
+		case above && start.IsZero():
+			start = s.At
+		case !above && !start.IsZero():
+			longest = max(longest, s.At.Sub(start))
+			start = time.Time{}
+		}
+		first = false
+		if !start.IsZero() {
+			longest = max(longest, s.At.Sub(start))
 		}
 	}
+	return longest
 }
 
 // Failures lists the promises the run broke; empty means it kept them all.
@@ -146,7 +169,7 @@ func (r *Report) Failures() []string {
 		}
 	}
 	if r.FreezeNode >= 0 && r.AboveSlackFor > r.Timers.WalkInterval+10*time.Second {
-		out = append(out, fmt.Sprintf("after the frozen node resumed, blocks stayed above R+2 for %v (a walk is %v)", r.AboveSlackFor, r.Timers.WalkInterval))
+		out = append(out, fmt.Sprintf("after the frozen node resumed, blocks stayed above R+2 for %v at a stretch (a walk is %v)", r.AboveSlackFor, r.Timers.WalkInterval))
 	}
 	return out
 }
@@ -206,7 +229,7 @@ func (r *Report) Markdown(command string) string {
 	}
 	p("| every chunk back at %d live copies, after the last fault | %s (bound %v) |", r.R, rec, r.Bound)
 	if r.FreezeNode >= 0 {
-		p("| after the %v freeze of node %d: its files had a block above R+2 replicas for | %v after it resumed (a walk is %v; %d files followed) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval, followed(r.FrozenCopies))
+		p("| after the %v freeze of node %d: the longest stretch its files had a block above R+2 replicas | %v, after it resumed (a walk is %v; %d files followed) |", r.Plan[0].For, r.FreezeNode, r.AboveSlackFor.Round(time.Second), r.Timers.WalkInterval, followed(r.FrozenCopies))
 	}
 	p("| files never read with a block on more than R+2 nodes besides its adder (whose copy is pinned there), two walks after recovery (a check of thrift, not of the promise) | %d |", len(r.Surplus))
 	p("| adds through a node while its disk was full | %s |", counts(r.FullAdds))
