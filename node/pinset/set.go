@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -59,6 +60,7 @@ type Set struct {
 	chMu    sync.Mutex
 	chNow   chan struct{} // closed and replaced at every change
 	pending []ds.Key      // puts merged, their batch not yet committed
+	mend    atomic.Bool   // a write failed: the replica wants a repair
 }
 
 // New joins the set's topic and opens the local replica.
@@ -127,11 +129,13 @@ func New(cfg Config) (*Set, error) {
 	if cfg.Fetch == nil {
 		dags.fetch = nil
 	}
-	s.crdt, err = crdt.New(committing{cfg.Datastore, s.flushPending}, ds.NewKey("/pins"), dags, bc, opts)
+	s.crdt, err = crdt.New(committing{cfg.Datastore, s.flushPending, s.writeFailed}, ds.NewKey("/pins"), dags, bc, opts)
 	if err != nil {
 		s.closeNetwork()
 		return nil, fmt.Errorf("pinset: %w", err)
 	}
+	s.wg.Add(1)
+	go s.mendLoop(ctx)
 	cfg.Host.SetStreamHandler(AckProtocol, s.handleAck)
 	return s, nil
 }
@@ -153,29 +157,88 @@ func (s *Set) flushPending() {
 	}
 }
 
-// committing tells after of every batch it commits.
+// committing tells after of every batch it commits, and failed of every
+// write that did not go through.
 type committing struct {
 	ds.Batching
-	after func()
+	after  func()
+	failed func(error)
+}
+
+func (c committing) Put(ctx context.Context, k ds.Key, v []byte) error {
+	err := c.Batching.Put(ctx, k, v)
+	if err != nil {
+		c.failed(err)
+	}
+	return err
+}
+
+func (c committing) Delete(ctx context.Context, k ds.Key) error {
+	err := c.Batching.Delete(ctx, k)
+	if err != nil {
+		c.failed(err)
+	}
+	return err
 }
 
 func (c committing) Batch(ctx context.Context) (ds.Batch, error) {
 	b, err := c.Batching.Batch(ctx)
 	if err != nil {
+		c.failed(err)
 		return nil, err
 	}
-	return committedBatch{b, c.after}, nil
+	return committedBatch{b, c.after, c.failed}, nil
 }
 
 type committedBatch struct {
 	ds.Batch
-	after func()
+	after  func()
+	failed func(error)
 }
 
 func (b committedBatch) Commit(ctx context.Context) error {
 	err := b.Batch.Commit(ctx)
+	if err != nil {
+		b.failed(err)
+	}
 	b.after()
 	return err
+}
+
+// writeFailed notes that a write of the replica's state failed (a full
+// disk, say): a delta it was merging may be left out for good.
+func (s *Set) writeFailed(error) { s.mend.Store(true) }
+
+// mendLoop repairs the replica after a failed write, at each rebroadcast
+// tick until a repair goes through. go-ds-crdt marks its state dirty
+// when a merge fails, and repairs only a dirty state; but on a full disk
+// the dirty mark is a write that fails too, and a delta below one that
+// merged is then never merged again: its pins stay out of this node's
+// set, whose blocks this node then frees as nobody's.
+func (s *Set) mendLoop(ctx context.Context) {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.RebroadcastInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !s.mend.Swap(false) {
+			continue
+		}
+		err := s.crdt.Repair(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			s.mend.Store(true)
+			s.cfg.Logf("pinset: mending the set after a failed write: %v (will retry)", err)
+		case !s.mend.Load(): // a write of the repair's own failed: it says so, and the next tick retries
+			s.cfg.Logf("pinset: set mended after a failed write")
+		}
+	}
 }
 
 func (s *Set) changed(k ds.Key) {

@@ -62,6 +62,12 @@ type cluster struct {
 // peers' block maps and check the hash, as the exchange would.
 func newCluster(t *testing.T, n int, writers func([]host.Host) []peer.ID) *cluster {
 	t.Helper()
+	return newClusterOn(t, n, writers, func(int) ds.Batching { return dssync.MutexWrap(ds.NewMapDatastore()) })
+}
+
+// newClusterOn is newCluster with set i's state kept in store(i).
+func newClusterOn(t *testing.T, n int, writers func([]host.Host) []peer.ID, store func(i int) ds.Batching) *cluster {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	mn := mocknet.New()
 	t.Cleanup(func() { mn.Close() })
@@ -98,12 +104,12 @@ func newCluster(t *testing.T, n int, writers func([]host.Host) []peer.ID) *clust
 	if writers != nil {
 		ws = writers(cl.hosts)
 	}
-	for _, h := range cl.hosts {
+	for i, h := range cl.hosts {
 		ps, err := pubsub.NewGossipSub(ctx, h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := New(Config{Host: h, PubSub: ps, Datastore: dssync.MutexWrap(ds.NewMapDatastore()),
+		s, err := New(Config{Host: h, PubSub: ps, Datastore: store(i),
 			Blocks: cl.blocks[h.ID()], Fetch: fetch, RebroadcastInterval: 200 * time.Millisecond,
 			Writers: ws, AckTimeout: time.Second, Logf: t.Logf})
 		if err != nil {
