@@ -45,7 +45,8 @@ func main() {
 	size := flag.Int64("size", 1<<30, "bytes of the random file to add")
 	runs := flag.Int("runs", 3, "rounds of each measurement")
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
-	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, daemons, readafter, gateway (gateway-small, gateway-large)")
+	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, million, daemons, readafter, gateway (gateway-small, gateway-large)")
+	files := flag.Int("files", 1_000_000, "files of the million bench's folder")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
 	flag.BoolVar(&viaGateway, "gateway-get", false, "in the daemons bench, read through the fetching daemon's gateway instead of cairn get -o")
@@ -87,6 +88,8 @@ func main() {
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
 			err = runProvide(*dir)
+		case "million":
+			err = runMillion(*cairn, *files, *dir)
 		case "daemons":
 			err = runDaemons(*cairn, *size, *runs, *dir)
 		case "readafter":

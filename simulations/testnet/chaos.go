@@ -410,9 +410,9 @@ func foreignAddrs(ctx context.Context, c *Cluster) []string {
 
 // holdersOf tells, for the first few roots below R, which nodes hold the
 // root block itself (asked of each node, whatever their views): whether
-// copies are missing or only not counted; and, of each node that holds
-// it, whether the root is in its pin set and which holders its own view
-// counts: why no node repairs it.
+// copies are missing or only not counted; and, of each node, whether the
+// root is in its pin set and which holders its own view counts: why no
+// node repairs it.
 func holdersOf(ctx context.Context, c *Cluster, below []string) []string {
 	byID := map[string]int{}
 	for i, d := range c.Daemons {
@@ -432,6 +432,8 @@ func holdersOf(ctx context.Context, c *Cluster, below []string) []string {
 			case ok:
 				held = append(held, fmt.Sprint(i))
 				views = append(views, fmt.Sprintf("node %d: %s", i, c.Client.view(ctx, i, root, byID)))
+			default:
+				views = append(views, fmt.Sprintf("node %d (not holding it): %s", i, c.Client.view(ctx, i, root, byID)))
 			}
 		}
 		out = append(out, fmt.Sprintf("%s is held by nodes %s; %s", root, strings.Join(held, ", "), strings.Join(views, "; ")))
