@@ -9,7 +9,7 @@ PKGS     := ./...
 RACEFLAGS := -race -short -timeout 8m
 RACEPKGS  = $(shell $(GO) list ./... | grep -v -e '/simulations$$' -e '/simulations/testnet$$')
 
-.PHONY: fuzz all build run tour test screenshot test-testnet testnet chaos test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust bench-repair conformance interop-kubo sim clean
+.PHONY: fuzz all build run tour test screenshot test-testnet testnet chaos test-race test-sim test-vectors vet fmt-check bench bench-go bench-add bench-addtree bench-transfer bench-provide bench-cluster bench-gateway bench-daemons bench-ingest bench-readafter bench-trust bench-repair bench-million conformance interop-kubo sim clean
 
 all: build
 
@@ -65,7 +65,7 @@ chaos: build
 test-vectors:
 	$(GO) test -count=1 -run 'Vectors|KilledAdd|ThreeDaemons' ./chunk/ ./cmd/cairn/
 
-bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster bench-daemons bench-ingest bench-readafter bench-trust bench-repair
+bench: bench-go bench-add bench-addtree bench-transfer bench-provide bench-gateway bench-cluster bench-daemons bench-ingest bench-readafter bench-trust bench-repair bench-million
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chunk/...
@@ -83,6 +83,12 @@ bench-addtree: build
 # provider and from three, against loopback TCP and sha2-256
 bench-transfer:
 	$(GO) run ./cmd/cairn-bench -run transfer -size 1073741824 -runs 3
+
+# a node holding a million blocks (one folder of 1,000,000 small files,
+# added offline): its daemon's start, resident memory once idle, and pin
+# ls, repo verify and repo gc through it, timed
+bench-million: build
+	$(GO) run ./cmd/cairn-bench -run million -cairn $(BIN) -files 1000000
 
 # announcing the 4,096 blocks of a 1 GiB file in a 20-node loopback network
 bench-provide:

@@ -64,6 +64,19 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		}
 		defer pprof.StopCPUProfile()
 	}
+	// CAIRN_MEMPROFILE names a file for a heap profile taken when the
+	// daemon stops cleanly: what its resident memory is made of.
+	if name := os.Getenv("CAIRN_MEMPROFILE"); name != "" {
+		defer func() {
+			f, err := os.Create(name)
+			if err == nil {
+				err = errors.Join(pprof.Lookup("heap").WriteTo(f, 0), f.Close())
+			}
+			if err != nil {
+				fmt.Fprintln(errw, "CAIRN_MEMPROFILE:", err)
+			}
+		}()
+	}
 	path, err := repoPath(cmd)
 	if err != nil {
 		return err
