@@ -7,7 +7,9 @@ import (
 
 func TestLongestAboveMeasuresEachSurplusStretchApart(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	at := func(sec, most int) CopySample { return CopySample{At: t0.Add(time.Duration(sec) * time.Second), Most: most} }
+	at := func(sec, most int) CopySample {
+		return CopySample{At: t0.Add(time.Duration(sec) * time.Second), Most: most}
+	}
 	tests := []struct {
 		name    string
 		samples []CopySample
