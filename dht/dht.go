@@ -10,8 +10,12 @@
 // through: blocks the node stored while no daemon ran (never given to the
 // provider at all), and blocks added during a later offline spell (kept
 // until their region's next reprovide, hours later). So at Start the DHT
-// hands every key the node holds (Config.Keys) to the keystore, and after
-// an offline spell it announces them all again.
+// hands every key the node holds (Config.Keys) to the keystore, unless the
+// node knows the keystore has them all (Config.KeysKnown: a walk of a
+// million keys is not for every start), and after an offline spell it
+// announces them all again. A keystore write that fails (a full disk) is
+// noticed, and every held key is handed over again until one walk goes
+// through.
 package dht
 
 import (
@@ -33,6 +37,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 )
+
+// errKeystore stops a walk once a keystore write failed: the rest would
+// fail alike, and the whole walk is made again later.
+var errKeystore = errors.New("dht: a keystore write failed")
 
 // ProtocolPrefix keeps cairn's DHT apart from the public IPFS one.
 const ProtocolPrefix = "/cairn"
@@ -61,6 +69,13 @@ type Config struct {
 	// Keys walks every block key the node holds; the DHT announces them all
 	// whenever it comes online. nil means nothing to announce then.
 	Keys func(ctx context.Context, fn func(mh.Multihash) error) error
+	// KeysKnown says the keystore already holds every key Keys walks (the
+	// node saw none stored since a stop at which Settled was true), so
+	// Start need not walk them.
+	KeysKnown bool
+	// KeystoreRetry is how often, after a keystore write failed, every
+	// held key is handed over again (default a minute).
+	KeystoreRetry time.Duration
 	// Logf receives notes; default discards them.
 	Logf func(format string, args ...any)
 }
@@ -75,6 +90,9 @@ type DHT struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// keep tracks whether the keystore may lack a held key.
+	keep keeping
 
 	mu          sync.Mutex
 	online      bool
@@ -99,6 +117,12 @@ func New(cfg Config) (*DHT, error) {
 	if cfg.ReprovideInterval == 0 {
 		cfg.ReprovideInterval = 22 * time.Hour
 	}
+	if cfg.KeystoreRetry == 0 {
+		cfg.KeystoreRetry = time.Minute
+	}
+	if cfg.KeystoreRetry < 0 {
+		return nil, errors.New("dht: negative keystore retry interval")
+	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
@@ -107,6 +131,8 @@ func New(cfg Config) (*DHT, error) {
 		store = dssync.MutexWrap(ds.NewMapDatastore())
 	}
 	d := &DHT{cfg: cfg}
+	// A DHT that never starts has handed nothing over either.
+	d.keep.unsettled = cfg.Keys != nil && !cfg.KeysKnown
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 
 	opts := append([]kaddht.Option{
@@ -122,7 +148,7 @@ func New(cfg Config) (*DHT, error) {
 		return nil, fmt.Errorf("dht: %w", err)
 	}
 	d.kad = kad
-	ks, err := keystore.NewKeystore(namespace.Wrap(store, ds.NewKey("/keystore")))
+	ks, err := keystore.NewKeystore(watched{namespace.Wrap(store, ds.NewKey("/keystore")), d.keep.fail})
 	if err != nil {
 		kad.Close()
 		return nil, fmt.Errorf("dht: keystore: %w", err)
@@ -169,9 +195,38 @@ func (d *DHT) Start(ctx context.Context) error {
 	if err := d.kad.Bootstrap(ctx); err != nil {
 		return fmt.Errorf("dht: bootstrap: %w", err)
 	}
-	d.goAnnounce(false)
+	d.wg.Add(1)
+	go d.keepLoop()
 	return nil
 }
+
+// keepLoop hands every held key to the keystore at once if it may lack
+// some, and again at each KeystoreRetry tick after a failure, until the
+// DHT closes.
+func (d *DHT) keepLoop() {
+	defer d.wg.Done()
+	t := time.NewTicker(d.cfg.KeystoreRetry)
+	defer t.Stop()
+	for {
+		if gen, ok := d.keep.due(); ok && d.cfg.Keys != nil {
+			if err := d.announceAll(d.ctx, false, gen); err == nil {
+				d.keep.walked(gen)
+			} else if d.ctx.Err() == nil {
+				d.cfg.Logf("dht: hand held blocks to the keystore: %v (again in %v)", err, d.cfg.KeystoreRetry)
+			}
+		}
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Settled reports whether the keystore holds every key the node held at
+// Start and every key handed to Provide since: the node may then mark its
+// store so that its next start skips the walk. Ask it after Close.
+func (d *DHT) Settled() bool { return d.keep.settled() }
 
 // goAnnounce hands every held key to the provider in the background:
 // with force false, keys it has never seen join its keystore (and are
@@ -184,7 +239,7 @@ func (d *DHT) goAnnounce(force bool) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.announceAll(d.ctx, force); err != nil && d.ctx.Err() == nil {
+		if err := d.announceAll(d.ctx, force, d.keep.generation()); err != nil && d.ctx.Err() == nil {
 			d.cfg.Logf("dht: announce held blocks: %v", err)
 		}
 	}()
@@ -239,7 +294,9 @@ func (d *DHT) onOnline() {
 	}
 }
 
-func (d *DHT) announceAll(ctx context.Context, force bool) error {
+// announceAll hands every held key to the provider, and stops early if a
+// keystore write fails after generation gen.
+func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) error {
 	const batch = 4096
 	var keys []mh.Multihash
 	flush := func() error {
@@ -248,6 +305,9 @@ func (d *DHT) announceAll(ctx context.Context, force bool) error {
 		}
 		err := d.prov.StartProviding(force, keys...)
 		keys = keys[:0]
+		if err == nil && d.keep.generation() != gen {
+			err = errKeystore
+		}
 		return err
 	}
 	err := d.cfg.Keys(ctx, func(k mh.Multihash) error {
@@ -270,6 +330,7 @@ func (d *DHT) announceAll(ctx context.Context, force bool) error {
 // provides, so a block added is findable as soon as the node has peers.
 func (d *DHT) Provide(keys ...mh.Multihash) error {
 	if err := d.prov.StartProviding(false, keys...); err != nil {
+		d.keep.fail()
 		return fmt.Errorf("dht: provide: %w", err)
 	}
 	if !d.Online() && d.kad.RoutingTable().Size() > 0 {

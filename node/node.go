@@ -112,8 +112,11 @@ type Node struct {
 	pins        *pinset.Set
 	pinGroup    *group[pinset.Pin]  // adds of pins from concurrent writers, committed together
 	announceCh  chan []mh.Multihash // keys of adds, for announceLoop
-	status      *informer
-	closeOnce   sync.Once
+	// announceLost: keys were dropped from the queue as the node closed,
+	// so the store is not marked as fully announced.
+	announceLost atomic.Bool
+	status       *informer
+	closeOnce    sync.Once
 
 	// The indexer's queue (indexer.go).
 	idxMu      sync.Mutex
@@ -173,6 +176,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 		Concurrency:    cfg.DHTConcurrency,
 		KadOptions:     cfg.KadOptions,
 		Keys:           s.ForEach,
+		KeysKnown:      s.Marked(),
 		Logf:           cfg.Logf,
 	})
 	if err != nil {
@@ -301,6 +305,7 @@ func (n *Node) Close() error {
 		n.server.Close()
 		err = errors.Join(n.dht.Close(), perr)
 		n.closeHost()
+		n.markAnnounced(err)
 		if serr := n.Local.Close(); err == nil {
 			err = serr
 		}
@@ -316,6 +321,18 @@ func (n *Node) Close() error {
 		}
 	})
 	return err
+}
+
+// markAnnounced marks the store at a clean stop when the DHT's keystore
+// holds every block, so that the next start need not walk the index to
+// hand them over (a million blocks take seconds and hundreds of MiB).
+func (n *Node) markAnnounced(closeErr error) {
+	if closeErr != nil || !n.dht.Settled() || n.announceLost.Load() {
+		return
+	}
+	if err := n.store.Mark(); err != nil {
+		n.logf("node: the next start walks every block to announce it: %v", err)
+	}
 }
 
 // misbehaved cuts off a peer that broke the protocol.

@@ -136,6 +136,7 @@ func (s *Store) commitLocked(meta []Meta) error {
 	var b leveldb.Batch
 	durable := s.durable
 	moved := map[uint32]int64{} // garbage left behind by compaction moves
+	added := false              // a block indexed, not only moved
 	for k, p := range entries {
 		b.Put(indexKey([]byte(k)), p.loc.encode())
 		if p.move {
@@ -143,6 +144,7 @@ func (s *Store) commitLocked(meta []Meta) error {
 		} else {
 			durable.blocks++
 			durable.bytes += p.dataLen
+			added = true
 		}
 	}
 	for k, p := range metaOps {
@@ -175,11 +177,18 @@ func (s *Store) commitLocked(meta []Meta) error {
 		b.Put(segKey(id), m.encode())
 	}
 	b.Put(keyStats, durable.encode())
+	unmark := s.marked && added
+	if unmark {
+		b.Delete(keyMark)
+	}
 	if testHookBeforeIndex != nil {
 		testHookBeforeIndex()
 	}
 	if err := s.db.Write(&b, syncWrite); err != nil {
 		return fmt.Errorf("store: commit index: %w", err)
+	}
+	if unmark {
+		s.marked = false
 	}
 
 	s.mu.Lock()
@@ -265,6 +274,9 @@ func (s *Store) Delete(c cid.Cid, meta ...Meta) error {
 	durable.blocks--
 	durable.bytes -= dataLen
 	b.Put(keyStats, durable.encode())
+	if s.marked {
+		b.Delete(keyMark)
+	}
 	sg, ok := s.segs[l.seg]
 	if ok {
 		b.Put(segKey(sg.id), segMeta{committed: sg.committed, garbage: sg.garbage + l.n}.encode())
@@ -272,6 +284,7 @@ func (s *Store) Delete(c cid.Cid, meta ...Meta) error {
 	if err := s.db.Write(&b, nil); err != nil {
 		return fmt.Errorf("store: delete %s: %w", c, err)
 	}
+	s.marked = false
 	if ok {
 		sg.garbage += l.n
 	}

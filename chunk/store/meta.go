@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -10,6 +11,7 @@ import (
 //	"i/" + multihash   -> loc (segment, offset, record length)
 //	"s/" + uint32be id -> segMeta
 //	"m/stats"          -> blocks, data bytes (what is committed)
+//	"m/mark"           -> empty: no block indexed or deleted since Mark
 //	"u/" + caller key  -> caller value (see Meta)
 //
 // Stores written before Meta existed may still hold "p/" (pins) and "d/"
@@ -18,6 +20,7 @@ var (
 	prefixIndex = []byte("i/")
 	prefixSeg   = []byte("s/")
 	keyStats    = []byte("m/stats")
+	keyMark     = []byte("m/mark")
 	prefixMeta  = []byte("u/")
 )
 
@@ -107,4 +110,38 @@ func decodeCounts(b []byte) (counts, error) {
 		return counts{}, fmt.Errorf("stats of %d bytes", len(b))
 	}
 	return counts{blocks: int64(binary.BigEndian.Uint64(b[0:])), bytes: int64(binary.BigEndian.Uint64(b[8:]))}, nil
+}
+
+// Mark records, durably, that the caller has seen every block the store
+// holds: Marked stays true until a block is next indexed or deleted (the
+// commit that does it removes the mark in the same batch, so a crash
+// cannot leave a mark over a change). A node marks its store at a clean
+// stop once every block is known to its announcer, and at its next start
+// skips walking the index if the mark is still there.
+func (s *Store) Mark() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.RLock()
+	err := s.usable()
+	pending := len(s.pending) > 0
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if pending {
+		// Puts not yet committed are changes the caller may not have seen.
+		return errors.New("store: mark: uncommitted puts")
+	}
+	if err := s.db.Put(keyMark, nil, syncWrite); err != nil {
+		return fmt.Errorf("store: mark: %w", err)
+	}
+	s.marked = true
+	return nil
+}
+
+// Marked reports whether no block was indexed or deleted since Mark.
+func (s *Store) Marked() bool {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	return s.marked
 }

@@ -221,6 +221,9 @@ func (s *Store) recoverTail(sg *segment) error {
 	}
 	b.Put(segKey(sg.id), segMeta{committed: end, garbage: sg.garbage}.encode())
 	b.Put(keyStats, durable.encode())
+	if recovered > 0 {
+		b.Delete(keyMark)
+	}
 	if err := s.db.Write(&b, syncWrite); err != nil {
 		return fmt.Errorf("store: index: %w", err)
 	}

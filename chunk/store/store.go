@@ -152,6 +152,7 @@ type Store struct {
 	durable      counts                 // what the index holds
 	broken       error                  // a failed write that could not be undone
 	closed       bool
+	marked       bool           // see Mark; commitMu's
 	committing   bool           // a background commit is running
 	bg           sync.WaitGroup // background commits
 }
@@ -192,6 +193,11 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.closeFiles()
 		db.Close()
 		return nil, err
+	}
+	if s.marked, err = db.Has(keyMark, nil); err != nil {
+		s.closeFiles()
+		db.Close()
+		return nil, fmt.Errorf("store: index: %w", err)
 	}
 	return s, nil
 }
