@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -209,7 +210,14 @@ func (d *DHT) keepLoop() {
 	defer t.Stop()
 	for {
 		if gen, ok := d.keep.due(); ok && d.cfg.Keys != nil {
-			if err := d.announceAll(d.ctx, false, gen); err == nil {
+			n, err := d.announceAll(d.ctx, false, gen)
+			if n >= bigWalk {
+				// A walk of a million keys through the keystore holds a
+				// few hundred MiB for a while, once; the runtime would
+				// give it back to the system over minutes.
+				debug.FreeOSMemory()
+			}
+			if err == nil {
 				d.keep.walked(gen)
 			} else if d.ctx.Err() == nil {
 				d.cfg.Logf("dht: hand held blocks to the keystore: %v (again in %v)", err, d.cfg.KeystoreRetry)
@@ -239,7 +247,7 @@ func (d *DHT) goAnnounce(force bool) {
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
-		if err := d.announceAll(d.ctx, force, d.keep.generation()); err != nil && d.ctx.Err() == nil {
+		if _, err := d.announceAll(d.ctx, force, d.keep.generation()); err != nil && d.ctx.Err() == nil {
 			d.cfg.Logf("dht: announce held blocks: %v", err)
 		}
 	}()
@@ -294,11 +302,16 @@ func (d *DHT) onOnline() {
 	}
 }
 
+// bigWalk is how many keys walked make it worth giving the memory the
+// walk took back at once.
+const bigWalk = 100_000
+
 // announceAll hands every held key to the provider, and stops early if a
-// keystore write fails after generation gen.
-func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) error {
+// keystore write fails after generation gen. It returns the keys walked.
+func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) (int, error) {
 	const batch = 4096
 	var keys []mh.Multihash
+	walked := 0
 	flush := func() error {
 		if len(keys) == 0 {
 			return nil
@@ -311,6 +324,7 @@ func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) error {
 		return err
 	}
 	err := d.cfg.Keys(ctx, func(k mh.Multihash) error {
+		walked++
 		keys = append(keys, k)
 		if len(keys) == batch {
 			return flush()
@@ -318,9 +332,9 @@ func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return walked, err
 	}
-	return flush()
+	return walked, flush()
 }
 
 // Provide announces keys now and keeps them reprovided. The sweeping

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -112,8 +113,22 @@ func (n *Node) indexRoots(ctx context.Context, roots []cid.Cid) (failed []cid.Ci
 			failed = append(failed, e.Root)
 		}
 	}
+	keys := 0
+	for _, e := range entries {
+		keys += len(e.Keys)
+	}
+	if keys >= bigIndex {
+		// Indexing a DAG of a million blocks holds a few hundred MiB for
+		// seconds, once; the runtime would give it back to the system
+		// over minutes, and a node idle after it should not sit on it.
+		debug.FreeOSMemory()
+	}
 	return failed
 }
+
+// bigIndex is how many blocks indexed at once make it worth giving the
+// memory they took back at once.
+const bigIndex = 100_000
 
 // planIndex reads root's state: a root of the set comes back as the
 // entry to index (its keys, when not indexed yet) with pinned true; a

@@ -79,7 +79,12 @@ func runMillion(cairn string, files int, dir string) error {
 
 	for round := 1; round <= 2; round++ {
 		t0 := time.Now()
-		d, err := startDaemonOn(cairn, repoDir)
+		var extra []string
+		if name := os.Getenv("CAIRN_MEMPROFILE"); name != "" {
+			// A heap profile of each start, written as it stops.
+			extra = append(extra, fmt.Sprintf("CAIRN_MEMPROFILE=%s.start%d", name, round))
+		}
+		d, err := startDaemonOn(cairn, repoDir, extra...)
 		if err != nil {
 			return err
 		}
@@ -108,12 +113,12 @@ func runMillion(cairn string, files int, dir string) error {
 	return nil
 }
 
-// startDaemonOn starts a daemon on an existing repo, on loopback, and
-// waits until its API answers.
-func startDaemonOn(bin, repoDir string) (*daemon, error) {
+// startDaemonOn starts a daemon on an existing repo, on loopback, with
+// env added to its environment, and waits until its API answers.
+func startDaemonOn(bin, repoDir string, env ...string) (*daemon, error) {
 	os.Remove(filepath.Join(repoDir, "api"))
 	cmd := exec.Command(bin, "daemon", "--listen", "/ip4/127.0.0.1/tcp/0", "--gateway", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "CAIRN_PATH="+repoDir)
+	cmd.Env = append(append(os.Environ(), "CAIRN_PATH="+repoDir), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
