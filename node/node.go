@@ -330,6 +330,14 @@ func (n *Node) markAnnounced(closeErr error) {
 	if closeErr != nil || !n.dht.Settled() || n.announceLost.Load() {
 		return
 	}
+	// The keystore's writes are not synced one by one: make them durable
+	// before the mark says they are there.
+	if n.cfg.Datastore != nil {
+		if err := n.cfg.Datastore.Sync(context.Background(), ds.NewKey("/")); err != nil {
+			n.logf("node: the next start walks every block to announce it: sync the DHT's datastore: %v", err)
+			return
+		}
+	}
 	if err := n.store.Mark(); err != nil {
 		n.logf("node: the next start walks every block to announce it: %v", err)
 	}

@@ -144,7 +144,9 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 		if err != nil {
 			return nil, fmt.Errorf("node: open DHT datastore: %w", err)
 		}
-		cfg.Datastore = d.Datastore()
+		// The DHT's state is soft (see ldstore.Unsynced); Close syncs it
+		// before the store is marked as announced.
+		cfg.Datastore = d.Unsynced()
 		cfg.closeDatastore = d.Close
 	}
 	cf, err := openClusterFiles(cfg.Cluster.Dir, true, cfg.Logf)

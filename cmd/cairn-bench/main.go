@@ -47,6 +47,7 @@ func main() {
 	dir := flag.String("dir", "", "scratch directory (default: a temporary one)")
 	what := flag.String("run", "add", "comma-separated: add, addtree, transfer, provide, million, daemons, readafter, gateway (gateway-small, gateway-large)")
 	files := flag.Int("files", 1_000_000, "files of the million bench's folder")
+	keys := flag.Int("keys", 4096, "blocks announced in the provide bench")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
 	flag.BoolVar(&viaGateway, "gateway-get", false, "in the daemons bench, read through the fetching daemon's gateway instead of cairn get -o")
@@ -87,7 +88,7 @@ func main() {
 		case "transfer":
 			err = runTransfer(*size, *runs, *dir)
 		case "provide":
-			err = runProvide(*dir)
+			err = runProvide(*dir, *keys)
 		case "million":
 			err = runMillion(*cairn, *files, *dir)
 		case "daemons":
