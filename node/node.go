@@ -58,8 +58,11 @@ type Config struct {
 	// closeDatastore closes a datastore Open made itself; closeRepo
 	// the repo, with OwnRepo.
 	closeDatastore func() error
-	closeRepo      func() error
-	ownRepo        bool
+	// syncDatastore makes the writes of a datastore Open made itself
+	// durable (they are not synced one by one: see ldstore.Unsynced).
+	syncDatastore func() error
+	closeRepo     func() error
+	ownRepo       bool
 	// BucketSize is the DHT's k (default 20).
 	BucketSize int
 	// DHTConcurrency is the DHT lookups' alpha (default 10).
@@ -332,8 +335,8 @@ func (n *Node) markAnnounced(closeErr error) {
 	}
 	// The keystore's writes are not synced one by one: make them durable
 	// before the mark says they are there.
-	if n.cfg.Datastore != nil {
-		if err := n.cfg.Datastore.Sync(context.Background(), ds.NewKey("/")); err != nil {
+	if n.cfg.syncDatastore != nil {
+		if err := n.cfg.syncDatastore(); err != nil {
 			n.logf("node: the next start walks every block to announce it: sync the DHT's datastore: %v", err)
 			return
 		}

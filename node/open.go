@@ -147,6 +147,7 @@ func Open(r *repo.Repo, opts ...Option) (*Node, error) {
 		// The DHT's state is soft (see ldstore.Unsynced); Close syncs it
 		// before the store is marked as announced.
 		cfg.Datastore = d.Unsynced()
+		cfg.syncDatastore = d.Sync
 		cfg.closeDatastore = d.Close
 	}
 	cf, err := openClusterFiles(cfg.Cluster.Dir, true, cfg.Logf)

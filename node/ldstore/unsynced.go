@@ -11,7 +11,8 @@ import (
 // Unsynced is the database as a datastore whose writes are not synced one
 // by one, for soft state that can be rebuilt: the DHT's provider records
 // (republished by their providers) and its keystore (walked again from
-// the block store after any stop that was not clean). Its Sync makes every
+// the block store after any stop that was not clean). Its Sync does
+// nothing (the keystore calls it after every write); DB.Sync makes every
 // write before it durable. go-ds-leveldb syncs every Put, which made each
 // provider record a node stored cost an fsync: 20 nodes announcing 100,000
 // blocks to each other spent most of six minutes in them.
@@ -22,7 +23,7 @@ type unsynced struct{ datastore }
 var (
 	noSync   = &opt.WriteOptions{}
 	withSync = &opt.WriteOptions{Sync: true}
-	// syncKey is written, synced, by Sync: a synced write makes the
+	// syncKey is written, synced, by DB.Sync: a synced write makes the
 	// journal durable, and with it every write before it.
 	syncKey = []byte("/ldstore/sync")
 )
@@ -43,12 +44,15 @@ func (s unsynced) Delete(_ context.Context, k ds.Key) error {
 	return s.h.Failed(gen, d.DB.Delete(k.Bytes(), noSync))
 }
 
-func (s unsynced) Sync(context.Context, ds.Key) error {
-	d, gen, err := s.h.Get()
+func (s unsynced) Sync(context.Context, ds.Key) error { return nil }
+
+// Sync makes every write so far durable, the unsynced ones included.
+func (db *DB) Sync() error {
+	d, gen, err := db.h.Get()
 	if err != nil {
 		return err
 	}
-	return s.h.Failed(gen, d.DB.Put(syncKey, nil, withSync))
+	return db.h.Failed(gen, d.DB.Put(syncKey, nil, withSync))
 }
 
 func (s unsynced) Batch(context.Context) (ds.Batch, error) {

@@ -32,7 +32,7 @@ func TestUnsyncedWritesReadBackThroughTheDatastoreAndAfterReopen(t *testing.T) {
 	if err := b.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := u.Sync(ctx, ds.NewKey("/")); err != nil {
+	if err := db.Sync(); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
