@@ -219,6 +219,9 @@ func (d *DHT) keepLoop() {
 			}
 			if err == nil {
 				d.keep.walked(gen)
+				if gen > 0 {
+					d.cfg.Logf("dht: every held block is in the keystore again (%d)", n)
+				}
 			} else if d.ctx.Err() == nil {
 				d.cfg.Logf("dht: hand held blocks to the keystore: %v (again in %v)", err, d.cfg.KeystoreRetry)
 			}

@@ -341,6 +341,12 @@ func (n *Node) markAnnounced(closeErr error) {
 			return
 		}
 	}
+	// Puts not committed yet (blocks a read cached, announced as it ended)
+	// are committed first: Mark refuses over them.
+	if err := n.store.Sync(); err != nil {
+		n.logf("node: the next start walks every block to announce it: %v", err)
+		return
+	}
 	if err := n.store.Mark(); err != nil {
 		n.logf("node: the next start walks every block to announce it: %v", err)
 	}
