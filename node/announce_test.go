@@ -8,6 +8,8 @@ import (
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/node/repo"
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // A clean stop marks the store so the next start skips walking every
@@ -74,5 +76,29 @@ func stopSettled(t *testing.T, n *Node) {
 	}
 	if err := n.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A holder whose blocks are in no provider record (here withdrawn; in
+// life, added while alone and not yet announced) is still found: a fetch
+// also asks its connected peers.
+func TestAFetchFindsAConnectedHolderThatAnnouncedNothing(t *testing.T) {
+	holder := startNode(t)
+	root := addData(t, holder, randomData(t, 4, 1<<20))
+	var keys []mh.Multihash
+	if err := chunk.WalkCIDs(context.Background(), holder.store, root, func(c cid.Cid) error {
+		keys = append(keys, c.Hash())
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := holder.DHT().StopProviding(keys...); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := startNode(t, withBootstrap(holder.AddrInfo()))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := fetcher.Fetch(ctx, root, FetchOptions{}); err != nil {
+		t.Fatalf("fetch from a connected holder with no provider record: %v", err)
 	}
 }

@@ -338,25 +338,79 @@ func (f *fetch) landed(c cid.Cid) {
 	f.mu.Unlock()
 }
 
-// lookup asks the DHT for providers of c and hands the usable ones to
-// the loop.
+// lookup asks the DHT for providers of c and, at the same time, the
+// connected peers whether they hold it, and hands the usable ones to the
+// loop. The DHT alone misses a block its holder has not announced yet: a
+// node that added a file while alone announces it only once its provider
+// notices it has peers, which takes seconds after the first one connects.
 func (f *fetch) lookup(c cid.Cid) {
 	defer f.wg.Done()
+	near := make(chan []peer.ID, 1)
+	go func() { near <- f.askNeighbours(c) }()
 	provs, _, err := f.n.dht.FindProviders(f.ctx, c, providersWant)
 	if err != nil && f.ctx.Err() == nil {
 		f.n.logf("fetch: find providers of %s: %v", c, err)
 	}
 	var ids []string
+	seen := map[peer.ID]bool{}
 	for _, ai := range provs {
-		if !f.n.usable(ai.ID) {
+		if !f.n.usable(ai.ID) || seen[ai.ID] {
 			continue
 		}
+		seen[ai.ID] = true
 		if len(ai.Addrs) > 0 {
 			f.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		}
 		ids = append(ids, string(ai.ID))
 	}
+	for _, p := range <-near {
+		if !seen[p] {
+			seen[p] = true
+			ids = append(ids, string(p))
+		}
+	}
 	f.send(fetchplan.Event{Kind: fetchplan.ProvidersFound, Peers: ids})
+}
+
+// neighboursAsked bounds the connected peers a lookup asks directly, and
+// neighbourWait how long it waits for their answers.
+const (
+	neighboursAsked = 16
+	neighbourWait   = 2 * time.Second
+)
+
+// askNeighbours returns the connected peers (up to neighboursAsked) that
+// say they hold c.
+func (f *fetch) askNeighbours(c cid.Cid) []peer.ID {
+	ctx, cancel := context.WithTimeout(f.ctx, neighbourWait)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		have []peer.ID
+		wg   sync.WaitGroup
+	)
+	asked := 0
+	for _, p := range f.n.host.Network().Peers() {
+		if asked == neighboursAsked {
+			break
+		}
+		if !f.n.usable(p) {
+			continue
+		}
+		asked++
+		wg.Add(1)
+		go func(p peer.ID) {
+			defer wg.Done()
+			ok, err := f.n.client.Have(ctx, p, []cid.Cid{c})
+			if err == nil && ok[0] {
+				mu.Lock()
+				have = append(have, p)
+				mu.Unlock()
+			}
+		}(p)
+	}
+	wg.Wait()
+	return have
 }
 
 // prioritize tells the fetch that a reader waits for c. The fetch walks
