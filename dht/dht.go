@@ -94,6 +94,11 @@ type DHT struct {
 
 	// keep tracks whether the keystore may lack a held key.
 	keep keeping
+	// closing fences Provide off from Close: the provider's keystore
+	// drops a write it gets while closing without a word, so a Provide
+	// from then on counts as a failure.
+	closeMu sync.RWMutex
+	closing bool
 
 	mu          sync.Mutex
 	online      bool
@@ -258,6 +263,9 @@ func (d *DHT) goAnnounce(force bool) {
 
 // Close stops the provider and the DHT.
 func (d *DHT) Close() error {
+	d.closeMu.Lock()
+	d.closing = true
+	d.closeMu.Unlock()
 	d.cancel()
 	d.wg.Wait()
 	err := d.prov.Close()
@@ -321,7 +329,10 @@ func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) (int, erro
 		}
 		err := d.prov.StartProviding(force, keys...)
 		keys = keys[:0]
-		if err == nil && d.keep.generation() != gen {
+		// A walk that settles the keystore stops at its first failure
+		// (the whole walk is made again); a forced one, owed to the
+		// network after an offline spell, goes on.
+		if err == nil && !force && d.keep.generation() != gen {
 			err = errKeystore
 		}
 		return err
@@ -346,6 +357,12 @@ func (d *DHT) announceAll(ctx context.Context, force bool, gen int64) (int, erro
 // that window the keys are also announced one by one with plain kad-dht
 // provides, so a block added is findable as soon as the node has peers.
 func (d *DHT) Provide(keys ...mh.Multihash) error {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closing {
+		d.keep.fail()
+		return fmt.Errorf("dht: provide: %w", provider.ErrClosed)
+	}
 	if err := d.prov.StartProviding(false, keys...); err != nil {
 		d.keep.fail()
 		return fmt.Errorf("dht: provide: %w", err)

@@ -201,3 +201,18 @@ func TestAStopWhileTheKeystoreRefusesWritesIsNotSettled(t *testing.T) {
 		t.Fatal("settled although no held key reached the keystore")
 	}
 }
+
+func TestAProvideOnceClosingLeavesTheDHTUnsettled(t *testing.T) {
+	held := &countingKeys{keys: keysFor(t, "late", 3)}
+	d := newAloneDHT(t, Config{Keys: held.each})
+	waitFor(t, "settled", d.Settled)
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Provide(keysFor(t, "after", 1)...); err == nil {
+		t.Fatal("a provide after Close succeeded")
+	}
+	if d.Settled() {
+		t.Fatal("settled although a key handed over at close never reached the keystore")
+	}
+}

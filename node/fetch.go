@@ -437,5 +437,5 @@ func (f *fetch) announce() error {
 	if len(keys) == 0 {
 		return nil
 	}
-	return f.n.dht.Provide(keys...)
+	return f.n.provideNow(keys)
 }

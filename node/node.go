@@ -118,6 +118,8 @@ type Node struct {
 	// announceLost: keys were dropped from the queue as the node closed,
 	// so the store is not marked as fully announced.
 	announceLost atomic.Bool
+	announceMu   sync.RWMutex // announceShut's; see announce
+	announceShut bool
 	status       *informer
 	closeOnce    sync.Once
 
@@ -306,6 +308,7 @@ func (n *Node) Close() error {
 		n.status.close()
 		perr := n.pins.Close()
 		n.server.Close()
+		n.closeAnnounces()
 		err = errors.Join(n.dht.Close(), perr)
 		n.closeHost()
 		n.markAnnounced(err)

@@ -145,3 +145,21 @@ func (s *Store) Marked() bool {
 	defer s.commitMu.Unlock()
 	return s.marked
 }
+
+// Unmark removes the mark, as a change would: the caller learnt late of
+// a block it has not seen.
+func (s *Store) Unmark() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	s.mu.RLock()
+	err := s.usable()
+	s.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	if err := s.db.Delete(keyMark, syncWrite); err != nil {
+		return fmt.Errorf("store: unmark: %w", err)
+	}
+	s.marked = false
+	return nil
+}

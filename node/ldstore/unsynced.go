@@ -6,6 +6,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 	"github.com/syndtr/goleveldb/leveldb"
 	"github.com/syndtr/goleveldb/leveldb/opt"
+	"github.com/syndtr/goleveldb/leveldb/util"
 )
 
 // Unsynced is the database as a datastore whose writes are not synced one
@@ -23,8 +24,8 @@ type unsynced struct{ datastore }
 var (
 	noSync   = &opt.WriteOptions{}
 	withSync = &opt.WriteOptions{Sync: true}
-	// syncKey is written, synced, by DB.Sync: a synced write makes the
-	// journal durable, and with it every write before it.
+	// syncKey is written, synced, by DB.Sync. It lies in the datastore's
+	// key space, so a query of everything lists it; nothing queries that.
 	syncKey = []byte("/ldstore/sync")
 )
 
@@ -46,13 +47,21 @@ func (s unsynced) Delete(_ context.Context, k ds.Key) error {
 
 func (s unsynced) Sync(context.Context, ds.Key) error { return nil }
 
-// Sync makes every write so far durable, the unsynced ones included.
+// Sync makes every write so far durable, the unsynced ones included. A
+// synced write makes the current journal durable; writes in a journal
+// goleveldb rotated out since may still be in the page cache only, so the
+// memtable is flushed to tables too (a compaction of the one sync key
+// rotates it and waits for the flush).
 func (db *DB) Sync() error {
 	d, gen, err := db.h.Get()
 	if err != nil {
 		return err
 	}
-	return db.h.Failed(gen, d.DB.Put(syncKey, nil, withSync))
+	if err := d.DB.Put(syncKey, nil, withSync); err != nil {
+		return db.h.Failed(gen, err)
+	}
+	r := util.Range{Start: syncKey, Limit: append(append([]byte(nil), syncKey...), 0)}
+	return db.h.Failed(gen, d.DB.CompactRange(r))
 }
 
 func (s unsynced) Batch(context.Context) (ds.Batch, error) {

@@ -95,16 +95,22 @@ func (x *Index) AddMany(entries []Entry) error {
 	// Sized up front: a batch grows by a fraction of itself once it holds
 	// thousands of records, so a root of a million blocks copied it over
 	// and over (21 GB allocated to index one).
-	b := leveldb.MakeBatch(batchSize(entries))
+	var fresh []Entry // roots not indexed yet, whose keys go in
 	for _, e := range entries {
-		b.Put(rootKey(e.Root), make([]byte, 8))
 		ok, err := x.db.Has(rootKey(e.Root), nil)
 		if err != nil {
 			return fmt.Errorf("refs: %w", err)
 		}
 		if !ok {
-			addKeys(b, e.Root, e.Keys)
+			fresh = append(fresh, e)
 		}
+	}
+	b := leveldb.MakeBatch(batchSize(fresh) + len(entries)*64)
+	for _, e := range entries {
+		b.Put(rootKey(e.Root), make([]byte, 8))
+	}
+	for _, e := range fresh {
+		addKeys(b, e.Root, e.Keys)
 	}
 	if err := x.db.Write(b, sync1); err != nil {
 		return fmt.Errorf("refs: index %d roots: %w", len(entries), err)
