@@ -47,6 +47,19 @@ var proveEach = proof{}
 // back (repair's bandwidth budget); its error ends the placement.
 func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Placement, wait func(context.Context) error, pr proof) placed {
 	var res placed
+	if pl.Need() <= 0 || len(pl.Targets()) == 0 {
+		return res
+	}
+	// The block is read once for all its targets, into a pooled buffer:
+	// a fresh one per push cost page faults on every read.
+	bp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bp)
+	data, buf, err := r.n.store.GetBuffer(ctx, cid.NewCidV1(cid.Raw, key), *bp)
+	*bp = buf
+	if err != nil {
+		res.err = fmt.Errorf("push %s: %w", key.B58String(), err)
+		return res
+	}
 	for _, p := range pl.Targets() {
 		if res.made >= pl.Need() || ctx.Err() != nil {
 			break
@@ -58,7 +71,7 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 			}
 		}
 		res.tried = append(res.tried, p)
-		data, err := r.push(ctx, p, key)
+		err := r.push(ctx, p, key, data)
 		switch {
 		case err != nil:
 		case pr.defer_:
@@ -115,16 +128,15 @@ func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan fun
 // prove it holds the block.
 var errNotProved = errors.New("stored, but not proved")
 
-// push offers one block to p, returning the block, and has the policy
-// pass p over for a while if it refused for any reason but being busy or
-// not wanting this one block.
-func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) ([]byte, error) {
-	data, err := r.n.store.GetHash(key)
-	if err != nil {
-		return nil, err
-	}
+// blockBufs holds the buffers place reads blocks into.
+var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// push offers one block to p, and has the policy pass p over for a while
+// if it refused for any reason but being busy or not wanting this one
+// block.
+func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash, data []byte) error {
 	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
-	err = r.n.client.Push(ctx, p, c, data)
+	err := r.n.client.Push(ctx, p, c, data)
 	if err == nil {
 		r.bytes.Add(int64(len(data)))
 	}
@@ -137,7 +149,7 @@ func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash) ([]b
 		// its view) may want the next.
 		r.send(peerEvent{kind: peerFull, p: p, at: time.Now()})
 	}
-	return data, err
+	return err
 }
 
 // replicateWrite makes every key durable on W nodes, this one included,

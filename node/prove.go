@@ -121,7 +121,10 @@ type expectFunc func(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, er
 // ownProof works out the expected proof from this node's copy of the
 // block, which the store checks as it reads it.
 func (r *replicator) ownProof(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
-	data, err := r.n.store.GetHash(k)
+	bp := blockBufs.Get().(*[]byte)
+	defer blockBufs.Put(bp)
+	data, buf, err := r.n.store.GetBuffer(context.Background(), cid.NewCidV1(cid.Raw, k), *bp)
+	*bp = buf
 	if err != nil {
 		return [exchange.ProofSize]byte{}, err
 	}
