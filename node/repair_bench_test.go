@@ -120,11 +120,12 @@ func repairOnce(b *testing.B, size, bandwidth int64) {
 		}
 	}
 	var alive []*Node
-	before := map[*Node]int64{}
+	before, helpedBefore := map[*Node]int64{}, map[*Node]int64{}
 	for i, n := range nodes {
 		if i != victim {
 			alive = append(alive, n)
 			before[n] = n.RepairStats().BytesPushed
+			helpedBefore[n] = n.RepairStats().Helped
 		}
 	}
 	// The bytes to repair: blocks left below 3 live copies by the death
@@ -144,12 +145,13 @@ func repairOnce(b *testing.B, size, bandwidth int64) {
 	b.StopTimer()
 	stopProfile()
 	repairers := 0
-	var pushed int64
+	var pushed, helped int64
 	for _, n := range alive {
 		if d := n.RepairStats().BytesPushed - before[n]; d > 0 {
 			repairers++
 			pushed += d
 		}
+		helped += n.RepairStats().Helped - helpedBefore[n]
 	}
 	secs := (took - rc.GraceDelay).Seconds()
 	rate := float64(endangered) / 1e6 / secs
@@ -160,8 +162,8 @@ func repairOnce(b *testing.B, size, bandwidth int64) {
 	if bandwidth > 0 {
 		target = 0.8 * float64(bandwidth) / 1e6 * float64(repairers)
 	}
-	fmt.Printf("repair: %d MiB in %d blocks below 3 copies (the dead node held %d), back in %v (grace %v): %.0f MB/s by %d nodes (%d MiB pushed); one-provider fetch %.0f MB/s; target %.0f MB/s: %s\n",
-		endangered>>20, short, most, took.Round(time.Millisecond), rc.GraceDelay, rate, repairers, pushed>>20, yard, target,
+	fmt.Printf("repair: %d MiB in %d blocks below 3 copies (the dead node held %d), back in %v (grace %v): %.0f MB/s by %d nodes (%d MiB pushed, %d copies by helpers); one-provider fetch %.0f MB/s; target %.0f MB/s: %s\n",
+		endangered>>20, short, most, took.Round(time.Millisecond), rc.GraceDelay, rate, repairers, pushed>>20, helped, yard, target,
 		map[bool]string{true: "met", false: "NOT MET"}[rate >= target])
 }
 

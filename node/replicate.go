@@ -75,6 +75,7 @@ type replicator struct {
 	notifiee network.Notifiee
 
 	pushes  atomic.Int64 // repair copies made
+	helped  atomic.Int64 // of which for chunks another holder was elected to repair
 	bytes   atomic.Int64 // bytes they carried
 	under   atomic.Int64 // chunks below R at the last walk
 	queued  atomic.Int64 // repairs waiting in the current walk
@@ -113,6 +114,7 @@ type decideReq struct {
 type RepairStats struct {
 	Walks           int64 // repair walks run
 	Pushes          int64 // copies made by repair
+	Helped          int64 // of which for chunks another holder was elected to repair
 	BytesPushed     int64
 	UnderReplicated int64 // chunks this node found below R at its last walk
 	Queue           int64 // repairs waiting
@@ -123,7 +125,7 @@ type RepairStats struct {
 // RepairStats reports the node's replication work so far.
 func (n *Node) RepairStats() RepairStats {
 	r := n.rep
-	return RepairStats{Walks: r.walks.Load(), Pushes: r.pushes.Load(), BytesPushed: r.bytes.Load(),
+	return RepairStats{Walks: r.walks.Load(), Pushes: r.pushes.Load(), Helped: r.helped.Load(), BytesPushed: r.bytes.Load(),
 		UnderReplicated: r.under.Load(), Queue: r.queued.Load(), Dropped: r.dropped.Load(),
 		Proofs: ProofStats{Challenged: r.proofs.challenged.Load(), Proved: r.proofs.proved.Load(), Failed: r.proofs.failed.Load()}}
 }

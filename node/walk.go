@@ -34,6 +34,7 @@ func (r *replicator) walk(ctx context.Context) error {
 	var q repair.Queue
 	var under int64
 	var drops []mh.Multihash
+	var helps []helpItem
 	for start := 0; start < len(keys); start += decideBatch {
 		batch := keys[start:min(start+decideBatch, len(keys))]
 		ds, err := r.decide(ctx, batch, holders, pinned)
@@ -48,6 +49,8 @@ func (r *replicator) walk(ctx context.Context) error {
 			switch {
 			case d.Need() > 0:
 				q.Push(k, d.Live)
+			case d.Help.Need() > 0:
+				helps = append(helps, helpItem{k, d.Live})
 			case d.Drop && canDrop:
 				drops = append(drops, k)
 			}
@@ -64,6 +67,9 @@ func (r *replicator) walk(ctx context.Context) error {
 	}
 	r.under.Store(under)
 	defer r.queued.Store(0)
+	if testHookSkipOwnRepairs {
+		q = repair.Queue{}
+	}
 	// Repairs go out pushConcurrency at a time, most endangered first,
 	// within the bandwidth budget. Their proofs wait for the end and go in
 	// batches of MaxProve per peer, against proofs worked out while the
@@ -126,6 +132,7 @@ func (r *replicator) walk(ctx context.Context) error {
 			r.n.logf("repair: %d of %d copies of %s made: %v", len(b.copies[string(k)].stored)+res.made, need[string(k)], k.B58String(), res.err)
 		}
 	})
+	r.help(ctx, helps, holders, pinned, wanted)
 	return ctx.Err()
 }
 

@@ -279,6 +279,14 @@ func (p *Policy) Closest(key mh.Multihash, n int) []peer.ID {
 type Decision struct {
 	Live int // live holders counted
 	Placement
+	// Help is, for a chunk below R that another holder is elected to
+	// repair, the placement that holder carries out. A holder done with
+	// its own repairs helps with these, from the end of the elected
+	// repairers' order and only until it finds a copy already made: the
+	// chunks of a dead node mostly share one survivor (the node that
+	// added them keeps a copy of each), which alone would repair half of
+	// them while the others sat idle.
+	Help Placement
 	Drop bool // this node should drop its copy
 }
 
@@ -305,6 +313,8 @@ func (p *Policy) Decide(key mh.Multihash, holders []peer.ID, pinned bool) Decisi
 	case len(live) < r && Repairer(key, live) == p.cfg.Self:
 		// The repair is this node's job.
 		d.Placement = p.View().Place(key, holders, r-len(live))
+	case len(live) < r && seen[p.cfg.Self]:
+		d.Help = p.View().Place(key, holders, r-len(live))
 	case len(live) > r+p.cfg.Slack && !pinned:
 		for _, h := range live[r+p.cfg.Slack:] {
 			if h == p.cfg.Self {

@@ -81,6 +81,9 @@ func TestOnlyTheClosestLiveHolderRepairsAndItFillsUpToR(t *testing.T) {
 			if d.Drop {
 				t.Fatalf("%s would drop an under-replicated chunk", id)
 			}
+			if d.Help.Need() != 0 {
+				t.Fatalf("%s would help with a chunk it does not hold (its only holder repairs it)", id)
+			}
 			if len(d.Push) == 0 {
 				continue
 			}
@@ -128,7 +131,7 @@ func TestDeadHoldersDoNotCount(t *testing.T) {
 	order := kb.SortClosestPeers(slices.Clone(ids), kb.ConvertKey(string(k)))
 	holders := order[:3]
 	for _, h := range holders {
-		if d := net[h].Decide(k, holders, false); d.Live != 3 || len(d.Push) != 0 {
+		if d := net[h].Decide(k, holders, false); d.Live != 3 || len(d.Push) != 0 || d.Help.Need() != 0 {
 			t.Fatalf("healthy chunk, seen from %s: %+v", h, d)
 		}
 	}
@@ -145,8 +148,14 @@ func TestDeadHoldersDoNotCount(t *testing.T) {
 		switch {
 		case h == repairer && !slices.Equal(d.Push, order[3:4]):
 			t.Fatalf("the elected repairer plans %+v, want a push to %s", d, order[3])
+		case h == repairer && d.Help.Need() != 0:
+			t.Fatalf("the elected repairer is also told to help: %+v", d.Help)
 		case h != repairer && len(d.Push) != 0:
 			t.Fatalf("%s is not the elected repairer but pushes to %v", h, d.Push)
+		case h != repairer && !slices.Equal(d.Help.Push, order[3:4]):
+			// The other survivor may help, towards the same target, so
+			// that a copy the elected one made already is seen there.
+			t.Fatalf("%s may help with %+v, want the elected repairer's target %s", h, d.Help, order[3])
 		}
 	}
 }
