@@ -50,12 +50,9 @@ func (r *replicator) place(ctx context.Context, key mh.Multihash, pl repair.Plac
 	if pl.Need() <= 0 || len(pl.Targets()) == 0 {
 		return res
 	}
-	// The block is read once for all its targets, into a pooled buffer:
-	// a fresh one per push cost page faults on every read.
-	bp := blockBufs.Get().(*[]byte)
-	defer blockBufs.Put(bp)
-	data, buf, err := r.n.store.GetBuffer(ctx, cid.NewCidV1(cid.Raw, key), *bp)
-	*bp = buf
+	// The block is read once for all its targets.
+	data, release, err := r.readPooled(ctx, key)
+	defer release()
 	if err != nil {
 		res.err = fmt.Errorf("push %s: %w", key.B58String(), err)
 		return res
@@ -128,8 +125,17 @@ func (r *replicator) placeAll(ctx context.Context, keys []mh.Multihash, plan fun
 // prove it holds the block.
 var errNotProved = errors.New("stored, but not proved")
 
-// blockBufs holds the buffers place reads blocks into.
+// blockBufs holds the buffers readPooled reads blocks into: a fresh one
+// per read cost page faults on every block a repair pushed or proved.
 var blockBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// readPooled reads k's block into a pooled buffer. data is valid until
+// release, which the caller calls whatever the error.
+func (r *replicator) readPooled(ctx context.Context, k mh.Multihash) (data []byte, release func(), err error) {
+	bp := blockBufs.Get().(*[]byte)
+	data, *bp, err = r.n.store.GetBuffer(ctx, cid.NewCidV1(cid.Raw, k), *bp)
+	return data, func() { blockBufs.Put(bp) }, err
+}
 
 // push offers one block to p, and has the policy pass p over for a while
 // if it refused for any reason but being busy or not wanting this one

@@ -121,10 +121,8 @@ type expectFunc func(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, er
 // ownProof works out the expected proof from this node's copy of the
 // block, which the store checks as it reads it.
 func (r *replicator) ownProof(nonce []byte, k mh.Multihash) ([exchange.ProofSize]byte, error) {
-	bp := blockBufs.Get().(*[]byte)
-	defer blockBufs.Put(bp)
-	data, buf, err := r.n.store.GetBuffer(context.Background(), cid.NewCidV1(cid.Raw, k), *bp)
-	*bp = buf
+	data, release, err := r.readPooled(context.Background(), k)
+	defer release()
 	if err != nil {
 		return [exchange.ProofSize]byte{}, err
 	}
