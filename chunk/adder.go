@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,6 +57,25 @@ func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (Add
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
+	// The first chunk is read here. A file that fits in it, the common
+	// small file, is hashed and stored on this goroutine: for it the
+	// pipeline's goroutines and hand-offs cost more than the hashing, and
+	// under many concurrent small adds their scheduling was most of an
+	// add's time (BenchmarkSmallAdds in node).
+	bp := chunkBufs.Get().(*[]byte)
+	n, rerr := io.ReadFull(r, *bp)
+	switch {
+	case errors.Is(rerr, io.EOF), errors.Is(rerr, io.ErrUnexpectedEOF):
+		defer chunkBufs.Put(bp)
+		return addOneChunk(ctx, (*bp)[:n], sink, opts)
+	case rerr != nil:
+		chunkBufs.Put(bp)
+		return AddResult{}, fmt.Errorf("add: read input: %w", rerr)
+	}
+	// The pipeline's reader is not waited for on cancellation, so the
+	// first chunk's buffer goes to it for good, not back to the pool.
+	r = io.MultiReader(bytes.NewReader((*bp)[:n]), r)
+
 	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -83,6 +103,28 @@ func Add(ctx context.Context, r io.Reader, sink BlockSink, opts AddOptions) (Add
 		return AddResult{}, err
 	}
 	return AddResult{Root: root.CID, Size: size, Blocks: b.blocks + p.leavesMade(), Tsize: root.tsize}, nil
+}
+
+// addOneChunk adds a file of one chunk: its root is its one raw leaf, as
+// the pipeline and layout would make it.
+func addOneChunk(ctx context.Context, data []byte, sink BlockSink, opts AddOptions) (AddResult, error) {
+	if err := ctx.Err(); err != nil {
+		return AddResult{}, fmt.Errorf("add: %w", err)
+	}
+	c, err := NewCID(opts.Hash, cid.Raw, data)
+	if err != nil {
+		return AddResult{}, fmt.Errorf("add: %w", err)
+	}
+	if sink != nil {
+		if err := sink.PutHashed(c, data); err != nil {
+			return AddResult{}, fmt.Errorf("add: store chunk 0: %w", err)
+		}
+	}
+	size := uint64(len(data))
+	if opts.Progress != nil {
+		opts.Progress(size)
+	}
+	return AddResult{Root: c, Size: size, Blocks: 1, Tsize: size}, nil
 }
 
 // leaf is a hashed, stored chunk in file order.

@@ -165,18 +165,40 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// The sizes take both ways through Add: a file within its first chunk is
+// added on the caller's goroutine, a longer one through the pipeline.
+var addPathSizes = []int{0, 1, 1024, chunk.ChunkSize - 1, chunk.ChunkSize, chunk.ChunkSize + 1, 3 * chunk.ChunkSize}
+
 func TestAddReportsReadFailure(t *testing.T) {
-	_, err := chunk.Add(context.Background(), &failingReader{n: 3 * chunk.ChunkSize}, nil, chunk.AddOptions{})
-	if err == nil || !bytes.Contains([]byte(err.Error()), []byte("unreadable sector")) {
-		t.Fatalf("Add = %v, want the read error", err)
+	for _, n := range addPathSizes {
+		_, err := chunk.Add(context.Background(), &failingReader{n: n}, nil, chunk.AddOptions{})
+		if err == nil || !bytes.Contains([]byte(err.Error()), []byte("unreadable sector")) {
+			t.Fatalf("Add of %d bytes then a failure = %v, want the read error", n, err)
+		}
 	}
 }
 
 func TestAddStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := chunk.Add(ctx, bytes.NewReader(chunktest.VectorBytes(10*chunk.ChunkSize)), nil, chunk.AddOptions{}); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Add after cancel = %v, want context.Canceled", err)
+	for _, n := range addPathSizes {
+		if _, err := chunk.Add(ctx, bytes.NewReader(chunktest.VectorBytes(int64(n))), nil, chunk.AddOptions{}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Add of %d bytes after cancel = %v, want context.Canceled", n, err)
+		}
+	}
+}
+
+func TestAddOfOneChunkReportsItsProgressAndOneBlock(t *testing.T) {
+	for _, n := range []int{0, 1024, chunk.ChunkSize} {
+		var done uint64
+		res, err := chunk.Add(context.Background(), bytes.NewReader(chunktest.VectorBytes(int64(n))), nil, chunk.AddOptions{Progress: func(d uint64) { done = d }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := chunk.NewCID(chunk.SHA2_256, cid.Raw, chunktest.VectorBytes(int64(n)))
+		if res.Root != want || res.Blocks != 1 || res.Size != uint64(n) || res.Tsize != uint64(n) || done != uint64(n) {
+			t.Fatalf("Add of %d bytes = %+v (progress %d), want the raw leaf %s, 1 block, %d bytes", n, res, done, want, n)
+		}
 	}
 }
 
