@@ -1,9 +1,15 @@
 package node
 
 import (
+	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
+	"github.com/cairnstore/cairn/node/exchange"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 	"golang.org/x/time/rate"
@@ -141,3 +147,61 @@ func (a *admission) unclaimed(p peer.ID) int64 {
 	}
 	return 0
 }
+
+// invalidReason names what was wrong with a pushed block in words the
+// pusher may see: the sentinel's, not the error's text.
+func invalidReason(err error) string {
+	for _, s := range []error{chunk.ErrHashMismatch, chunk.ErrTooLarge, chunk.ErrBadNode, chunk.ErrUnsupportedHash, chunk.ErrUnsupportedCodec} {
+		if errors.Is(err, s) {
+			return s.Error()
+		}
+	}
+	return "invalid block"
+}
+
+// onPush takes a block another node places here: verified, then stored
+// and fsynced with its duty mark in one commit, and announced, before it
+// is acknowledged; refused when the store is full.
+func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
+	if n.draining.Load() {
+		return &exchange.RefusedError{Code: exchange.RefuseLeaving, Reason: "this node is draining"}
+	}
+	held := n.Has(c)
+	if !held {
+		v := n.rep.placement()
+		switch {
+		case v.Distrusted(from):
+			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "pusher failed a proof of possession"}
+		case !v.Vouched(from) && !v.Keeps(c.Hash(), n.rep.cfg.Factor+repairSlack):
+			// A peer this node has vouched for may place a block farther
+			// out (the closer peers were full or left, which this node may
+			// not know yet); a stranger only where the block belongs.
+			return &exchange.RefusedError{Code: exchange.RefuseUnwanted, Reason: "not among the closest peers to this block"}
+		}
+		if why := n.rep.admit.reserve(from, len(data), time.Now()); why != "" {
+			return &exchange.RefusedError{Code: exchange.RefuseBusy, Reason: why}
+		}
+	}
+	if err := n.storeReplica(c, data); err != nil {
+		// The pusher learns the kind of refusal, never this node's own
+		// error text (paths, sizes): that goes to the log.
+		n.logf("push from %s: %s: %v", from, c, err)
+		switch {
+		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
+			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
+		case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
+			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
+			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: invalidReason(err)}
+		}
+		return err
+	}
+	if !held {
+		n.rep.admit.charge(from, c.Hash(), len(data))
+	}
+	n.announce([]mh.Multihash{c.Hash()})
+	return nil
+}
+
+// repairSlack is the repair policy's default Slack: a block's place is
+// among its R+repairSlack closest peers.
+const repairSlack = 2
