@@ -345,31 +345,42 @@ func (f *fetch) landed(c cid.Cid) {
 // notices it has peers, which takes seconds after the first one connects.
 func (f *fetch) lookup(c cid.Cid) {
 	defer f.wg.Done()
-	near := make(chan []peer.ID, 1)
-	go func() { near <- f.askNeighbours(c) }()
-	provs, _, err := f.n.dht.FindProviders(f.ctx, c, providersWant)
-	if err != nil && f.ctx.Err() == nil {
-		f.n.logf("fetch: find providers of %s: %v", c, err)
-	}
 	var ids []string
+	for _, p := range f.n.findHolders(f.ctx, c) {
+		ids = append(ids, string(p))
+	}
+	f.send(fetchplan.Event{Kind: fetchplan.ProvidersFound, Peers: ids})
+}
+
+// findHolders asks the DHT for providers of c and, at the same time, the
+// connected peers whether they hold it; it returns the usable ones, each
+// once.
+func (n *Node) findHolders(ctx context.Context, c cid.Cid) []peer.ID {
+	near := make(chan []peer.ID, 1)
+	go func() { near <- n.askNeighbours(ctx, c) }()
+	provs, _, err := n.dht.FindProviders(ctx, c, providersWant)
+	if err != nil && ctx.Err() == nil {
+		n.logf("fetch: find providers of %s: %v", c, err)
+	}
+	var ids []peer.ID
 	seen := map[peer.ID]bool{}
 	for _, ai := range provs {
-		if !f.n.usable(ai.ID) || seen[ai.ID] {
+		if !n.usable(ai.ID) || seen[ai.ID] {
 			continue
 		}
 		seen[ai.ID] = true
 		if len(ai.Addrs) > 0 {
-			f.n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+			n.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 		}
-		ids = append(ids, string(ai.ID))
+		ids = append(ids, ai.ID)
 	}
 	for _, p := range <-near {
 		if !seen[p] {
 			seen[p] = true
-			ids = append(ids, string(p))
+			ids = append(ids, p)
 		}
 	}
-	f.send(fetchplan.Event{Kind: fetchplan.ProvidersFound, Peers: ids})
+	return ids
 }
 
 // neighboursAsked bounds the connected peers a lookup asks directly, and
@@ -381,8 +392,8 @@ const (
 
 // askNeighbours returns the connected peers (up to neighboursAsked) that
 // say they hold c.
-func (f *fetch) askNeighbours(c cid.Cid) []peer.ID {
-	ctx, cancel := context.WithTimeout(f.ctx, neighbourWait)
+func (n *Node) askNeighbours(ctx context.Context, c cid.Cid) []peer.ID {
+	ctx, cancel := context.WithTimeout(ctx, neighbourWait)
 	defer cancel()
 	var (
 		mu   sync.Mutex
@@ -390,18 +401,18 @@ func (f *fetch) askNeighbours(c cid.Cid) []peer.ID {
 		wg   sync.WaitGroup
 	)
 	asked := 0
-	for _, p := range f.n.host.Network().Peers() {
+	for _, p := range n.host.Network().Peers() {
 		if asked == neighboursAsked {
 			break
 		}
-		if !f.n.usable(p) {
+		if !n.usable(p) {
 			continue
 		}
 		asked++
 		wg.Add(1)
 		go func(p peer.ID) {
 			defer wg.Done()
-			ok, err := f.n.client.Have(ctx, p, []cid.Cid{c})
+			ok, err := n.client.Have(ctx, p, []cid.Cid{c})
 			if err == nil && ok[0] {
 				mu.Lock()
 				have = append(have, p)

@@ -9,6 +9,7 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Stream returns at once with a reader over the file under root that
@@ -20,6 +21,10 @@ import (
 // block found missing starts a fetch of the DAG's missing blocks, in file
 // order, and a read that needs a block not yet here waits for it (or for
 // the fetch to fail). Close the stream to stop the fetch.
+//
+// A store with no room does not stop the read: once the fetch fails for
+// want of room, the blocks the reader asks for come from their holders
+// one by one and are handed over without being kept (see passThrough).
 func (n *Node) Stream(ctx context.Context, root cid.Cid, opts FetchOptions) (*Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Stream{n: n, ctx: ctx, root: root, opts: opts, cancel: cancel}
@@ -56,6 +61,9 @@ type Stream struct {
 	done   chan struct{} // closed when f has ended
 	err    error
 	closed bool // no fetch may start: Close would not wait for it
+	// holders served blocks passed through (see passThrough), the last
+	// first.
+	holders []peer.ID
 }
 
 // fetching returns the stream's fetch, starting it on first use; nil
@@ -116,7 +124,11 @@ func (s *Stream) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, 
 			// The fetch has ended: the block is here now or never will be.
 			data, buf, err = g.GetBuffer(ctx, c, buf)
 			if errors.Is(err, store.ErrNotFound) {
-				if ferr := s.Err(); ferr != nil {
+				ferr := s.Err()
+				if noRoom(ferr) {
+					return s.passThrough(ctx, c, buf)
+				}
+				if ferr != nil {
 					return nil, buf, ferr
 				}
 				return nil, buf, fmt.Errorf("stream %s: %w", c, err)
