@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node/exchange"
@@ -13,61 +14,31 @@ import (
 )
 
 // A node whose store has no room still serves reads of what it does not
-// hold. Once a stream's fetch has failed for want of room, each block the
-// reader asks for is fetched on its own and handed to the reader without
+// hold. Once a read's fetch has failed for want of room, each block the
+// read needs is wanted from a holder on its own and handed over without
 // being stored, so it is neither kept nor announced. That is slower than
-// a fetch (one want per block, as many at once as the reader reads
+// a fetch (one want per block; a stream has as many at once as it reads
 // ahead), but a full disk no longer turns the node's gateway away from
-// every file it does not hold.
+// every file, folder or CAR it does not hold.
 
 // noRoom says whether err is a store refusing a block for lack of room.
 func noRoom(err error) bool {
 	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace)
 }
 
-// passThrough gets c's block from a holder into buf, without storing it:
-// from the holders that served this stream before, then from those a
-// lookup finds.
-func (s *Stream) passThrough(ctx context.Context, c cid.Cid, buf []byte) ([]byte, []byte, error) {
-	tried := map[peer.ID]bool{}
-	for _, find := range []bool{false, true} {
-		holders := s.knownHolders()
-		if find {
-			holders = s.n.findHolders(ctx, c)
-		}
-		for _, p := range holders {
-			if tried[p] || !s.n.usable(p) {
-				continue
-			}
-			tried[p] = true
-			got := false
-			_, err := s.n.client.Want(ctx, p, []cid.Cid{c}, func(_ cid.Cid, data []byte) error {
-				buf, got = append(buf[:0], data...), true
-				return nil
-			})
-			if got {
-				s.servedBy(p)
-				return buf, buf, nil
-			}
-			switch {
-			case ctx.Err() != nil:
-				return nil, buf, fmt.Errorf("stream %s: %w", c, ctx.Err())
-			case errors.Is(err, exchange.ErrProtocol):
-				s.n.misbehaved(p, err)
-			}
-		}
-	}
-	return nil, buf, fmt.Errorf("stream %s: the store has no room to fetch into, and no holder sent it: %w", c, ErrNoProvider)
+// passHolders are the peers a read asks first for the blocks it passes
+// through: those that served it, the last first, then those it was given.
+type passHolders struct {
+	mu     sync.Mutex
+	given  []peer.ID
+	served []peer.ID
 }
 
-// knownHolders lists the peers to ask first: those that served this
-// stream, the one that served last first, then the providers it was
-// given.
-func (s *Stream) knownHolders() []peer.ID {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := slices.Clone(s.holders)
-	for _, p := range s.opts.Providers {
+func (h *passHolders) list() []peer.ID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := slices.Clone(h.served)
+	for _, p := range h.given {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
@@ -75,19 +46,68 @@ func (s *Stream) knownHolders() []peer.ID {
 	return out
 }
 
-// servedBy puts p first among the peers asked.
-func (s *Stream) servedBy(p peer.ID) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.holders) > 0 && s.holders[0] == p {
+// servedBy puts p first.
+func (h *passHolders) servedBy(p peer.ID) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.served) > 0 && h.served[0] == p {
 		return
 	}
-	s.holders = slices.DeleteFunc(s.holders, func(q peer.ID) bool { return q == p })
-	s.holders = slices.Insert(s.holders, 0, p)
-	if len(s.holders) > maxStreamHolders {
-		s.holders = s.holders[:maxStreamHolders]
+	h.served = slices.DeleteFunc(h.served, func(q peer.ID) bool { return q == p })
+	h.served = slices.Insert(h.served, 0, p)
+	if len(h.served) > maxServed {
+		h.served = h.served[:maxServed]
 	}
 }
 
-// maxStreamHolders bounds the peers a stream remembers as holders.
-const maxStreamHolders = 16
+// maxServed bounds the peers a read remembers as having served it.
+const maxServed = 16
+
+// passThrough gets c's block from a holder into buf, without storing it:
+// from h's peers, then from those a lookup finds.
+func (n *Node) passThrough(ctx context.Context, c cid.Cid, h *passHolders, buf []byte) ([]byte, []byte, error) {
+	tried := map[peer.ID]bool{}
+	for _, find := range []bool{false, true} {
+		peers := h.list()
+		if find {
+			peers = n.findHolders(ctx, c)
+		}
+		for _, p := range peers {
+			if tried[p] || !n.usable(p) {
+				continue
+			}
+			tried[p] = true
+			got := false
+			_, err := n.client.Want(ctx, p, []cid.Cid{c}, func(_ cid.Cid, data []byte) error {
+				buf, got = append(buf[:0], data...), true
+				return nil
+			})
+			if got {
+				h.servedBy(p)
+				return buf, buf, nil
+			}
+			switch {
+			case ctx.Err() != nil:
+				return nil, buf, fmt.Errorf("pass %s through: %w", c, ctx.Err())
+			case errors.Is(err, exchange.ErrProtocol):
+				n.misbehaved(p, err)
+			}
+		}
+	}
+	return nil, buf, fmt.Errorf("pass %s through: the store has no room to fetch into, and no holder sent it: %w", c, ErrNoProvider)
+}
+
+// passingGetter reads blocks from the store, mending rotted ones, and
+// passes through those it does not hold.
+type passingGetter struct {
+	n *Node
+	h *passHolders
+}
+
+func (g passingGetter) Get(ctx context.Context, c cid.Cid) ([]byte, error) {
+	data, err := healingGetter{g.n}.Get(ctx, c)
+	if errors.Is(err, store.ErrNotFound) {
+		data, _, err = g.n.passThrough(ctx, c, g.h, nil)
+	}
+	return data, err
+}

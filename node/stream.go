@@ -9,7 +9,6 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/ipfs/go-cid"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Stream returns at once with a reader over the file under root that
@@ -27,7 +26,7 @@ import (
 // one by one and are handed over without being kept (see passThrough).
 func (n *Node) Stream(ctx context.Context, root cid.Cid, opts FetchOptions) (*Stream, error) {
 	ctx, cancel := context.WithCancel(ctx)
-	s := &Stream{n: n, ctx: ctx, root: root, opts: opts, cancel: cancel}
+	s := &Stream{n: n, ctx: ctx, root: root, opts: opts, cancel: cancel, thru: passHolders{given: opts.Providers}}
 	r, err := chunk.NewReader(ctx, s, root)
 	if err != nil {
 		s.Close()
@@ -60,10 +59,8 @@ type Stream struct {
 	f      *fetch        // nil until a block was found missing
 	done   chan struct{} // closed when f has ended
 	err    error
-	closed bool // no fetch may start: Close would not wait for it
-	// holders served blocks passed through (see passThrough), the last
-	// first.
-	holders []peer.ID
+	closed bool        // no fetch may start: Close would not wait for it
+	thru   passHolders // who to ask for blocks passed through
 }
 
 // fetching returns the stream's fetch, starting it on first use; nil
@@ -126,7 +123,7 @@ func (s *Stream) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, 
 			if errors.Is(err, store.ErrNotFound) {
 				ferr := s.Err()
 				if noRoom(ferr) {
-					return s.passThrough(ctx, c, buf)
+					return s.n.passThrough(ctx, c, &s.thru, buf)
 				}
 				if ferr != nil {
 					return nil, buf, ferr
