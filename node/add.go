@@ -70,11 +70,15 @@ func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, key
 		// set lacks in it): with no peer to confirm them, the entries join
 		// the set just after the write is acknowledged, many adds' in one
 		// delta.
-		n.goBG(func() {
+		done := n.pubs.begin()
+		if !n.goBG(func() {
+			defer done()
 			if _, err := n.pinInSet(n.ctx, pins...); err != nil && n.ctx.Err() == nil {
 				n.logf("node: pin set: %s: %v (the reconcile at start adds it)", root, err)
 			}
-		})
+		}) {
+			done()
+		}
 	default:
 		var err error
 		if held, err = n.pinInSet(ctx, pins...); err != nil {

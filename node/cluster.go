@@ -339,6 +339,9 @@ func (n *Node) PinCluster(ctx context.Context, root cid.Cid, opts PinOptions) (i
 // blocks are freed everywhere once the grace is over. ErrNotPinned if
 // neither the set nor this node pins it.
 func (n *Node) UnpinCluster(ctx context.Context, root cid.Cid) error {
+	if err := n.pubs.wait(ctx); err != nil {
+		return fmt.Errorf("unpin %s: %w", root, err)
+	}
 	err := n.pins.Remove(ctx, root)
 	local := n.Local.Unpin(ctx, root)
 	switch {
@@ -354,11 +357,27 @@ func (n *Node) UnpinCluster(ctx context.Context, root cid.Cid) error {
 
 // ClusterPins calls fn with every pin of the cluster's set.
 func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error {
+	if err := n.pubs.wait(ctx); err != nil {
+		return err
+	}
 	return n.pins.List(ctx, fn)
+}
+
+// ClusterPinTotals counts the pins of the cluster's set and the bytes they
+// record; while the set changes the answer may lag it by a second or two
+// (pinset.Set.Totals).
+func (n *Node) ClusterPinTotals(ctx context.Context) (pinset.Totals, error) {
+	if err := n.pubs.wait(ctx); err != nil {
+		return pinset.Totals{}, err
+	}
+	return n.pins.Totals(ctx)
 }
 
 // ClusterPinOf returns root's entry in the set; ErrNotPinned if absent.
 func (n *Node) ClusterPinOf(ctx context.Context, root cid.Cid) (ClusterPin, error) {
+	if err := n.pubs.wait(ctx); err != nil {
+		return ClusterPin{}, err
+	}
 	p, err := n.pins.Get(ctx, root)
 	if errors.Is(err, pinset.ErrNotPinned) {
 		return p, fmt.Errorf("%s: %w", root, ErrNotPinned)

@@ -112,6 +112,7 @@ type Node struct {
 	ps          *pubsub.PubSub
 	pins        *pinset.Set
 	pinGroup    *group[pinset.Pin]  // adds of pins from concurrent writers, committed together
+	pubs        pendingPubs         // W=1 pins on their way to the set
 	announceCh  chan []mh.Multihash // keys of adds, for announceLoop
 	// announceLost: keys were dropped from the queue as the node closed,
 	// so the store is not marked as fully announced.

@@ -163,14 +163,11 @@ func (o *Online) ClusterStatus(ctx context.Context) (gateway.ClusterStatus, erro
 			Used: ns.Used, Capacity: ns.Capacity, Blocks: ns.Blocks,
 			UnderReplicated: ns.UnderReplicated, Repairing: ns.Repairing, LastSeen: ns.LastSeen})
 	}
-	err := o.N.ClusterPins(ctx, func(p node.ClusterPin) error {
-		out.Pins.Count++
-		out.Pins.Bytes += p.Bytes
-		return nil
-	})
+	t, err := o.N.ClusterPinTotals(ctx)
 	if err != nil {
 		return gateway.ClusterStatus{}, fmt.Errorf("sum the cluster's pins: %w", err)
 	}
+	out.Pins.Count, out.Pins.Bytes = t.Pins, t.Bytes
 	return out, nil
 }
 

@@ -61,6 +61,7 @@ type Set struct {
 	chNow   chan struct{} // closed and replaced at every change
 	pending []ds.Key      // puts merged, their batch not yet committed
 	mend    atomic.Bool   // a write failed: the replica wants a repair
+	totals  totalsCache
 }
 
 // New joins the set's topic and opens the local replica.
