@@ -364,8 +364,7 @@ func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error
 }
 
 // ClusterPinTotals counts the pins of the cluster's set and the bytes they
-// record; while the set changes the answer may lag it by a second or two
-// (pinset.Set.Totals).
+// record, once per change of the set (pinset.Set.Totals).
 func (n *Node) ClusterPinTotals(ctx context.Context) (pinset.Totals, error) {
 	if err := n.pubs.wait(ctx); err != nil {
 		return pinset.Totals{}, err
