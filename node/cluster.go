@@ -257,7 +257,7 @@ type ClusterPin = pinset.Pin
 // PinOptions describe a pin made in the cluster's set.
 type PinOptions struct {
 	Name     string
-	Replicas int // 0: the cluster's R
+	Replicas int // 0 or the cluster's R; PinCluster refuses any other
 	Fetch    FetchOptions
 }
 
@@ -324,7 +324,16 @@ func (n *Node) confirmPins(ctx context.Context, roots []cid.Cid) int {
 // until the cluster's set covers it, and puts it in the set; it returns
 // how many nodes hold the entry when it does (W, or fewer when there are
 // not that many).
+//
+// A pin asking for other than the cluster's R copies is refused: every
+// chunk is kept at R (placement and repair have no per-pin count yet),
+// and a count that would be recorded and then ignored is worse than an
+// error.
 func (n *Node) PinCluster(ctx context.Context, root cid.Cid, opts PinOptions) (int, error) {
+	if opts.Replicas != 0 && opts.Replicas != n.Factor() {
+		return 0, fmt.Errorf("pin %s: %w: %d replicas asked; every chunk keeps the cluster's Replication.Factor (%d), and per-pin counts are not supported yet",
+			root, pinset.ErrInvalid, opts.Replicas, n.Factor())
+	}
 	if err := n.Pin(ctx, root, opts.Fetch); err != nil {
 		return 0, err
 	}

@@ -134,11 +134,18 @@ func TestClusterPinsAndStatusThroughTheDaemon(t *testing.T) {
 	}
 
 	// pin add names a pin; pin rm takes it out of the set.
-	if r := mustCairn(t, dir, nil, "pin", "add", "--name", "renamed", "--replicas", "2", root).stdout; !strings.Contains(r, "pinned "+root) {
+	if r := mustCairn(t, dir, nil, "pin", "add", "--name", "renamed", "--replicas", "3", root).stdout; !strings.Contains(r, "pinned "+root) {
 		t.Errorf("pin add: %q", r)
 	}
-	if p, _ := findPin(pinList(t, dir), root); p.Name != "renamed" || p.Replicas != 2 {
+	if p, _ := findPin(pinList(t, dir), root); p.Name != "renamed" || p.Replicas != 3 {
 		t.Errorf("after pin add --name: %+v", p)
+	}
+	// A count other than R would be recorded and ignored: refused.
+	if r := cairn(t, dir, nil, "pin", "add", "--replicas", "5", root); r.code == 0 || !strings.Contains(r.stderr, "not supported") {
+		t.Errorf("pin add --replicas 5 with R=3: %+v", r)
+	}
+	if p, _ := findPin(pinList(t, dir), root); p.Replicas != 3 {
+		t.Errorf("a refused pin add changed the entry: %+v", p)
 	}
 	mustCairn(t, dir, nil, "pin", "rm", root)
 	if _, ok := findPin(pinList(t, dir), root); ok {

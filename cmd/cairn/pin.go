@@ -75,7 +75,7 @@ copies of this DAG instead of the cluster's Replication.Factor.`,
 		},
 	}
 	cmd.Flags().StringVar(&req.Name, "name", "", "a name for the pin")
-	cmd.Flags().IntVar(&req.Replicas, "replicas", 0, "copies wanted (0: the cluster's Replication.Factor)")
+	cmd.Flags().IntVar(&req.Replicas, "replicas", 0, "copies wanted: the cluster's Replication.Factor (0 says the same); no other count is supported yet")
 	return cmd
 }
 
