@@ -39,7 +39,8 @@ type Backend interface {
 	Resolve(ctx context.Context, c cid.Cid, path string, o ReadOptions) (cid.Cid, error)
 	// Describe tells what c is from its root block alone.
 	Describe(ctx context.Context, c cid.Cid, o ReadOptions) (DirEntry, error)
-	// List lists the directory c, sorted by name, each entry described.
+	// List lists the directory c, sorted by name, each entry described
+	// (or the first o.Describe of them).
 	List(ctx context.Context, c cid.Cid, o ReadOptions) ([]DirEntry, error)
 	// Stat describes the file under c.
 	Stat(ctx context.Context, c cid.Cid, o ReadOptions) (StatResponse, error)
@@ -108,6 +109,13 @@ type DirEntry struct {
 type ReadOptions struct {
 	// StallTimeout ends a fetch when no block has arrived for this long.
 	StallTimeout time.Duration
+	// Describe, above 0, has List describe only its first Describe
+	// entries: describing one reads (or fetches) its root block, and a
+	// folder of 100,000 entries shown a page at a time need not read
+	// them all. The others carry their name, CID and the size their link
+	// records, and a type only where the CID tells it (a raw block is a
+	// file). 0 describes every entry.
+	Describe int
 }
 
 // File is a file being read: seekable (ranges), with its size known up

@@ -35,7 +35,7 @@ func addFolder(t *testing.T, n *node.Node, files map[string]string) string {
 // noRedirect is a client that shows redirects instead of following them.
 var noRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-func get(t *testing.T, url string) (*http.Response, string) {
+func get(t testing.TB, url string) (*http.Response, string) {
 	t.Helper()
 	resp, err := noRedirect.Get(url)
 	if err != nil {

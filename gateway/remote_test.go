@@ -22,7 +22,7 @@ import (
 
 // mockNode starts a node on a mocknet host, with replication off so that
 // only reads move blocks.
-func mockNode(t *testing.T, h host.Host, bootstrap ...peer.AddrInfo) *node.Node {
+func mockNode(t testing.TB, h host.Host, bootstrap ...peer.AddrInfo) *node.Node {
 	t.Helper()
 	return nodetest.Start(t, node.WithHost(h), node.WithBootstrap(bootstrap...),
 		node.WithReplication(node.ReplicationConfig{Disabled: true}))

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -96,8 +97,8 @@ func (o *Offline) Describe(ctx context.Context, c cid.Cid, _ gateway.ReadOptions
 }
 
 // List implements gateway.Backend.
-func (o *Offline) List(ctx context.Context, c cid.Cid, _ gateway.ReadOptions) ([]gateway.DirEntry, error) {
-	out, err := list(ctx, c, func(fn func(chunk.DirEntry) error) error { return o.L.List(ctx, c, fn) },
+func (o *Offline) List(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) ([]gateway.DirEntry, error) {
+	out, err := list(ctx, c, ro.Describe, func(fn func(chunk.DirEntry) error) error { return o.L.List(ctx, c, fn) },
 		func(c cid.Cid) (chunk.Stat, error) { return o.L.Inspect(ctx, c) })
 	return out, notLocal(c, err)
 }
@@ -251,22 +252,70 @@ func describe(st chunk.Stat) gateway.DirEntry {
 	return d
 }
 
-// list lists a directory through each, describing every entry from its
-// root block through inspect.
-func list(ctx context.Context, dir cid.Cid, each func(func(chunk.DirEntry) error) error, inspect func(cid.Cid) (chunk.Stat, error)) ([]gateway.DirEntry, error) {
-	out := []gateway.DirEntry{}
-	err := each(func(e chunk.DirEntry) error {
-		st, err := inspect(e.CID)
-		if err != nil {
-			return fmt.Errorf("list %s: %s: %w", dir, e.Name, err)
+// list lists a directory through each, describing every entry (or the
+// first describeUpTo, when above 0) from its root block through inspect,
+// listConcurrency at a time: an entry not held here is a fetch, and a
+// folder's entries one after another took milliseconds each.
+func list(ctx context.Context, dir cid.Cid, describeUpTo int, each func(func(chunk.DirEntry) error) error, inspect func(cid.Cid) (chunk.Stat, error)) ([]gateway.DirEntry, error) {
+	var entries []chunk.DirEntry
+	if err := each(func(e chunk.DirEntry) error {
+		entries = append(entries, e)
+		return ctx.Err()
+	}); err != nil {
+		return nil, err
+	}
+	out := make([]gateway.DirEntry, len(entries))
+	n := len(entries)
+	if describeUpTo > 0 {
+		n = min(n, describeUpTo)
+	}
+	for i, e := range entries[n:] {
+		d := gateway.DirEntry{Name: e.Name, CID: e.CID.String(), Size: e.Tsize}
+		if e.CID.Type() == cid.Raw {
+			d.Type = "file"
 		}
-		d := describe(st)
-		d.Name = e.Name
-		out = append(out, d)
-		return nil
-	})
-	return out, err
+		out[n+i] = d
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, listConcurrency)
+	for i, e := range entries[:n] {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			st, err := inspect(e.CID)
+			if err != nil {
+				mu.Lock()
+				if first == nil {
+					first = fmt.Errorf("list %s: %s: %w", dir, e.Name, err)
+				}
+				mu.Unlock()
+				return
+			}
+			d := describe(st)
+			d.Name = e.Name
+			out[i] = d
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
 }
+
+// listConcurrency bounds the entries list describes at once.
+const listConcurrency = 16
 
 func treeResponse(res chunk.DirResult, copies, quorum int) gateway.AddResponse {
 	return gateway.AddResponse{Cid: res.Root.String(), Size: res.Bytes, Blocks: res.Blocks,

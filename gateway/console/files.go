@@ -128,7 +128,9 @@ func (c *Console) browse(ctx context.Context, root cid.Cid, p string) (filesData
 	}
 	switch e.Type {
 	case "directory":
-		entries, err := c.cfg.Backend.List(ctx, target, o)
+		lo := o
+		lo.Describe = maxEntryRows // the page shows no more
+		entries, err := c.cfg.Backend.List(ctx, target, lo)
 		if err != nil {
 			return filesData{}, err
 		}
