@@ -130,8 +130,7 @@ type (
 	// PinStatus is a pin's entry with the live copies of its blocks.
 	PinStatus struct {
 		Pin PinInfo `json:"pin"`
-		// Factor is the copies wanted: the pin's Replicas, or the
-		// cluster's R.
+		// Factor is the copies every chunk is kept at: the cluster's R.
 		Factor  int             `json:"factor"`
 		MinLive int             `json:"min_live"`
 		Chunks  []ChunkReplicas `json:"chunks"`

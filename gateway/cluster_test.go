@@ -137,6 +137,7 @@ func TestPinRoutesRefuseBadInput(t *testing.T) {
 		{"negative replicas", "POST", "/api/v1/pins/" + held + "?replicas=-1", testToken, http.StatusBadRequest},
 		{"replicas not a number", "POST", "/api/v1/pins/" + held + "?replicas=three", testToken, http.StatusBadRequest},
 		{"replicas past the set's limit", "POST", "/api/v1/pins/" + held + "?replicas=65", testToken, http.StatusBadRequest},
+		{"replicas other than the cluster's R", "POST", "/api/v1/pins/" + held + "?replicas=2", testToken, http.StatusBadRequest},
 		{"a name with a newline", "POST", "/api/v1/pins/" + held + "?name=a%0Ab", testToken, http.StatusBadRequest},
 		{"a name too long", "POST", "/api/v1/pins/" + held + "?name=" + strings.Repeat("n", 256), testToken, http.StatusBadRequest},
 		{"an add named with a newline", "POST", "/api/v1/add?name=a%0Ab", testToken, http.StatusBadRequest},
@@ -153,14 +154,14 @@ func TestPinRoutesRefuseBadInput(t *testing.T) {
 
 	// None of the refused calls touched the held file's pin; a good pin
 	// names it, and an unpin then takes it out of the set.
-	resp, body := do(t, "POST", srv.URL+"/api/v1/pins/"+held+"?name=again&replicas=2", testToken, nil)
+	resp, body := do(t, "POST", srv.URL+"/api/v1/pins/"+held+"?name=again&replicas=3", testToken, nil)
 	var pinned gateway.PinResponse
 	if err := json.Unmarshal(body, &pinned); resp.StatusCode != http.StatusOK || err != nil || pinned.Copies < 1 {
 		t.Fatalf("pin: %d %s (%v)", resp.StatusCode, body, err)
 	}
 	resp, body = do(t, "GET", srv.URL+"/api/v1/status/"+held, "", nil)
 	var ps gateway.PinStatus
-	if err := json.Unmarshal(body, &ps); resp.StatusCode != http.StatusOK || err != nil || ps.Pin.Name != "again" || ps.Pin.Replicas != 2 || ps.Factor != 2 {
+	if err := json.Unmarshal(body, &ps); resp.StatusCode != http.StatusOK || err != nil || ps.Pin.Name != "again" || ps.Pin.Replicas != 3 || ps.Factor != 3 {
 		t.Fatalf("pin status after a named pin: %d %s (%v)", resp.StatusCode, body, err)
 	}
 	if resp, body := do(t, "DELETE", srv.URL+"/api/v1/pins/"+held, testToken, nil); resp.StatusCode != http.StatusOK {

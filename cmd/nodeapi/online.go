@@ -182,11 +182,10 @@ func (o *Online) PinStatus(ctx context.Context, c cid.Cid, ro gateway.ReadOption
 	if err != nil {
 		return gateway.PinStatus{}, fmt.Errorf("copies of %s: %w", c, err)
 	}
-	factor := p.Replicas
-	if factor == 0 {
-		factor = o.N.Factor()
-	}
-	return gateway.PinStatus{Pin: pinInfo(p, nil), Factor: factor, MinLive: reps.MinLive, Chunks: reps.Chunks}, nil
+	// The cluster's R, whatever the entry asks: placement keeps every
+	// chunk at R (PinCluster refuses other counts; an entry from an older
+	// node may still carry one).
+	return gateway.PinStatus{Pin: pinInfo(p, nil), Factor: o.N.Factor(), MinLive: reps.MinLive, Chunks: reps.Chunks}, nil
 }
 
 // pinInfo is a pin as the API gives it. names holds the pinners' IDs as
