@@ -121,6 +121,7 @@ bench-cluster:
 # fresh connection (TTFB and MB/s)
 bench-gateway:
 	$(GO) run ./cmd/cairn-bench -run gateway -size 1073741824 -runs 3 -duration 10s
+	$(GO) test -run '^$$' -bench 'ListingOfABigFolder' -benchtime 3x ./gateway/
 
 # cairn get -o of 512 MiB between real daemons on loopback (R=W=1), from
 # one provider daemon and from three, against the in-process fetch
