@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"syscall"
 
 	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node/exchange"
@@ -23,7 +24,8 @@ import (
 
 // noRoom says whether err is a store refusing a block for lack of room.
 func noRoom(err error) bool {
-	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace)
+	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) ||
+		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // passHolders are the peers a read asks first for the blocks it passes
@@ -67,6 +69,7 @@ const maxServed = 16
 // from h's peers, then from those a lookup finds.
 func (n *Node) passThrough(ctx context.Context, c cid.Cid, h *passHolders, buf []byte) ([]byte, []byte, error) {
 	tried := map[peer.ID]bool{}
+	var last error
 	for _, find := range []bool{false, true} {
 		peers := h.list()
 		if find {
@@ -89,12 +92,22 @@ func (n *Node) passThrough(ctx context.Context, c cid.Cid, h *passHolders, buf [
 			switch {
 			case ctx.Err() != nil:
 				return nil, buf, fmt.Errorf("pass %s through: %w", c, ctx.Err())
+			case errors.Is(err, exchange.ErrBadContent):
+				// The DAG's own bytes are malformed: no holder can help.
+				return nil, buf, fmt.Errorf("pass %s through: %w", c, err)
 			case errors.Is(err, exchange.ErrProtocol):
 				n.misbehaved(p, err)
 			}
+			if err != nil {
+				last = err
+			}
 		}
 	}
-	return nil, buf, fmt.Errorf("pass %s through: the store has no room to fetch into, and no holder sent it: %w", c, ErrNoProvider)
+	err := fmt.Errorf("pass %s through: the store has no room to fetch into, and no holder sent it: %w", c, ErrNoProvider)
+	if last != nil {
+		err = fmt.Errorf("%w (last: %w)", err, last)
+	}
+	return nil, buf, err
 }
 
 // passingGetter reads blocks from the store, mending rotted ones, and

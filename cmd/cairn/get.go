@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -116,7 +117,13 @@ func writeFileAtomic(path string, r io.Reader, prog *progress) error {
 				fd := int(tmp.Fd())
 				_ = unix.SyncFileRange(fd, flushed, done-flushed, unix.SYNC_FILE_RANGE_WRITE)
 				if flushed > dropped {
-					_ = unix.SyncFileRange(fd, dropped, flushed-dropped, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+					// The wait reports a failed writeback, and reports it
+					// once: the fsync below would not see it again.
+					err := unix.SyncFileRange(fd, dropped, flushed-dropped, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+					if err != nil && !errors.Is(err, unix.ENOSYS) && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EOPNOTSUPP) {
+						tmp.Close()
+						return fmt.Errorf("write %s: %w", path, err)
+					}
 					_ = unix.Fadvise(fd, dropped, flushed-dropped, unix.FADV_DONTNEED)
 					dropped = flushed
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -44,7 +45,7 @@ func TestListDescribesOnlyTheEntriesItIsAskedTo(t *testing.T) {
 	} {
 		t.Run(fmt.Sprint("describe ", tc.describe), func(t *testing.T) {
 			var inspected atomic.Int32 // inspect runs concurrently
-			inspect := func(c cid.Cid) (chunk.Stat, error) {
+			inspect := func(_ context.Context, c cid.Cid) (chunk.Stat, error) {
 				inspected.Add(1)
 				if c.Type() == cid.Raw {
 					return chunk.Stat{CID: c, RootType: "raw", Size: 1}, nil
@@ -85,14 +86,14 @@ func TestListFailsWithTheFirstEntryThatCannotBeDescribed(t *testing.T) {
 		return nil
 	}
 	bad := errors.New("no provider")
-	inspect := func(c cid.Cid) (chunk.Stat, error) {
-		if c == entries[37].CID {
+	inspect := func(ctx context.Context, c cid.Cid) (chunk.Stat, error) {
+		if c == entries[37].CID || c == entries[80].CID {
 			return chunk.Stat{}, bad
 		}
-		return chunk.Stat{CID: c, RootType: "raw"}, nil
+		return chunk.Stat{CID: c, RootType: "raw"}, ctx.Err()
 	}
 	got, err := list(context.Background(), entries[0].CID, 0, each, inspect)
-	if !errors.Is(err, bad) || got != nil {
-		t.Fatalf("list with entry 37 failing: %d entries, %v", len(got), err)
+	if !errors.Is(err, bad) || got != nil || !strings.Contains(err.Error(), ": 37: ") {
+		t.Fatalf("list with entries 37 and 80 failing: %d entries, %v (want entry 37's error)", len(got), err)
 	}
 }

@@ -99,7 +99,7 @@ func (o *Offline) Describe(ctx context.Context, c cid.Cid, _ gateway.ReadOptions
 // List implements gateway.Backend.
 func (o *Offline) List(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) ([]gateway.DirEntry, error) {
 	out, err := list(ctx, c, ro.Describe, func(fn func(chunk.DirEntry) error) error { return o.L.List(ctx, c, fn) },
-		func(c cid.Cid) (chunk.Stat, error) { return o.L.Inspect(ctx, c) })
+		func(ctx context.Context, c cid.Cid) (chunk.Stat, error) { return o.L.Inspect(ctx, c) })
 	return out, notLocal(c, err)
 }
 
@@ -256,7 +256,7 @@ func describe(st chunk.Stat) gateway.DirEntry {
 // first describeUpTo, when above 0) from its root block through inspect,
 // listConcurrency at a time: an entry not held here is a fetch, and a
 // folder's entries one after another took milliseconds each.
-func list(ctx context.Context, dir cid.Cid, describeUpTo int, each func(func(chunk.DirEntry) error) error, inspect func(cid.Cid) (chunk.Stat, error)) ([]gateway.DirEntry, error) {
+func list(ctx context.Context, dir cid.Cid, describeUpTo int, each func(func(chunk.DirEntry) error) error, inspect func(context.Context, cid.Cid) (chunk.Stat, error)) ([]gateway.DirEntry, error) {
 	var entries []chunk.DirEntry
 	if err := each(func(e chunk.DirEntry) error {
 		entries = append(entries, e)
@@ -276,30 +276,29 @@ func list(ctx context.Context, dir cid.Cid, describeUpTo int, each func(func(chu
 		}
 		out[n+i] = d
 	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
+	// The first failure stops the rest: those running are cancelled (a
+	// fetch would otherwise run to its stall timeout), and the error
+	// named is that of the first entry in the listing that failed.
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	sem := make(chan struct{}, listConcurrency)
 	for i, e := range entries[:n] {
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed {
+		select {
+		case sem <- struct{}{}:
+		case <-ictx.Done():
+		}
+		if ictx.Err() != nil {
 			break
 		}
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			st, err := inspect(e.CID)
+			st, err := inspect(ictx, e.CID)
 			if err != nil {
-				mu.Lock()
-				if first == nil {
-					first = fmt.Errorf("list %s: %s: %w", dir, e.Name, err)
-				}
-				mu.Unlock()
+				errs[i] = fmt.Errorf("list %s: %s: %w", dir, e.Name, err)
+				cancel()
 				return
 			}
 			d := describe(st)
@@ -308,8 +307,19 @@ func list(ctx context.Context, dir cid.Cid, describeUpTo int, each func(func(chu
 		}()
 	}
 	wg.Wait()
-	if first != nil {
-		return nil, first
+	var echo error
+	for _, err := range errs {
+		// A cancelled entry's error only echoes the failure that
+		// cancelled it, unless the caller's own context ended.
+		if err != nil && (!errors.Is(err, context.Canceled) || ctx.Err() != nil) {
+			return nil, err
+		}
+		if echo == nil {
+			echo = err
+		}
+	}
+	if err := errors.Join(ctx.Err(), echo); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -83,7 +83,7 @@ func (o *Online) Describe(ctx context.Context, c cid.Cid, ro gateway.ReadOptions
 // List implements gateway.Backend.
 func (o *Online) List(ctx context.Context, c cid.Cid, ro gateway.ReadOptions) ([]gateway.DirEntry, error) {
 	out, err := list(ctx, c, ro.Describe, func(fn func(chunk.DirEntry) error) error { return o.N.List(ctx, c, o.fetchOpts(ro), fn) },
-		func(c cid.Cid) (chunk.Stat, error) { return o.N.Inspect(ctx, c, o.fetchOpts(ro)) })
+		func(ctx context.Context, c cid.Cid) (chunk.Stat, error) { return o.N.Inspect(ctx, c, o.fetchOpts(ro)) })
 	return out, fetchError(err)
 }
 

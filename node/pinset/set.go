@@ -81,7 +81,7 @@ func New(cfg Config) (*Set, error) {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	s := &Set{cfg: cfg, chNow: make(chan struct{})}
+	s := &Set{cfg: cfg, chNow: make(chan struct{}), totals: totalsCache{lock: make(chan struct{}, 1)}}
 	if err := cfg.PubSub.RegisterTopicValidator(Topic, s.validate); err != nil {
 		return nil, fmt.Errorf("pinset: %w", err)
 	}
@@ -147,15 +147,14 @@ func (s *Set) putPending(k ds.Key) {
 	s.chMu.Unlock()
 }
 
-// flushPending announces the puts whose batch has committed.
+// flushPending announces the puts whose batch has committed, as one
+// change.
 func (s *Set) flushPending() {
 	s.chMu.Lock()
 	ks := s.pending
 	s.pending = nil
 	s.chMu.Unlock()
-	for _, k := range ks {
-		s.changed(k)
-	}
+	s.changed(ks...)
 }
 
 // committing tells after of every batch it commits, and failed of every
@@ -242,9 +241,16 @@ func (s *Set) mendLoop(ctx context.Context) {
 	}
 }
 
-func (s *Set) changed(k ds.Key) {
-	root, err := parseKey(k.String(), true)
-	if err != nil {
+// changed tells of a change to the entries under ks: the changes channel
+// is closed once, then OnChange hears of each root.
+func (s *Set) changed(ks ...ds.Key) {
+	var roots []cid.Cid
+	for _, k := range ks {
+		if root, err := parseKey(k.String(), true); err == nil {
+			roots = append(roots, root)
+		}
+	}
+	if len(roots) == 0 {
 		return
 	}
 	s.chMu.Lock()
@@ -252,7 +258,9 @@ func (s *Set) changed(k ds.Key) {
 	s.chNow = make(chan struct{})
 	s.chMu.Unlock()
 	if s.cfg.OnChange != nil {
-		s.cfg.OnChange(root)
+		for _, root := range roots {
+			s.cfg.OnChange(root)
+		}
 	}
 }
 

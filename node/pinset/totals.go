@@ -2,7 +2,7 @@ package pinset
 
 import (
 	"context"
-	"sync"
+	"fmt"
 )
 
 // Totals sums the set: how many pins it has and the bytes they record.
@@ -15,7 +15,7 @@ type Totals struct {
 // (half a second at 100,000 pins, and the console asks every 10 s): a set
 // that has not changed since is not counted again.
 type totalsCache struct {
-	mu     sync.Mutex // held while counting: callers meanwhile share the count
+	lock   chan struct{} // held while counting: callers meanwhile share the count
 	t      Totals
 	still  <-chan struct{} // closed at the first change after the count began
 	counts int             // how many times the set was counted (for tests)
@@ -25,8 +25,12 @@ type totalsCache struct {
 // the last count answers.
 func (s *Set) Totals(ctx context.Context) (Totals, error) {
 	c := &s.totals
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.lock <- struct{}{}:
+		defer func() { <-c.lock }()
+	case <-ctx.Done():
+		return Totals{}, fmt.Errorf("pinset: totals: %w", ctx.Err())
+	}
 	if c.still != nil {
 		select {
 		case <-c.still:
