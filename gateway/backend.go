@@ -133,6 +133,7 @@ type Metrics struct {
 	ReplicationBytes                      int64
 	UnderReplicated, RepairQueue          int64
 	ScrubErrors                           int64
+	PassedThrough                         int64 // blocks served unstored, the store having no room
 	DHTLookups, DHTRPCs, DHTHops          int64
 }
 

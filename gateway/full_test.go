@@ -69,4 +69,7 @@ func TestAFullNodesGatewayServesContentItHasNoRoomToKeep(t *testing.T) {
 	if held := b.Stats().Blocks; held != 0 {
 		t.Fatalf("the full node kept %d blocks", held)
 	}
+	if _, m := get(t, srv.URL+"/metrics"); !strings.Contains(m, "cairn_passed_through_blocks_total") || strings.Contains(m, "cairn_passed_through_blocks_total 0\n") {
+		t.Fatalf("metrics do not count the blocks passed through:\n%s", m)
+	}
 }

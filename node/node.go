@@ -129,7 +129,8 @@ type Node struct {
 	idxWake    chan struct{}
 
 	scrubErrors atomic.Int64
-	draining    atomic.Bool // handing chunks away: take no more
+	passed      atomic.Int64 // blocks passed through (passThrough)
+	draining    atomic.Bool  // handing chunks away: take no more
 	drainMu     sync.Mutex
 
 	// Background work (scrubber, repair, write copies) stops when Close

@@ -22,6 +22,10 @@ import (
 // ahead), but a full disk no longer turns the node's gateway away from
 // every file, folder or CAR it does not hold.
 
+// PassedThrough counts the blocks reads got from holders and served
+// without storing them, since start.
+func (n *Node) PassedThrough() int64 { return n.passed.Load() }
+
 // noRoom says whether err is a store refusing a block for lack of room.
 func noRoom(err error) bool {
 	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) ||
@@ -87,6 +91,7 @@ func (n *Node) passThrough(ctx context.Context, c cid.Cid, h *passHolders, buf [
 			})
 			if got {
 				h.servedBy(p)
+				n.passed.Add(1)
 				return buf, buf, nil
 			}
 			switch {

@@ -59,6 +59,10 @@ func TestAFullNodeStreamsAFileItHasNoRoomToKeep(t *testing.T) {
 			}
 		})
 	}
+	// The first read alone passed the root and its 31 leaves through.
+	if got := full.PassedThrough(); got < 32 {
+		t.Fatalf("PassedThrough %d after three reads of a 32-block file passed through", got)
+	}
 }
 
 func TestAFullNodeWithNoHolderToAskFailsTheReadWithErrNoProvider(t *testing.T) {

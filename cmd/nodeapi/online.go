@@ -306,8 +306,8 @@ func (o *Online) Metrics() gateway.Metrics {
 		Peers:       len(o.N.Peers()),
 		RepairWalks: rs.Walks, RepairPushes: rs.Pushes, ReplicationBytes: rs.BytesPushed,
 		UnderReplicated: rs.UnderReplicated, RepairQueue: rs.Queue,
-		ScrubErrors: o.N.ScrubErrors(),
-		DHTLookups:  int64(dt.Lookups), DHTRPCs: int64(dt.RPCs), DHTHops: int64(dt.Hops),
+		ScrubErrors: o.N.ScrubErrors(), PassedThrough: o.N.PassedThrough(),
+		DHTLookups: int64(dt.Lookups), DHTRPCs: int64(dt.RPCs), DHTHops: int64(dt.Hops),
 	}
 }
 
