@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"time"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/node/pinset"
@@ -70,7 +71,12 @@ func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, key
 		// set lacks in it): with no peer to confirm them, the entries join
 		// the set just after the write is acknowledged, many adds' in one
 		// delta.
-		done := n.pubs.begin()
+		// Stamped now, so that listings show them as the set will.
+		now := time.Now().UTC()
+		for i := range pins {
+			pins[i].By, pins[i].At = n.host.ID(), now
+		}
+		done := n.pubs.begin(pins)
 		if !n.goBG(func() {
 			defer done()
 			if _, err := n.pinInSet(n.ctx, pins...); err != nil && n.ctx.Err() == nil {

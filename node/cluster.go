@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
@@ -267,7 +269,9 @@ func (n *Node) pinInSet(ctx context.Context, pins ...pinset.Pin) (int, error) {
 	now := time.Now().UTC()
 	roots := make([]cid.Cid, len(pins))
 	for i := range pins {
-		pins[i].By, pins[i].At = n.host.ID(), now
+		if pins[i].At.IsZero() { // publish stamps its pins when the add returns
+			pins[i].By, pins[i].At = n.host.ID(), now
+		}
 		roots[i] = pins[i].Root
 	}
 	if err := n.pinGroup.do(pins...); err != nil {
@@ -365,11 +369,50 @@ func (n *Node) UnpinCluster(ctx context.Context, root cid.Cid) error {
 }
 
 // ClusterPins calls fn with every pin of the cluster's set.
+//
+// The pins of adds that have returned but whose entries are still on
+// their way to the set (W=1) are listed too, in their place: the set
+// lists in CID order, and so does this.
 func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error {
-	if err := n.pubs.wait(ctx); err != nil {
+	pending := n.pubs.pins()
+	if len(pending) == 0 {
+		return n.pins.List(ctx, fn)
+	}
+	ahead := make([]ClusterPin, 0, len(pending))
+	for _, p := range pending {
+		ahead = append(ahead, p)
+	}
+	slices.SortFunc(ahead, func(a, b ClusterPin) int { return strings.Compare(a.Root.String(), b.Root.String()) })
+	listed := map[string]bool{}
+	err := n.pins.List(ctx, func(p ClusterPin) error {
+		k := p.Root.String()
+		for len(ahead) > 0 && ahead[0].Root.String() < k {
+			if !listed[ahead[0].Root.KeyString()] {
+				listed[ahead[0].Root.KeyString()] = true
+				if err := fn(ahead[0]); err != nil {
+					return err
+				}
+			}
+			ahead = ahead[1:]
+		}
+		if listed[p.Root.KeyString()] {
+			return nil
+		}
+		listed[p.Root.KeyString()] = true
+		return fn(p)
+	})
+	if err != nil {
 		return err
 	}
-	return n.pins.List(ctx, fn)
+	for _, p := range ahead {
+		if !listed[p.Root.KeyString()] {
+			listed[p.Root.KeyString()] = true
+			if err := fn(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // ClusterPinTotals counts the pins of the cluster's set and the bytes they
@@ -383,8 +426,8 @@ func (n *Node) ClusterPinTotals(ctx context.Context) (pinset.Totals, error) {
 
 // ClusterPinOf returns root's entry in the set; ErrNotPinned if absent.
 func (n *Node) ClusterPinOf(ctx context.Context, root cid.Cid) (ClusterPin, error) {
-	if err := n.pubs.wait(ctx); err != nil {
-		return ClusterPin{}, err
+	if p, ok := n.pubs.pins()[root.KeyString()]; ok {
+		return p, nil // on its way to the set (W=1)
 	}
 	p, err := n.pins.Get(ctx, root)
 	if errors.Is(err, pinset.ErrNotPinned) {

@@ -3,36 +3,44 @@ package node
 import (
 	"context"
 	"sync"
+
+	"github.com/cairnstore/cairn/node/pinset"
 )
 
 // pendingPubs tracks the pins an add with W=1 puts in the cluster's set
-// after it has returned (publish). A read or change of the set waits for
-// those begun before it, so that an add's pin is listed, found and
-// unpinnable as soon as the add returns: without that, `pin ls` right
+// after it has returned (publish), so that an add's pin is listed, found
+// and unpinnable as soon as the add returns. Without that, `pin ls` right
 // after an import missed most of its pins, and an unpin that came first
-// was undone by the pin landing after it.
+// was undone by the pin landing after it. Listings and look-ups take the
+// pending pins beside the set's; a change of the set (an unpin) and the
+// totals wait for the publishes begun before them.
 type pendingPubs struct {
 	mu   sync.Mutex
 	next uint64
-	open map[uint64]chan struct{}
+	open map[uint64]pendingPub
 }
 
-// begin records a publish; done, called once it has ended (whether it
-// succeeded or not), releases those waiting for it.
-func (p *pendingPubs) begin() (done func()) {
+type pendingPub struct {
+	pins []pinset.Pin
+	done chan struct{}
+}
+
+// begin records a publish of pins; done, called once it has ended
+// (whether it succeeded or not), releases those waiting for it.
+func (p *pendingPubs) begin(pins []pinset.Pin) (done func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.open == nil {
-		p.open = map[uint64]chan struct{}{}
+		p.open = map[uint64]pendingPub{}
 	}
-	id, ch := p.next, make(chan struct{})
+	id, pub := p.next, pendingPub{pins: pins, done: make(chan struct{})}
 	p.next++
-	p.open[id] = ch
+	p.open[id] = pub
 	return func() {
 		p.mu.Lock()
 		delete(p.open, id)
 		p.mu.Unlock()
-		close(ch)
+		close(pub.done)
 	}
 }
 
@@ -42,8 +50,8 @@ func (p *pendingPubs) begin() (done func()) {
 func (p *pendingPubs) wait(ctx context.Context) error {
 	p.mu.Lock()
 	chs := make([]chan struct{}, 0, len(p.open))
-	for _, ch := range p.open {
-		chs = append(chs, ch)
+	for _, pub := range p.open {
+		chs = append(chs, pub.done)
 	}
 	p.mu.Unlock()
 	for _, ch := range chs {
@@ -54,4 +62,20 @@ func (p *pendingPubs) wait(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// pins returns the pins on their way to the set, by root (the last
+// begun wins where two publish one root).
+func (p *pendingPubs) pins() map[string]pinset.Pin {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]pinset.Pin{}
+	for _, pub := range p.open {
+		for _, pin := range pub.pins {
+			if old, ok := out[pin.Root.KeyString()]; !ok || pin.At.After(old.At) {
+				out[pin.Root.KeyString()] = pin
+			}
+		}
+	}
+	return out
 }

@@ -5,10 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/pinset"
+	"github.com/ipfs/go-cid"
 )
 
 // With W=1 an add's pin joins the set after the add returns; the set's
@@ -53,5 +56,58 @@ func TestAnUnpinRightAfterAnAddWithAWriteQuorumOfOneStays(t *testing.T) {
 		if _, err := n.ClusterPinOf(ctx, res.Root); !errors.Is(err, ErrNotPinned) {
 			t.Fatalf("add %d, unpinned at once: the set has it again (%v)", i, err)
 		}
+	}
+}
+
+func TestPinsOnTheirWayToTheSetAreListedOnceAndInCIDOrder(t *testing.T) {
+	n := startNode(t, withReplication(ReplicationConfig{Factor: 1, WriteQuorum: 1}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var inSet []cid.Cid
+	for i := range 3 {
+		res, err := n.Add(ctx, bytes.NewReader([]byte(fmt.Sprint("in the set ", i))), chunk.AddOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inSet = append(inSet, res.Root)
+	}
+	if err := n.pubs.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A publish still on its way: one root the set lacks, one it has.
+	onTheWay, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte("on its way"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC()
+	done := n.pubs.begin([]pinset.Pin{{Root: onTheWay, Name: "pending", By: n.ID(), At: at}, {Root: inSet[1], By: n.ID(), At: at}})
+	list := func() []string {
+		t.Helper()
+		var out []string
+		if err := n.ClusterPins(ctx, func(p ClusterPin) error {
+			out = append(out, p.Root.String())
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	want := []string{onTheWay.String()}
+	for _, r := range inSet {
+		want = append(want, r.String())
+	}
+	slices.Sort(want)
+	if got := list(); !slices.Equal(got, want) {
+		t.Fatalf("listed %v, want %v (each once, in CID order)", got, want)
+	}
+	if p, err := n.ClusterPinOf(ctx, onTheWay); err != nil || p.Name != "pending" {
+		t.Fatalf("the pending pin: %+v, %v", p, err)
+	}
+	done() // it never reached the set
+	if got := list(); len(got) != 3 || slices.Contains(got, onTheWay.String()) {
+		t.Fatalf("after the publish ended without landing: %v", got)
+	}
+	if _, err := n.ClusterPinOf(ctx, onTheWay); !errors.Is(err, ErrNotPinned) {
+		t.Fatalf("the pin that never landed: %v, want ErrNotPinned", err)
 	}
 }
