@@ -21,19 +21,8 @@ import (
 // not hold, passing the blocks through from a holder, rather than
 // answering 507.
 func TestAFullNodesGatewayServesContentItHasNoRoomToKeep(t *testing.T) {
-	mn := mocknet.New()
-	t.Cleanup(func() { mn.Close() })
-	ha, err := mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mn.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
+	hs := linkedHosts(t, 2, mocknet.LinkOptions{})
+	ha, hb := hs[0], hs[1]
 	a := mockNode(t, ha)
 	b := nodetest.Start(t, node.WithHost(hb), node.WithBootstrap(peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()}),
 		node.WithReplication(node.ReplicationConfig{Disabled: true}), node.WithStoreOptions(store.Options{Capacity: 1}))

@@ -28,25 +28,34 @@ func mockNode(t testing.TB, h host.Host, bootstrap ...peer.AddrInfo) *node.Node 
 		node.WithReplication(node.ReplicationConfig{Disabled: true}))
 }
 
+// linkedHosts starts n mocknet hosts, all linked with link's options; the
+// mocknet closes when the test ends.
+func linkedHosts(t testing.TB, n int, link mocknet.LinkOptions) []host.Host {
+	t.Helper()
+	mn := mocknet.New()
+	t.Cleanup(func() { mn.Close() })
+	mn.SetLinkDefaults(link)
+	var hs []host.Host
+	for range n {
+		h, err := mn.GenPeer()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	if err := mn.LinkAll(); err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}
+
 // A file added on A is read through B's gateway, B holding none of it;
 // the link between them is slow, so the whole file takes seconds to
 // cross, and the first bytes reach the client long before that.
 func TestGatewayStreamsContentItFetchesFromAnotherNode(t *testing.T) {
 	const bandwidth = 2 << 20 // bytes per second, each way
-	mn := mocknet.New()
-	t.Cleanup(func() { mn.Close() })
-	mn.SetLinkDefaults(mocknet.LinkOptions{Bandwidth: bandwidth})
-	ha, err := mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	hb, err := mn.GenPeer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := mn.LinkAll(); err != nil {
-		t.Fatal(err)
-	}
+	hs := linkedHosts(t, 2, mocknet.LinkOptions{Bandwidth: bandwidth})
+	ha, hb := hs[0], hs[1]
 	a := mockNode(t, ha)
 	b := mockNode(t, hb, peer.AddrInfo{ID: ha.ID(), Addrs: ha.Addrs()})
 

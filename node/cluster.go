@@ -378,18 +378,23 @@ func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error
 	if len(pending) == 0 {
 		return n.pins.List(ctx, fn)
 	}
-	ahead := make([]ClusterPin, 0, len(pending))
-	for _, p := range pending {
-		ahead = append(ahead, p)
+	// Each with its CID's text, the order the set lists in, encoded once.
+	type keyed struct {
+		text string
+		pin  ClusterPin
 	}
-	slices.SortFunc(ahead, func(a, b ClusterPin) int { return strings.Compare(a.Root.String(), b.Root.String()) })
+	ahead := make([]keyed, 0, len(pending))
+	for _, p := range pending {
+		ahead = append(ahead, keyed{p.Root.String(), p})
+	}
+	slices.SortFunc(ahead, func(a, b keyed) int { return strings.Compare(a.text, b.text) })
 	listed := map[string]bool{}
 	err := n.pins.List(ctx, func(p ClusterPin) error {
 		k := p.Root.String()
-		for len(ahead) > 0 && ahead[0].Root.String() < k {
-			if !listed[ahead[0].Root.KeyString()] {
-				listed[ahead[0].Root.KeyString()] = true
-				if err := fn(ahead[0]); err != nil {
+		for len(ahead) > 0 && ahead[0].text < k {
+			if first := ahead[0].pin; !listed[first.Root.KeyString()] {
+				listed[first.Root.KeyString()] = true
+				if err := fn(first); err != nil {
 					return err
 				}
 			}
@@ -404,10 +409,10 @@ func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error
 	if err != nil {
 		return err
 	}
-	for _, p := range ahead {
-		if !listed[p.Root.KeyString()] {
-			listed[p.Root.KeyString()] = true
-			if err := fn(p); err != nil {
+	for _, a := range ahead {
+		if !listed[a.pin.Root.KeyString()] {
+			listed[a.pin.Root.KeyString()] = true
+			if err := fn(a.pin); err != nil {
 				return err
 			}
 		}

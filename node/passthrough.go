@@ -26,8 +26,10 @@ import (
 // without storing them, since start.
 func (n *Node) PassedThrough() int64 { return n.passed.Load() }
 
-// noRoom says whether err is a store refusing a block for lack of room.
-func noRoom(err error) bool {
+// NoRoom says whether err is a store refusing a write for lack of room:
+// the block store's own capacity, or a full disk (or quota) under any of
+// the repo's files.
+func NoRoom(err error) bool {
 	return errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) ||
 		errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }

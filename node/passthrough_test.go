@@ -51,7 +51,7 @@ func TestAFullNodeStreamsAFileItHasNoRoomToKeep(t *testing.T) {
 			}
 			// The fetch did run, and ended for want of room: the bytes
 			// came the other way.
-			if !noRoom(s.Err()) {
+			if !NoRoom(s.Err()) {
 				t.Fatalf("the stream's fetch ended with %v, want a store with no room", s.Err())
 			}
 			if st := full.Store().Stats(); st.Blocks != 0 {

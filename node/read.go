@@ -20,7 +20,7 @@ func (n *Node) Block(ctx context.Context, c cid.Cid, opts FetchOptions) ([]byte,
 	if !n.Has(c) {
 		// As a raw CID the block has no children to follow: only it is fetched.
 		if err := n.Fetch(ctx, cid.NewCidV1(cid.Raw, c.Hash()), opts); err != nil {
-			if !noRoom(err) {
+			if !NoRoom(err) {
 				return nil, err
 			}
 			data, _, err := n.passThrough(ctx, c, &passHolders{given: opts.Providers}, nil)
@@ -39,7 +39,7 @@ func (n *Node) Block(ctx context.Context, c cid.Cid, opts FetchOptions) ([]byte,
 // mending rotted blocks from replicas on the way.
 func (n *Node) Walk(ctx context.Context, root cid.Cid, opts FetchOptions, fn func(cid.Cid, []byte) error) error {
 	if err := n.Fetch(ctx, root, opts); err != nil {
-		if !noRoom(err) {
+		if !NoRoom(err) {
 			return err
 		}
 		return chunk.Walk(ctx, passingGetter{n, &passHolders{given: opts.Providers}}, root, fn)

@@ -122,7 +122,7 @@ func (s *Stream) GetBuffer(ctx context.Context, c cid.Cid, buf []byte) ([]byte, 
 			data, buf, err = g.GetBuffer(ctx, c, buf)
 			if errors.Is(err, store.ErrNotFound) {
 				ferr := s.Err()
-				if noRoom(ferr) {
+				if NoRoom(ferr) {
 					return s.n.passThrough(ctx, c, &s.thru, buf)
 				}
 				if ferr != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-	"syscall"
 
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/chunk/store"
@@ -361,7 +360,7 @@ func gc(ctx context.Context, l *node.Local) (gateway.GCResponse, error) {
 // store's own, or a disk that was full under any of the repo's databases
 // (the index, the pin set's state).
 func storeError(err error) error {
-	if errors.Is(err, store.ErrFull) || errors.Is(err, store.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if node.NoRoom(err) {
 		return mark(err, gateway.ErrFull)
 	}
 	return err
