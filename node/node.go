@@ -268,11 +268,18 @@ func (n *Node) Start(ctx context.Context) error {
 	n.goBG(n.indexLoop)
 	n.goBG(n.sweepLoop)
 	n.goBG(n.status.run)
-	n.goBG(func() {
+	// The reconcile puts this node's own pins the set lacks in it: one
+	// more publish an unpin must wait for, or an add made meanwhile,
+	// unpinned at once, came back when the reconcile put its pin in.
+	reconciled := n.pubs.begin(nil)
+	if !n.goBG(func() {
+		defer reconciled()
 		if err := n.reconcileSet(n.ctx); err != nil && n.ctx.Err() == nil {
 			n.logf("cluster: reconcile with the set: %v", err)
 		}
-	})
+	}) {
+		reconciled()
+	}
 	return nil
 }
 
