@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
-	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -163,6 +162,28 @@ func invalidReason(err error) string {
 // and fsynced with its duty mark in one commit, and announced, before it
 // is acknowledged; refused when the store is full.
 func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte) error {
+	b := n.pushBatch(from)
+	if err := b.Take(ctx, c, data); err != nil {
+		return err
+	}
+	return b.Commit(ctx)
+}
+
+// pushBatch takes the pushes of one stream from a peer: each is checked
+// and written as it comes, and one commit makes them all durable, with
+// their duty marks, before any is acknowledged and announced.
+func (n *Node) pushBatch(from peer.ID) exchange.PushBatch {
+	return &pushSession{n: n, from: from}
+}
+
+type pushSession struct {
+	n     *Node
+	from  peer.ID
+	taken []mh.Multihash
+}
+
+func (s *pushSession) Take(ctx context.Context, c cid.Cid, data []byte) error {
+	n, from := s.n, s.from
 	if n.draining.Load() {
 		return &exchange.RefusedError{Code: exchange.RefuseLeaving, Reason: "this node is draining"}
 	}
@@ -182,12 +203,12 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 			return &exchange.RefusedError{Code: exchange.RefuseBusy, Reason: why}
 		}
 	}
-	if err := n.storeReplica(c, data); err != nil {
+	if err := n.writeReplica(c, data); err != nil {
 		// The pusher learns the kind of refusal, never this node's own
 		// error text (paths, sizes): that goes to the log.
 		n.logf("push from %s: %s: %v", from, c, err)
 		switch {
-		case errors.Is(err, store.ErrFull), errors.Is(err, store.ErrNoSpace):
+		case NoRoom(err):
 			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
 		case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
 			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
@@ -198,7 +219,22 @@ func (n *Node) onPush(ctx context.Context, from peer.ID, c cid.Cid, data []byte)
 	if !held {
 		n.rep.admit.charge(from, c.Hash(), len(data))
 	}
-	n.announce([]mh.Multihash{c.Hash()})
+	s.taken = append(s.taken, c.Hash())
+	return nil
+}
+
+func (s *pushSession) Commit(context.Context) error {
+	if len(s.taken) == 0 {
+		return nil
+	}
+	if err := s.n.commitReplicas(); err != nil {
+		s.n.logf("push from %s: commit of %d blocks: %v", s.from, len(s.taken), err)
+		if NoRoom(err) {
+			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
+		}
+		return err
+	}
+	s.n.announce(s.taken)
 	return nil
 }
 

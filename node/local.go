@@ -338,18 +338,34 @@ var testHookReplicaWritten func()
 // duty mark are committed (fsynced) together, under the GC hold, before
 // the push is acknowledged.
 func (l *Local) storeReplica(c cid.Cid, data []byte) error {
+	if err := l.writeReplica(c, data); err != nil {
+		return err
+	}
+	return l.commitReplicas()
+}
+
+// writeReplica writes a pushed block with its duty mark, durable on the
+// next commitReplicas. The mark is visible at once, so no GC or sweep
+// frees the block in between, held before or not.
+func (l *Local) writeReplica(c cid.Cid, data []byte) error {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
-	var err error
-	if l.Has(c) {
-		err = l.store.Sync(dutyMeta(c.Hash()))
-	} else if err = l.store.PutWith(c, data, dutyMeta(c.Hash())); err == nil {
-		if testHookReplicaWritten != nil {
-			testHookReplicaWritten()
-		}
-		err = l.store.Sync()
+	held := l.Has(c)
+	if err := l.store.PutWith(c, data, dutyMeta(c.Hash())); err != nil {
+		return err
 	}
-	return err
+	if !held && testHookReplicaWritten != nil {
+		testHookReplicaWritten()
+	}
+	return nil
+}
+
+// commitReplicas makes the replicas written so far durable, with their
+// marks (a group commit: concurrent callers share it).
+func (l *Local) commitReplicas() error {
+	l.gcMu.RLock()
+	defer l.gcMu.RUnlock()
+	return l.store.Sync()
 }
 
 // dropSurplus deletes blocks the repair policy found held by more peers

@@ -102,6 +102,7 @@ type Node struct {
 	dht      *dht.DHT
 	server   *exchange.Server
 	client   *exchange.Client
+	pushes   *pushQueue // the client's pushes, batched by peer
 	// deltaClient fetches the pin set's deltas, which are not UnixFS.
 	deltaClient *exchange.Client
 	wantSlots   chan struct{} // one per want in flight, across fetches (MaxWants)
@@ -190,6 +191,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 	}
 	n.dht = d
 	n.client = exchange.NewClient(n.host)
+	n.pushes = newPushQueue(n)
 	n.deltaClient = exchange.NewClient(n.host)
 	n.deltaClient.Verify = verifyDelta
 	n.rep, err = newReplicator(n, cfg.Replication)
@@ -207,6 +209,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 		Host:        n.host,
 		Blocks:      served{user: s, deltas: cf.deltas},
 		OnPush:      n.onPush,
+		OnPushBatch: n.pushBatch,
 		OnMisbehave: n.misbehaved,
 		Logf:        cfg.Logf,
 	})

@@ -142,7 +142,7 @@ func (r *replicator) readPooled(ctx context.Context, k mh.Multihash) (data []byt
 // block.
 func (r *replicator) push(ctx context.Context, p peer.ID, key mh.Multihash, data []byte) error {
 	c := cid.NewCidV1(cid.Raw, key) // replicas go by multihash
-	err := r.n.client.Push(ctx, p, c, data)
+	err := r.n.pushes.push(ctx, p, c, data)
 	if err == nil {
 		r.bytes.Add(int64(len(data)))
 	}

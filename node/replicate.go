@@ -41,7 +41,7 @@ type ReplicationConfig struct {
 	Disabled bool
 }
 
-const pushConcurrency = 16
+const pushConcurrency = 64
 
 // decideBatch is how many chunks a walk has the run loop decide at once:
 // few enough that peer events are not held up behind a large store.

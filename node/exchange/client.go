@@ -222,13 +222,11 @@ func (c *Client) Push(ctx context.Context, p peer.ID, id cid.Cid, data []byte) e
 		return c.wrap(ctx, p, err)
 	}
 	st.Close()
-	switch {
-	case typ == typeStored && len(body) == 0:
-		return nil
-	case typ == typeRefused && len(body) >= 1:
-		return &RefusedError{Code: RefuseCode(body[0]), Reason: sanitizeReason(body[1:])}
+	err = pushReply(typ, body)
+	if errors.Is(err, ErrProtocol) {
+		return fmt.Errorf("exchange: push to %s: %w", p, err)
 	}
-	return fmt.Errorf("exchange: push to %s: %w", p, protoErr("bad reply type %#x", typ))
+	return err
 }
 
 // wrap reports a failed read as the context's end when that is the cause.

@@ -37,6 +37,10 @@ type ServerConfig struct {
 	Blocks BlockSource
 	// OnPush, if nil, refuses every push as unwanted.
 	OnPush PushHandler
+	// OnPushBatch, if set, takes pushes in its place: one PushBatch for
+	// the pushes of one stream, committed once for all of them (see
+	// BatchProtocolID).
+	OnPushBatch func(from peer.ID) PushBatch
 	// Logf, if set, receives the errors a push met that are not told to
 	// the pusher.
 	Logf func(format string, args ...any)
@@ -86,12 +90,14 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{cfg: cfg, slots: map[peer.ID]*peerSlots{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	cfg.Host.SetStreamHandler(ProtocolID, s.handle)
+	cfg.Host.SetStreamHandler(BatchProtocolID, s.handle)
 	return s, nil
 }
 
 // Close removes the handler and waits for requests in progress to stop.
 func (s *Server) Close() error {
 	s.cfg.Host.RemoveStreamHandler(ProtocolID)
+	s.cfg.Host.RemoveStreamHandler(BatchProtocolID)
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
@@ -129,9 +135,8 @@ func (s *Server) handle(st network.Stream) {
 			st.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout)) // the wait is not the peer's
 		}
 	}
-	var body []byte
+	var body, buf []byte // requests other than pushes are a few CIDs long
 	if err == nil {
-		var buf []byte // requests other than pushes are a few CIDs long
 		if typ == typePush {
 			bp := framePool.Get().(*[]byte)
 			defer framePool.Put(bp)
@@ -152,7 +157,7 @@ func (s *Server) handle(st network.Stream) {
 	case typeHave:
 		err = s.serveHave(w, body)
 	case typePush:
-		err = s.servePush(ctx, w, from, body)
+		err = s.servePushes(ctx, st, r, w, from, body, buf)
 	case typeProve:
 		err = s.serveProve(ctx, w, body)
 	default:
@@ -221,7 +226,7 @@ func (s *Server) requestLimit(typ byte) int {
 	case typeProve:
 		return 1 + NonceSize + MaxProve*(maxCID+2)
 	case typePush:
-		if s.cfg.OnPush != nil {
+		if s.cfg.OnPush != nil || s.cfg.OnPushBatch != nil {
 			return MaxFrame
 		}
 	}
@@ -309,32 +314,4 @@ func (s *Server) serveProve(ctx context.Context, w *bufio.Writer, body []byte) e
 		out = append(out, p[:]...)
 	}
 	return writeFrame(w, typeProofs, out)
-}
-
-func (s *Server) servePush(ctx context.Context, w *bufio.Writer, from peer.ID, body []byte) error {
-	c, data, err := readCID(body)
-	if err != nil {
-		return err
-	}
-	refuse := func(code RefuseCode, reason string) error {
-		return writeFrame(w, typeRefused, append([]byte{byte(code)}, reason...))
-	}
-	if s.cfg.OnPush == nil {
-		return refuse(RefuseUnwanted, "this node takes no pushes")
-	}
-	err = s.cfg.OnPush(ctx, from, c, data)
-	var ref *RefusedError
-	switch {
-	case err == nil:
-		return writeFrame(w, typeStored)
-	case errors.As(err, &ref):
-		return refuse(ref.Code, ref.Reason)
-	default:
-		// The error is the node's own business (paths, internals): the
-		// pusher learns only that it may try elsewhere or later.
-		if s.cfg.Logf != nil {
-			s.cfg.Logf("exchange: push of %s from %s: %v", c, from, err)
-		}
-		return refuse(RefuseBusy, "the block could not be stored")
-	}
 }
