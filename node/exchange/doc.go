@@ -1,6 +1,6 @@
 // Package exchange implements cairn's block exchange protocol,
-// /cairn/block/1.0.0: how peers ask each other for blocks, ask whether
-// they hold blocks, and push blocks for replication.
+// /cairn/block/1.0.0 and /cairn/block/1.1.0: how peers ask each other for
+// blocks, ask whether they hold blocks, and push blocks for replication.
 //
 // # Wire format
 //
@@ -14,7 +14,8 @@
 // protocol violation and the stream is reset at once, before anything is
 // allocated. A CID inside a body is uvarint(len) | CID bytes.
 //
-// Requests (one per stream):
+// Requests (one per stream; on 1.1.0, a PUSH may be followed by more
+// PUSHes, up to MaxPushBatch, and the pusher's close ends the batch):
 //
 //	0x01 WANT  body: 1 to MaxWant CIDs
 //	0x02 HAVE  body: 1 to MaxHave CIDs
@@ -31,6 +32,8 @@
 //	to PUSH, one frame:
 //	  0x14 STORED     (empty body) the block is durable (fsynced) on the receiver
 //	  0x15 REFUSED    body: reason code (1 byte) | UTF-8 message
+//	to a batch of PUSHes (1.1.0 only), one of those frames a push, in
+//	  order, all after one commit: STORED means durable, as above
 //	to PROVE, one frame:
 //	  0x16 PROOFS     body: 32 bytes per CID, in request order: SHA-256 of
 //	                  the nonce and the block, or 32 zero bytes for a block
