@@ -421,12 +421,22 @@ func (n *Node) ClusterPins(ctx context.Context, fn func(ClusterPin) error) error
 }
 
 // ClusterPinTotals counts the pins of the cluster's set and the bytes they
-// record, once per change of the set (pinset.Set.Totals).
+// record, once per change of the set (pinset.Set.Totals). While pins are
+// on their way to the set (W=1), they are counted as ClusterPins lists
+// them, each root once, rather than waited for: the publish of a large
+// import takes seconds (9.5 s at 100,000 pins), and status waited all of
+// it.
 func (n *Node) ClusterPinTotals(ctx context.Context) (pinset.Totals, error) {
-	if err := n.pubs.wait(ctx); err != nil {
-		return pinset.Totals{}, err
+	if !n.pubs.any() {
+		return n.pins.Totals(ctx)
 	}
-	return n.pins.Totals(ctx)
+	var t pinset.Totals
+	err := n.ClusterPins(ctx, func(p ClusterPin) error {
+		t.Pins++
+		t.Bytes += p.Bytes
+		return nil
+	})
+	return t, err
 }
 
 // ClusterPinOf returns root's entry in the set; ErrNotPinned if absent.

@@ -64,6 +64,13 @@ func (p *pendingPubs) wait(ctx context.Context) error {
 	return nil
 }
 
+// any reports whether pins are on their way to the set.
+func (p *pendingPubs) any() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.open) > 0
+}
+
 // pins returns the pins on their way to the set, by root (the last
 // begun wins where two publish one root).
 func (p *pendingPubs) pins() map[string]pinset.Pin {

@@ -79,8 +79,13 @@ func TestPinsOnTheirWayToTheSetAreListedOnceAndInCIDOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	before, err := n.ClusterPinTotals(ctx)
+	if err != nil || before.Pins != 3 {
+		t.Fatalf("totals of the set = %+v, %v; want 3 pins", before, err)
+	}
 	at := time.Now().UTC()
-	done := n.pubs.begin([]pinset.Pin{{Root: onTheWay, Name: "pending", By: n.ID(), At: at}, {Root: inSet[1], By: n.ID(), At: at}})
+	done := n.pubs.begin([]pinset.Pin{{Root: onTheWay, Name: "pending", By: n.ID(), At: at, Bytes: 1000},
+		{Root: inSet[1], By: n.ID(), At: at, Bytes: 7}})
 	list := func() []string {
 		t.Helper()
 		var out []string
@@ -102,6 +107,13 @@ func TestPinsOnTheirWayToTheSetAreListedOnceAndInCIDOrder(t *testing.T) {
 	}
 	if p, err := n.ClusterPinOf(ctx, onTheWay); err != nil || p.Name != "pending" {
 		t.Fatalf("the pending pin: %+v, %v", p, err)
+	}
+	// The totals count the pending pins too, each root once, without
+	// waiting for the publish (which here never ends until done).
+	soon, cancelSoon := context.WithTimeout(ctx, 5*time.Second)
+	defer cancelSoon()
+	if got, err := n.ClusterPinTotals(soon); err != nil || got.Pins != 4 || got.Bytes != before.Bytes+1000 {
+		t.Fatalf("totals with a publish on its way = %+v, %v; want 4 pins of %d bytes", got, err, before.Bytes+1000)
 	}
 	done() // it never reached the set
 	if got := list(); len(got) != 3 || slices.Contains(got, onTheWay.String()) {
