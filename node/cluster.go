@@ -22,6 +22,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/syndtr/goleveldb/leveldb/filter"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // ClusterConfig configures the node's part in the cluster's pin set.
@@ -85,6 +86,7 @@ func openClusterFiles(dir string, withDeltas bool, logf func(string, ...any)) (*
 	// many small adds (BenchmarkSmallAdds).
 	st, err := ldstore.Open(filepath.Join(dir, "state"), &dsleveldb.Options{
 		WriteBuffer: 1 << 20, BlockCacheCapacity: 8 << 20, Filter: filter.NewBloomFilter(10),
+		Compression: opt.NoCompression,
 	}, logf)
 	if err != nil {
 		return nil, fmt.Errorf("node: open cluster state: %w", err)
