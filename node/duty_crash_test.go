@@ -48,9 +48,19 @@ func openLocalRepo(t *testing.T, dir string) (*Local, func()) {
 	return l, func() { l.Close(); r.Close() }
 }
 
-// TestHelperProcessDutyPush is the child: it takes pushed blocks as
-// onPush does, printing "ack N" for each one acknowledged, and SIGKILLs
-// itself at the parent's chosen point of block dutyKillAt.
+// storeReplica keeps a block as a push of one does: written with its
+// duty mark, then committed.
+func (l *Local) storeReplica(c cid.Cid, data []byte) error {
+	if err := l.writeReplica(c, data); err != nil {
+		return err
+	}
+	return l.commitReplicas()
+}
+
+// TestHelperProcessDutyPush is the child: it takes pushed blocks two a
+// batch, as a batched push does (each written, then one commit), printing
+// "ack N" for each one acknowledged, and SIGKILLs itself at the parent's
+// chosen point of block dutyKillAt, the second of its batch.
 func TestHelperProcessDutyPush(t *testing.T) {
 	dir := os.Getenv(envDutyRepo)
 	if dir == "" {
@@ -63,16 +73,21 @@ func TestHelperProcessDutyPush(t *testing.T) {
 		out.Flush()
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
-	for i := range dutyBlocks {
-		c, data := dutyBlock(t, i)
-		if i == dutyKillAt && point == "written" {
-			testHookReplicaWritten = kill // between the write and its commit
+	for i := 0; i < dutyBlocks; i += 2 {
+		for j := i; j < i+2; j++ {
+			c, data := dutyBlock(t, j)
+			if j == dutyKillAt && point == "written" {
+				testHookReplicaWritten = kill // after the batch's first write, before its commit
+			}
+			if err := l.writeReplica(c, data); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := l.storeReplica(c, data); err != nil {
+		if err := l.commitReplicas(); err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(out, "ack %d\n", i)
-		if i == dutyKillAt && point == "acked" {
+		fmt.Fprintf(out, "ack %d\nack %d\n", i, i+1)
+		if i+1 == dutyKillAt && point == "acked" {
 			kill()
 		}
 	}
@@ -80,9 +95,10 @@ func TestHelperProcessDutyPush(t *testing.T) {
 	t.Fatal("still alive")
 }
 
-// A push is killed between its store and its acknowledgement (and, for
-// contrast, just after it): on reopen every block is held with its duty
-// mark or not at all, and every acknowledged one is held.
+// A batch of pushes is killed between its writes and its commit (and,
+// for contrast, just after its acknowledgement): on reopen every block is
+// held with its duty mark or not at all, and every acknowledged one is
+// held.
 func TestAPushedBlockAndItsDutyMarkAreDurableTogether(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs child processes")
@@ -113,7 +129,7 @@ func TestAPushedBlockAndItsDutyMarkAreDurableTogether(t *testing.T) {
 					t.Errorf("block %d was acknowledged and is gone", i)
 				}
 			}
-			if want := map[string]int{"written": dutyKillAt, "acked": dutyKillAt + 1}[point]; acked != want {
+			if want := map[string]int{"written": dutyKillAt - 1, "acked": dutyKillAt + 1}[point]; acked != want {
 				t.Fatalf("%d blocks acknowledged before the kill, want %d", acked, want)
 			}
 		})

@@ -334,16 +334,6 @@ func (l *Local) GC(ctx context.Context) (GCStats, error) {
 // and its commit.
 var testHookReplicaWritten func()
 
-// storeReplica keeps a block another node placed here: the block and its
-// duty mark are committed (fsynced) together, under the GC hold, before
-// the push is acknowledged.
-func (l *Local) storeReplica(c cid.Cid, data []byte) error {
-	if err := l.writeReplica(c, data); err != nil {
-		return err
-	}
-	return l.commitReplicas()
-}
-
 // writeReplica writes a pushed block with its duty mark, durable on the
 // next commitReplicas. The mark is visible at once, so no GC or sweep
 // frees the block in between, held before or not.

@@ -191,7 +191,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 	}
 	n.dht = d
 	n.client = exchange.NewClient(n.host)
-	n.pushes = newPushQueue(n)
+	n.pushes = newPushQueue(n.ctx, n.client, n.goBG)
 	n.deltaClient = exchange.NewClient(n.host)
 	n.deltaClient.Verify = verifyDelta
 	n.rep, err = newReplicator(n, cfg.Replication)

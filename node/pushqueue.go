@@ -26,12 +26,27 @@ const batchesInFlight = 2
 
 // batchTimeout bounds one batch, whoever's pushes it carries: a sender
 // does not use any one caller's context, since that caller may give up
-// while the others still wait.
+// while the others still wait. It is the receiver's bound on a stream
+// (exchange.ServerConfig.StreamTimeout) too.
 const batchTimeout = time.Minute
+
+// maxBatchBytes bounds the blocks of one batch (one block at least), so
+// that a batch fits batchTimeout on links down to some 300 kbit/s, as a
+// lone block's push did on links 8 times slower.
+const maxBatchBytes = 2 << 20
+
+// pushClient is what the queue needs of exchange.Client.
+type pushClient interface {
+	Batches(p peer.ID) bool
+	Push(ctx context.Context, p peer.ID, c cid.Cid, data []byte) error
+	PushBatch(ctx context.Context, p peer.ID, items []exchange.PushItem) []error
+}
 
 // pushQueue batches the node's pushes by peer.
 type pushQueue struct {
-	n       *Node
+	client  pushClient
+	ctx     context.Context   // the node's: senders stop when it ends
+	goBG    func(func()) bool // the node's: runs a sender it owns
 	mu      sync.Mutex
 	by      map[peer.ID]*peerQueue
 	batches atomic.Int64 // batches sent
@@ -47,15 +62,15 @@ type queuedPush struct {
 	done chan error // buffered: the sender never waits on it
 }
 
-func newPushQueue(n *Node) *pushQueue {
-	return &pushQueue{n: n, by: map[peer.ID]*peerQueue{}}
+func newPushQueue(ctx context.Context, client pushClient, goBG func(func()) bool) *pushQueue {
+	return &pushQueue{client: client, ctx: ctx, goBG: goBG, by: map[peer.ID]*peerQueue{}}
 }
 
 // push offers p one block and returns once p has it durably, or why not,
 // as exchange.Client.Push does. data must stay valid until it returns.
 func (q *pushQueue) push(ctx context.Context, p peer.ID, c cid.Cid, data []byte) error {
-	if !q.n.client.Batches(p) {
-		return q.n.client.Push(ctx, p, c, data)
+	if !q.client.Batches(p) {
+		return q.client.Push(ctx, p, c, data)
 	}
 	qp := &queuedPush{item: exchange.PushItem{CID: c, Data: data}, done: make(chan error, 1)}
 	q.mu.Lock()
@@ -67,11 +82,11 @@ func (q *pushQueue) push(ctx context.Context, p peer.ID, c cid.Cid, data []byte)
 	pq.waiting = append(pq.waiting, qp)
 	if pq.sending < batchesInFlight {
 		pq.sending++
-		if !q.n.goBG(func() { q.send(p, pq) }) {
+		if !q.goBG(func() { q.send(p, pq) }) {
 			pq.sending--
 			pq.waiting = slices.DeleteFunc(pq.waiting, func(o *queuedPush) bool { return o == qp })
 			q.mu.Unlock()
-			return q.n.ctx.Err()
+			return q.ctx.Err()
 		}
 	}
 	q.mu.Unlock()
@@ -88,16 +103,20 @@ func (q *pushQueue) push(ctx context.Context, p peer.ID, c cid.Cid, data []byte)
 	}
 	q.mu.Unlock()
 	// A sender has taken it: its bytes are in use until the batch ends
-	// (within batchTimeout).
-	<-qp.done
-	return ctx.Err()
+	// (within batchTimeout), and what the batch did with it stands (a
+	// block stored is a copy made, however late the caller).
+	return <-qp.done
 }
 
 // send sends p's queued pushes in batches until none are left.
 func (q *pushQueue) send(p peer.ID, pq *peerQueue) {
 	for {
 		q.mu.Lock()
-		n := min(len(pq.waiting), exchange.MaxPushBatch)
+		n, bytes := 0, 0
+		for n < min(len(pq.waiting), exchange.MaxPushBatch) && (n == 0 || bytes+len(pq.waiting[n].item.Data) <= maxBatchBytes) {
+			bytes += len(pq.waiting[n].item.Data)
+			n++
+		}
 		if n == 0 {
 			pq.sending--
 			if pq.sending == 0 && q.by[p] == pq {
@@ -114,9 +133,9 @@ func (q *pushQueue) send(p peer.ID, pq *peerQueue) {
 		for i, qp := range batch {
 			items[i] = qp.item
 		}
-		ctx, cancel := context.WithTimeout(q.n.ctx, batchTimeout)
+		ctx, cancel := context.WithTimeout(q.ctx, batchTimeout)
 		q.batches.Add(1)
-		errs := q.n.client.PushBatch(ctx, p, items)
+		errs := q.client.PushBatch(ctx, p, items)
 		cancel()
 		for i, qp := range batch {
 			qp.done <- errs[i]

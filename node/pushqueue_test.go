@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestConcurrentPushesToOnePeerShareBatchesAndAllBecomeDurable(t *testing.T) {
 	rc := ReplicationConfig{Factor: 3, WriteQuorum: 1, GraceDelay: time.Minute, Interval: time.Hour}
-	dir := t.TempDir()
-	from, to := startNode(t, withReplication(rc)), startNodeAt(t, dir, withReplication(rc))
+	from, to := startNode(t, withReplication(rc)), startNode(t, withReplication(rc))
 	link(t, from, to)
 	pollUntil(t, 10*time.Second, "identify to say the peer takes batches", func() bool { return from.client.Batches(to.ID()) })
 
@@ -48,44 +49,108 @@ func TestConcurrentPushesToOnePeerShareBatchesAndAllBecomeDurable(t *testing.T) 
 	if batches >= pushes {
 		t.Fatalf("%d pushes went in %d batches: none were shared", pushes, batches)
 	}
-	// Acknowledged means durable: the blocks and their duty marks are
-	// there after the receiver closes and opens its store again.
-	to.Close()
-	reopened := startNodeAt(t, dir, withReplication(rc))
+	// Every acknowledged block is held with its duty mark (that an
+	// acknowledged batch survives a kill is
+	// TestAPushedBlockAndItsDutyMarkAreDurableTogether's).
 	for _, c := range cids {
-		if !reopened.Has(c) || !reopened.owed(c.Hash()) {
-			t.Fatalf("acknowledged push %s is not durable with its duty mark", c)
+		if !to.Has(c) || !to.owed(c.Hash()) {
+			t.Fatalf("acknowledged push %s is not held with its duty mark", c)
 		}
 	}
 }
 
-func TestAPushWhoseCallerGivesUpLeavesTheOthersInItsBatch(t *testing.T) {
-	rc := ReplicationConfig{Factor: 3, WriteQuorum: 1, GraceDelay: time.Minute, Interval: time.Hour}
-	from, to := startNode(t, withReplication(rc)), startNode(t, withReplication(rc))
-	link(t, from, to)
-	pollUntil(t, 10*time.Second, "identify to say the peer takes batches", func() bool { return from.client.Batches(to.ID()) })
+// gatedClient answers batches only when released, recording what each
+// batch carried.
+type gatedClient struct {
+	mu      sync.Mutex
+	batches [][]cid.Cid
+	started chan struct{} // a batch has begun
+	release chan struct{} // closed: batches answer
+}
 
-	gone, cancelGone := context.WithCancel(context.Background())
-	cancelGone()
-	data := randomData(t, 1, 64<<10)
-	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
-	if err != nil {
-		t.Fatal(err)
+func (g *gatedClient) Batches(peer.ID) bool { return true }
+
+func (g *gatedClient) Push(context.Context, peer.ID, cid.Cid, []byte) error {
+	return errors.New("a peer that takes batches is not pushed one block a stream")
+}
+
+func (g *gatedClient) PushBatch(ctx context.Context, _ peer.ID, items []exchange.PushItem) []error {
+	g.mu.Lock()
+	var cids []cid.Cid
+	for _, it := range items {
+		cids = append(cids, it.CID)
 	}
-	if err := from.pushes.push(gone, to.ID(), c, data); !errors.Is(err, context.Canceled) {
-		t.Fatalf("push with an ended context = %v, want context.Canceled", err)
-	}
-	other := randomData(t, 2, 64<<10)
-	oc, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	g.batches = append(g.batches, cids)
+	g.mu.Unlock()
+	g.started <- struct{}{}
+	<-g.release
+	return make([]error, len(items)) // all stored
+}
+
+func TestAPushWhoseCallerGivesUpLeavesTheQueueAndTheOthersAreStored(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := from.pushes.push(ctx, to.ID(), oc, other); err != nil {
-		t.Fatalf("the next push failed: %v", err)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	g := &gatedClient{started: make(chan struct{}, 8), release: make(chan struct{})}
+	q := newPushQueue(ctx, g, func(fn func()) bool { wg.Add(1); go func() { defer wg.Done(); fn() }(); return true })
+	p := peer.ID("peer")
+	c := func(s string) cid.Cid {
+		k, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
 	}
-	if !to.Has(oc) {
-		t.Fatal("the next push is not stored")
+	results := map[string]chan error{}
+	push := func(ctx context.Context, name string) {
+		res := make(chan error, 1)
+		results[name] = res
+		k := c(name)
+		go func() { res <- q.push(ctx, p, k, []byte(name)) }()
+	}
+	// Two batches in flight hold the two senders; what comes next waits.
+	// a's caller gives up while its batch travels: what the batch did
+	// with a still stands.
+	aCtx, giveUpA := context.WithCancel(ctx)
+	push(aCtx, "a")
+	<-g.started
+	giveUpA()
+	push(ctx, "b")
+	<-g.started
+	gone, giveUp := context.WithCancel(ctx)
+	push(gone, "queued, then given up")
+	push(ctx, "queued")
+	pollUntil(t, 10*time.Second, "both to wait in the queue", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.by[p] != nil && len(q.by[p].waiting) == 2
+	})
+	giveUp()
+	select {
+	case err := <-results["queued, then given up"]:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the push given up = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a push whose caller gave up waited for the batches before it")
+	}
+	close(g.release)
+	for _, name := range []string{"a", "b", "queued"} {
+		if err := <-results[name]; err != nil {
+			t.Fatalf("push %q: %v, want stored", name, err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, b := range g.batches {
+		for _, k := range b {
+			if k == c("queued, then given up") {
+				t.Fatal("the push given up was sent anyway")
+			}
+		}
+	}
+	if len(g.batches) != 3 || len(g.batches[2]) != 1 || g.batches[2][0] != c("queued") {
+		t.Fatalf("batches %v, want a, b, then the one left queued", g.batches)
 	}
 }

@@ -62,7 +62,7 @@ func (s *Server) pushBatch(from peer.ID) PushBatch {
 // taken as it arrives, into the one frame buffer, and the replies, one a
 // push in order, go out after the commit. On a ProtocolID stream the
 // first push is the only one.
-func (s *Server) servePushes(ctx context.Context, st network.Stream, r *bufio.Reader, w *bufio.Writer, from peer.ID, first, buf []byte) error {
+func (s *Server) servePushes(ctx context.Context, st network.Stream, r *bufio.Reader, w *bufio.Writer, from peer.ID, first, buf []byte) (err error) {
 	if s.cfg.OnPush == nil && s.cfg.OnPushBatch == nil {
 		return writeRefusal(w, RefuseUnwanted, "this node takes no pushes")
 	}
@@ -71,6 +71,15 @@ func (s *Server) servePushes(ctx context.Context, st network.Stream, r *bufio.Re
 	var cids []cid.Cid
 	var taken []error
 	body, release := first, func() {} // the first body is handle's to release
+	committed := false
+	defer func() {
+		if err != nil && len(cids) > 0 && !committed {
+			// The batch broke off unanswered: what was taken is committed
+			// (and announced) all the same, as a lone push's would be,
+			// rather than left to the next commit.
+			b.Commit(ctx)
+		}
+	}()
 	for {
 		c, data, err := readCID(body)
 		if err == nil {
@@ -104,11 +113,12 @@ func (s *Server) servePushes(ctx context.Context, st network.Stream, r *bufio.Re
 		}
 	}
 	st.SetReadDeadline(time.Time{})
-	committed := b.Commit(ctx)
+	commitErr := b.Commit(ctx)
+	committed = true
 	for i, c := range cids {
 		err := taken[i]
 		if err == nil {
-			err = committed
+			err = commitErr
 		}
 		if err := s.writePushReply(w, from, c, err); err != nil {
 			return err

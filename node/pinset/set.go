@@ -303,7 +303,9 @@ func (s *Set) Add(ctx context.Context, p Pin) error {
 	return nil
 }
 
-// AddMany puts pins in the set, addsPerDelta to a delta.
+// AddMany puts pins in the set, addsPerDelta to a delta. It is not all or
+// nothing: when a commit fails, the deltas committed before it stay (the
+// pins in them are in the set, as a retry would make them anyway).
 func (s *Set) AddMany(ctx context.Context, pins []Pin) error {
 	for len(pins) > 0 {
 		n := min(len(pins), addsPerDelta)
