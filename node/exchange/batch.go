@@ -22,8 +22,9 @@ import (
 // nodes that predate it are still pushed to one block a stream.
 const BatchProtocolID = "/cairn/block/1.1.0"
 
-// MaxPushBatch bounds the pushes of one batch: 8 MiB of cairn's leaves,
-// and as many replies held back until the commit.
+// MaxPushBatch bounds the pushes of one batch (up to 8 MiB of cairn's
+// leaves; a cairn sender puts at most 2 MiB in one), and so the replies
+// held back until the commit.
 const MaxPushBatch = 32
 
 // PushBatch takes the blocks of one batched push, in order.
