@@ -134,6 +134,7 @@ type Metrics struct {
 	UnderReplicated, RepairQueue          int64
 	ScrubErrors                           int64
 	PassedThrough                         int64 // blocks served unstored, the store having no room
+	PushBatches, BatchedPushes            int64 // batched push streams sent, and the blocks they carried
 	DHTLookups, DHTRPCs, DHTHops          int64
 }
 

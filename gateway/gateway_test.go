@@ -127,7 +127,7 @@ func TestHealthzMetricsAndID(t *testing.T) {
 		t.Fatalf("id: %s", body)
 	}
 	_, body = do(t, "GET", srv.URL+"/metrics", "", nil)
-	for _, m := range []string{"cairn_store_blocks", "cairn_http_requests_total", "cairn_dht_lookups_total"} {
+	for _, m := range []string{"cairn_store_blocks", "cairn_http_requests_total", "cairn_dht_lookups_total", "cairn_push_batches_total", "cairn_batched_pushes_total"} {
 		if !strings.Contains(string(body), m) {
 			t.Errorf("/metrics lacks %s", m)
 		}

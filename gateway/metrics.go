@@ -45,6 +45,8 @@ func newMetrics(reg *prometheus.Registry, b Backend) *metrics {
 	gauge("cairn_repair_queue", "Repairs waiting in the current walk.", func() float64 { return float64(b.Metrics().RepairQueue) })
 	counter("cairn_scrub_errors_total", "Blocks found corrupt (by the scrubber or a read) since start.", func() float64 { return float64(b.Metrics().ScrubErrors) })
 	counter("cairn_passed_through_blocks_total", "Blocks a read got from a holder and served without storing them, the store having no room, since start.", func() float64 { return float64(b.Metrics().PassedThrough) })
+	counter("cairn_push_batches_total", "Streams of batched pushes sent to other nodes (writes, repairs, drains).", func() float64 { return float64(b.Metrics().PushBatches) })
+	counter("cairn_batched_pushes_total", "Blocks those batches carried (divide by batches for the mean batch).", func() float64 { return float64(b.Metrics().BatchedPushes) })
 	counter("cairn_dht_lookups_total", "DHT lookups made.", func() float64 { return float64(b.Metrics().DHTLookups) })
 	counter("cairn_dht_lookup_rpcs_total", "RPCs sent by DHT lookups.", func() float64 { return float64(b.Metrics().DHTRPCs) })
 	counter("cairn_dht_lookup_hops_total", "Hops of DHT lookups (divide by lookups for the mean).", func() float64 { return float64(b.Metrics().DHTHops) })

@@ -50,6 +50,7 @@ type pushQueue struct {
 	mu      sync.Mutex
 	by      map[peer.ID]*peerQueue
 	batches atomic.Int64 // batches sent
+	batched atomic.Int64 // blocks they carried
 }
 
 type peerQueue struct {
@@ -64,6 +65,13 @@ type queuedPush struct {
 
 func newPushQueue(ctx context.Context, client pushClient, goBG func(func()) bool) *pushQueue {
 	return &pushQueue{client: client, ctx: ctx, goBG: goBG, by: map[peer.ID]*peerQueue{}}
+}
+
+// PushBatches reports the batches of pushes this node has sent and the
+// blocks they carried (their ratio is how well pushes share streams and
+// commits).
+func (n *Node) PushBatches() (batches, blocks int64) {
+	return n.pushes.batches.Load(), n.pushes.batched.Load()
 }
 
 // push offers p one block and returns once p has it durably, or why not,
@@ -135,6 +143,7 @@ func (q *pushQueue) send(p peer.ID, pq *peerQueue) {
 		}
 		ctx, cancel := context.WithTimeout(q.ctx, batchTimeout)
 		q.batches.Add(1)
+		q.batched.Add(int64(len(items)))
 		errs := q.client.PushBatch(ctx, p, items)
 		cancel()
 		for i, qp := range batch {

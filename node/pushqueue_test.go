@@ -44,8 +44,11 @@ func TestConcurrentPushesToOnePeerShareBatchesAndAllBecomeDurable(t *testing.T) 
 			t.Fatalf("push %d: %v", i, err)
 		}
 	}
-	batches := from.pushes.batches.Load()
+	batches, blocks := from.PushBatches()
 	t.Logf("%d pushes went in %d batches", pushes, batches)
+	if blocks != pushes {
+		t.Fatalf("the batches carried %d blocks, want %d", blocks, pushes)
+	}
 	if batches >= pushes {
 		t.Fatalf("%d pushes went in %d batches: none were shared", pushes, batches)
 	}

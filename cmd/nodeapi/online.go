@@ -301,12 +301,14 @@ func (o *Online) Providers(ctx context.Context, c cid.Cid, max int) (gateway.Pro
 // Metrics implements gateway.Backend.
 func (o *Online) Metrics() gateway.Metrics {
 	st, rs, dt := o.N.Stats(), o.N.RepairStats(), o.N.DHT().Totals()
+	batches, batched := o.N.PushBatches()
 	return gateway.Metrics{
 		StoreBlocks: st.Blocks, StoreBytes: st.Bytes, StoreGarbage: st.Garbage,
 		Peers:       len(o.N.Peers()),
 		RepairWalks: rs.Walks, RepairPushes: rs.Pushes, ReplicationBytes: rs.BytesPushed,
 		UnderReplicated: rs.UnderReplicated, RepairQueue: rs.Queue,
 		ScrubErrors: o.N.ScrubErrors(), PassedThrough: o.N.PassedThrough(),
+		PushBatches: batches, BatchedPushes: batched,
 		DHTLookups: int64(dt.Lookups), DHTRPCs: int64(dt.RPCs), DHTHops: int64(dt.Hops),
 	}
 }
