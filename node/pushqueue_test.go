@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -155,5 +156,35 @@ func TestAPushWhoseCallerGivesUpLeavesTheQueueAndTheOthersAreStored(t *testing.T
 	}
 	if len(g.batches) != 3 || len(g.batches[2]) != 1 || g.batches[2][0] != c("queued") {
 		t.Fatalf("batches %v, want a, b, then the one left queued", g.batches)
+	}
+}
+
+// A node from before batched pushes serves only /cairn/block/1.0.0: a
+// write still gets its copies there, one block a stream.
+func TestAPeerThatPredatesBatchesStillTakesAWritesCopies(t *testing.T) {
+	rc := ReplicationConfig{Factor: 2, WriteQuorum: 2, GraceDelay: time.Minute, Interval: time.Hour}
+	from, old := startNode(t, withReplication(rc)), startNode(t, withReplication(rc))
+	old.Host().RemoveStreamHandler(exchange.BatchProtocolID)
+	link(t, from, old)
+	pollUntil(t, 10*time.Second, "identify to tell the writer about the peer", func() bool {
+		protos, err := from.Host().Peerstore().GetProtocols(old.ID())
+		return err == nil && len(protos) > 0
+	})
+	if from.client.Batches(old.ID()) {
+		t.Fatal("the writer thinks a peer without 1.1.0 takes batches")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := from.Add(ctx, bytes.NewReader(randomData(t, 9, 3<<20)), chunk.AddOptions{})
+	if err != nil {
+		t.Fatalf("add with W=2 and an older peer: %v", err)
+	}
+	for _, k := range dagKeys(t, from, res.Root) {
+		if !old.Has(cid.NewCidV1(cid.Raw, k)) {
+			t.Fatalf("the older peer lacks %s after a W=2 add returned", k)
+		}
+	}
+	if batches, _ := from.PushBatches(); batches != 0 {
+		t.Fatalf("%d batches went to a peer without 1.1.0", batches)
 	}
 }
