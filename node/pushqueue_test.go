@@ -14,7 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-func TestConcurrentPushesToOnePeerShareBatchesAndAllBecomeDurable(t *testing.T) {
+func TestConcurrentPushesToOnePeerShareBatchesAndAreHeldWithTheirMarks(t *testing.T) {
 	rc := ReplicationConfig{Factor: 3, WriteQuorum: 1, GraceDelay: time.Minute, Interval: time.Hour}
 	from, to := startNode(t, withReplication(rc)), startNode(t, withReplication(rc))
 	link(t, from, to)
