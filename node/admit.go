@@ -204,17 +204,9 @@ func (s *pushSession) Take(ctx context.Context, c cid.Cid, data []byte) error {
 		}
 	}
 	if err := n.writeReplica(c, data); err != nil {
-		// The pusher learns the kind of refusal, never this node's own
-		// error text (paths, sizes): that goes to the log.
+		// The error's text goes to the log; the pusher learns its kind.
 		n.logf("push from %s: %s: %v", from, c, err)
-		switch {
-		case NoRoom(err):
-			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
-		case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
-			errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
-			return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: invalidReason(err)}
-		}
-		return err
+		return pushRefusal(err)
 	}
 	if !held {
 		n.rep.admit.charge(from, c.Hash(), len(data))
@@ -229,13 +221,24 @@ func (s *pushSession) Commit(context.Context) error {
 	}
 	if err := s.n.commitReplicas(); err != nil {
 		s.n.logf("push from %s: commit of %d blocks: %v", s.from, len(s.taken), err)
-		if NoRoom(err) {
-			return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
-		}
-		return err
+		return pushRefusal(err)
 	}
 	s.n.announce(s.taken)
 	return nil
+}
+
+// pushRefusal is the refusal the pusher sees for a write or commit that
+// failed: its kind, never this node's own error text (paths, sizes). An
+// error of no known kind is passed on, and the pusher is told busy.
+func pushRefusal(err error) error {
+	switch {
+	case NoRoom(err):
+		return &exchange.RefusedError{Code: exchange.RefuseFull, Reason: "no room"}
+	case errors.Is(err, chunk.ErrHashMismatch), errors.Is(err, chunk.ErrTooLarge), errors.Is(err, chunk.ErrBadNode),
+		errors.Is(err, chunk.ErrUnsupportedHash), errors.Is(err, chunk.ErrUnsupportedCodec):
+		return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: invalidReason(err)}
+	}
+	return err
 }
 
 // repairSlack is the repair policy's default Slack: a block's place is

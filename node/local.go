@@ -340,11 +340,10 @@ var testHookReplicaWritten func()
 func (l *Local) writeReplica(c cid.Cid, data []byte) error {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
-	held := l.Has(c)
 	if err := l.store.PutWith(c, data, dutyMeta(c.Hash())); err != nil {
 		return err
 	}
-	if !held && testHookReplicaWritten != nil {
+	if testHookReplicaWritten != nil {
 		testHookReplicaWritten()
 	}
 	return nil

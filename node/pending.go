@@ -9,11 +9,12 @@ import (
 
 // pendingPubs tracks the pins an add with W=1 puts in the cluster's set
 // after it has returned (publish), and the start-up reconcile, so that an
-// add's pin is listed, found and unpinnable as soon as the add returns. Without that, `pin ls` right
-// after an import missed most of its pins, and an unpin that came first
-// was undone by the pin landing after it. Listings and look-ups take the
-// pending pins beside the set's; a change of the set (an unpin) and the
-// totals wait for the publishes begun before them.
+// add's pin is listed, found and unpinnable as soon as the add returns.
+// Without that, `pin ls` right after an import missed most of its pins,
+// and an unpin that came first was undone by the pin landing after it.
+// Listings, look-ups and the totals take the pending pins beside the
+// set's; a change of the set (an unpin) waits for the publishes begun
+// before it.
 type pendingPubs struct {
 	mu   sync.Mutex
 	next uint64
