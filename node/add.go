@@ -70,21 +70,13 @@ func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, key
 		// with the blocks' commit, and the reconcile at start puts any the
 		// set lacks in it): with no peer to confirm them, the entries join
 		// the set just after the write is acknowledged, many adds' in one
-		// delta.
+		// delta (pinBatch).
 		// Stamped now, so that listings show them as the set will.
 		now := time.Now().UTC()
 		for i := range pins {
 			pins[i].By, pins[i].At = n.host.ID(), now
 		}
-		done := n.pubs.begin(pins)
-		if !n.goBG(func() {
-			defer done()
-			if _, err := n.pinInSet(n.ctx, pins...); err != nil && n.ctx.Err() == nil {
-				n.logf("node: pin set: %s: %v (the reconcile at start adds it)", root, err)
-			}
-		}) {
-			done()
-		}
+		n.w1Pins.add(pins, n.pubs.begin(pins))
 	default:
 		var err error
 		if held, err = n.pinInSet(ctx, pins...); err != nil {
@@ -100,4 +92,12 @@ func (n *Node) publish(ctx context.Context, root cid.Cid, pins []pinset.Pin, key
 		return copies, fmt.Errorf("add %s: replication: %w", root, err)
 	}
 	return copies, nil
+}
+
+// publishW1 puts the pins of W=1 adds in the set (pinBatch); a failure is
+// only noted, as the start-up reconcile puts them in.
+func (n *Node) publishW1(ctx context.Context, pins []pinset.Pin) {
+	if _, err := n.pinInSet(ctx, pins...); err != nil && ctx.Err() == nil {
+		n.logf("node: pin set: %d pins: %v (the reconcile at start adds them)", len(pins), err)
+	}
 }

@@ -114,6 +114,7 @@ type Node struct {
 	pins        *pinset.Set
 	pinGroup    *group[pinset.Pin]  // adds of pins from concurrent writers, committed together
 	pubs        pendingPubs         // W=1 pins on their way to the set
+	w1Pins      pinBatch            // those pins, gathered into deltas
 	announceCh  chan []mh.Multihash // keys of adds, for announceLoop
 	// announceLost: keys were dropped from the queue as the node closed,
 	// so the store is not marked as fully announced.
@@ -165,6 +166,7 @@ func newNode(cfg Config, s *store.Store, cf *clusterFiles) (*Node, error) {
 		wantSlots: make(chan struct{}, cfg.MaxWants), slotFreed: make(chan struct{}),
 		idxPending: map[string]cid.Cid{}, idxWake: make(chan struct{}, 1)}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.w1Pins = pinBatch{ctx: n.ctx, goBG: n.goBG, publish: n.publishW1, linger: pinLinger}
 	if cfg.Host != nil {
 		n.host = cfg.Host
 	} else {

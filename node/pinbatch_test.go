@@ -1,0 +1,156 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/node/pinset"
+	"github.com/ipfs/go-cid"
+)
+
+// testPinBatch is a pinBatch whose publishes are recorded, the first one
+// held until release is closed.
+type testPinBatch struct {
+	pinBatch
+	wg        sync.WaitGroup
+	release   chan struct{}
+	published chan []pinset.Pin // every publish, in order
+}
+
+func newTestPinBatch(t *testing.T, ctx context.Context) *testPinBatch {
+	t.Helper()
+	b := &testPinBatch{release: make(chan struct{}), published: make(chan []pinset.Pin, 100)}
+	first := true
+	b.pinBatch = pinBatch{
+		ctx:    ctx,
+		linger: time.Millisecond,
+		goBG: func(fn func()) bool {
+			b.wg.Add(1)
+			go func() { defer b.wg.Done(); fn() }()
+			return true
+		},
+		publish: func(ctx context.Context, pins []pinset.Pin) {
+			b.published <- pins
+			if first {
+				first = false
+				<-b.release
+			}
+		},
+	}
+	t.Cleanup(b.wg.Wait)
+	return b
+}
+
+func testPin(t *testing.T, i int) pinset.Pin {
+	t.Helper()
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, []byte(fmt.Sprint("pin ", i)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pinset.Pin{Root: c}
+}
+
+func TestPinsQueuedWhileADeltaIsPublishedGoTogetherInTheNext(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newTestPinBatch(t, ctx)
+	var done atomic.Int32
+	b.add([]pinset.Pin{testPin(t, 0)}, func() { done.Add(1) })
+	if got := <-b.published; len(got) != 1 {
+		t.Fatalf("first delta: %d pins, want 1", len(got))
+	}
+	// The first publish is held: everything added now waits for the next.
+	for i := 1; i <= 100; i++ {
+		b.add([]pinset.Pin{testPin(t, i)}, func() { done.Add(1) })
+	}
+	if n := done.Load(); n != 0 {
+		t.Fatalf("%d adds released before their pins were published", n)
+	}
+	close(b.release)
+	if got := <-b.published; len(got) != 100 {
+		t.Fatalf("second delta: %d pins, want the 100 queued meanwhile in one", len(got))
+	} else if got[0].Root != testPin(t, 1).Root || got[99].Root != testPin(t, 100).Root {
+		t.Fatal("second delta: pins out of the order they were added in")
+	}
+	b.wg.Wait() // the run ends once the queue is empty
+	if n := done.Load(); n != 101 {
+		t.Fatalf("%d of 101 adds released", n)
+	}
+	if len(b.published) != 0 {
+		t.Fatalf("%d more deltas published after the queue emptied", len(b.published))
+	}
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if running {
+		t.Fatal("the batch still counts a run after its last one ended")
+	}
+	// A pin added after the run ended starts another.
+	b.add([]pinset.Pin{testPin(t, 101)}, func() { done.Add(1) })
+	if got := <-b.published; len(got) != 1 {
+		t.Fatalf("delta after a quiet spell: %d pins, want 1", len(got))
+	}
+}
+
+func TestPinsQueuedAsTheNodeClosesAreReleasedUnpublished(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newTestPinBatch(t, ctx)
+	b.linger = time.Hour // only the close ends the wait
+	released := make(chan struct{})
+	b.add([]pinset.Pin{testPin(t, 0)}, func() { close(released) })
+	cancel()
+	<-released
+	b.wg.Wait()
+	if len(b.published) != 0 {
+		t.Fatal("a pin was published after the node closed")
+	}
+	// Once closed, an add is released at once.
+	again := make(chan struct{})
+	b.add([]pinset.Pin{testPin(t, 1)}, func() { close(again) })
+	<-again
+}
+
+func TestConcurrentAddsWithAWriteQuorumOfOneLandInTheSetInSharedDeltas(t *testing.T) {
+	n := startNode(t, withReplication(ReplicationConfig{Factor: 1, WriteQuorum: 1}))
+	var deltas atomic.Int32
+	commit := n.pinGroup.commit
+	n.pinGroup.commit = func(pins []pinset.Pin) error { deltas.Add(1); return commit(pins) }
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const adds = 64
+	var wg sync.WaitGroup
+	roots := make([]cid.Cid, adds)
+	errs := make(chan error, adds)
+	for i := range adds {
+		wg.Go(func() {
+			res, err := n.Add(ctx, bytes.NewReader([]byte(fmt.Sprint("shared delta ", i))), chunk.AddOptions{})
+			roots[i] = res.Root
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.pubs.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range roots {
+		if _, err := n.pins.Get(ctx, r); err != nil {
+			t.Fatalf("add %d: its pin is not in the set once published: %v", i, err)
+		}
+	}
+	if d := deltas.Load(); d >= adds/2 {
+		t.Fatalf("%d adds made %d deltas: they were not gathered", adds, d)
+	}
+}
