@@ -128,10 +128,12 @@ bench-gateway:
 bench-daemons: build
 	$(GO) run ./cmd/cairn-bench -run daemons -cairn $(BIN) -size 536870912 -runs 3
 
-# 1 KiB adds through one daemon's API (alone, W=1) from 1 and 16 clients
+# 1 KiB adds through one daemon's API (alone, W=1) from 1 and 16 clients,
+# in process, and the store's group commit alone (the yardstick)
 bench-ingest:
 	$(GO) test -run '^$$' -bench 'Ingest1KiB' -benchtime 5000x ./cmd/cairn/
 	$(GO) test -run '^$$' -bench 'SmallAdds' -benchtime 5000x ./node/
+	$(GO) test -run '^$$' -bench 'SmallSyncs' -benchtime 10000x ./chunk/store/
 
 # add of 1 GiB through a daemon, then its first and second GET, for each
 # page-cache policy of the store

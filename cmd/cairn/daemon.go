@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,20 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 			return fmt.Errorf("CAIRN_CPUPROFILE: %w", err)
 		}
 		defer pprof.StopCPUProfile()
+	}
+	// CAIRN_TRACE names a file for a Go execution trace of the whole run,
+	// written when the daemon stops cleanly: where requests wait (`go
+	// tool trace -pprof=sync FILE`), which a CPU profile does not show.
+	if name := os.Getenv("CAIRN_TRACE"); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return fmt.Errorf("CAIRN_TRACE: %w", err)
+		}
+		defer f.Close()
+		if err := trace.Start(f); err != nil {
+			return fmt.Errorf("CAIRN_TRACE: %w", err)
+		}
+		defer trace.Stop()
 	}
 	// CAIRN_MEMPROFILE names a file for a heap profile taken when the
 	// daemon stops cleanly: what its resident memory is made of.

@@ -38,8 +38,20 @@ func startDaemon(t testing.TB, repoDir string, args ...string) *exec.Cmd {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		waited := make(chan struct{})
+		go func() { cmd.Wait(); close(waited) }()
+		if os.Getenv("CAIRN_CPUPROFILE") != "" || os.Getenv("CAIRN_TRACE") != "" {
+			// A daemon writes its profile when it stops cleanly: a
+			// benchmark run with one asks it to.
+			cmd.Process.Signal(syscall.SIGINT)
+			select {
+			case <-waited:
+				return
+			case <-time.After(20 * time.Second):
+			}
+		}
 		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		<-waited
 	})
 	deadline := time.Now().Add(30 * time.Second)
 	for {
