@@ -17,6 +17,7 @@ import (
 	"github.com/cairnstore/cairn/chunk"
 	"github.com/cairnstore/cairn/node"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // daemon is a `cairn daemon` process the bench started.
@@ -211,12 +212,12 @@ func runDaemons(cairn string, size int64, runs int, dir string) error {
 		// This VM slows down as the page cache fills with the fetchers'
 		// writes: each fetcher's repo goes once timed, and the order of
 		// the three measurements turns round by round.
-		var inproc, one, three float64
+		var inproc, inprocSynced, one, three, split float64
 		steps := []func() error{
 			func() (err error) {
 				d := filepath.Join(dir, fmt.Sprintf("inproc%d", i))
 				defer os.RemoveAll(d)
-				inproc, _, err = timeFetch(ctx, d, c, size, []*node.Node{inProv})
+				inproc, inprocSynced, err = timeFetch(ctx, d, c, size, []*node.Node{inProv})
 				return err
 			},
 			func() (err error) {
@@ -228,12 +229,31 @@ func runDaemons(cairn string, size int64, runs int, dir string) error {
 				return err
 			},
 		}
+		if splitFetch {
+			steps = append(steps, func() error {
+				addr, err := provs[0].swarmAddr()
+				if err != nil {
+					return err
+				}
+				info, err := peer.AddrInfoFromString(addr)
+				if err != nil {
+					return err
+				}
+				d := filepath.Join(dir, fmt.Sprintf("split%d", i))
+				defer os.RemoveAll(d)
+				split, _, err = timeFetchFrom(ctx, d, c, size, []peer.AddrInfo{*info})
+				return err
+			})
+		}
 		for j := range steps {
 			if err := steps[(i+j)%len(steps)](); err != nil {
 				return err
 			}
 		}
-		fmt.Printf("round %d: in-process fetch %.0f MB/s, cairn get from one daemon %.0f MB/s, from three %.0f MB/s\n", i+1, inproc, one, three)
+		fmt.Printf("round %d: in-process fetch %.0f MB/s (%.0f with its final sync), cairn get from one daemon %.0f MB/s, from three %.0f MB/s\n", i+1, inproc, inprocSynced, one, three)
+		if splitFetch {
+			fmt.Printf("  in-process fetcher from the first provider daemon: %.0f MB/s\n", split)
+		}
 		ones, threes, inprocs = append(ones, one), append(threes, three), append(inprocs, inproc)
 	}
 	in := median(inprocs)
@@ -272,6 +292,13 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 	if viaGateway {
 		return f.getRate(root, size)
 	}
+	if viaPin {
+		start := time.Now()
+		if err := f.call("POST", "/api/v1/pins/"+root, nil, nil); err != nil {
+			return 0, err
+		}
+		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
+	}
 	start := time.Now()
 	out := repoDir + ".out"
 	defer os.Remove(out)
@@ -291,6 +318,16 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 // gateway (as curl would) instead of `cairn get -o`, which also writes
 // and fsyncs the output file.
 var viaGateway bool
+
+// viaPin has the daemons bench pin the file on the fetching daemon
+// instead: its fetch into the store, without the read back and the
+// stream that `cairn get` adds to it.
+var viaPin bool
+
+// splitFetch adds a fourth measurement to each round of the daemons
+// bench: the in-process fetcher fetching from the first provider daemon,
+// the yardstick with its two nodes in two processes.
+var splitFetch bool
 
 // addInProcess adds the file at path on n and checks it got root.
 func addInProcess(ctx context.Context, n *node.Node, path string, root cid.Cid) error {

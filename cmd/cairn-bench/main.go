@@ -51,6 +51,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.IntVar(&fetchWindow, "window", 0, "wants in flight per provider in the transfer bench (0: the node's default)")
 	flag.BoolVar(&viaGateway, "gateway-get", false, "in the daemons bench, read through the fetching daemon's gateway instead of cairn get -o")
+	flag.BoolVar(&splitFetch, "split", false, "in the daemons bench, also time the in-process fetcher fetching from a provider daemon")
+	flag.BoolVar(&viaPin, "pin-get", false, "in the daemons bench, pin the file on the fetching daemon (fetch only) instead of cairn get -o")
 	flag.StringVar(&daemonProfile, "daemonprofile", "", "write CPU profiles of the fetching daemons of the daemons bench to PREFIX.1 and PREFIX.3")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
 	flag.DurationVar(&gwDuration, "duration", gwDuration, "length of each small-object round of the gateway bench")

@@ -147,6 +147,16 @@ var fetchProfile string
 // timeFetch returns the MB/s of a fetch until it returns (every block
 // verified and in the store) and until the store has fsynced it all.
 func timeFetch(ctx context.Context, dir string, root cid.Cid, size int64, provs []*node.Node) (float64, float64, error) {
+	infos := make([]peer.AddrInfo, len(provs))
+	for i, p := range provs {
+		infos[i] = p.AddrInfo()
+	}
+	return timeFetchFrom(ctx, dir, root, size, infos)
+}
+
+// timeFetchFrom is timeFetch from providers that may live in other
+// processes.
+func timeFetchFrom(ctx context.Context, dir string, root cid.Cid, size int64, provs []peer.AddrInfo) (float64, float64, error) {
 	f, err := benchNode(ctx, dir)
 	if err != nil {
 		return 0, 0, err
@@ -154,10 +164,10 @@ func timeFetch(ctx context.Context, dir string, root cid.Cid, size int64, provs 
 	defer f.Close()
 	var ids []peer.ID
 	for _, p := range provs {
-		if err := f.Connect(ctx, p.AddrInfo()); err != nil {
+		if err := f.Connect(ctx, p); err != nil {
 			return 0, 0, err
 		}
-		ids = append(ids, p.ID())
+		ids = append(ids, p.ID)
 	}
 	if fetchProfile != "" {
 		name := fetchProfile + ".one"
