@@ -143,7 +143,8 @@ bench-readafter: build
 # ten loopback nodes hold 1 GiB at 3 copies, one dies: time until every
 # block is back at 3, unlimited and at 20 MB/s per node, against the
 # one-provider fetch rate (CAIRN_REPAIR_BENCH_BYTES for another size,
-# CAIRN_REPAIR_PROFILE=FILE for a CPU profile of the repair alone)
+# CAIRN_REPAIR_PROFILE=FILE for a CPU profile of the repair alone,
+# CAIRN_REPAIR_TRACE=FILE for an execution trace of it)
 bench-repair:
 	$(GO) test -run '^$$' -bench 'RepairAfterANodeDies' -benchtime 1x -timeout 30m ./node/
 

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"testing"
@@ -202,9 +203,25 @@ func heldBy(nodes []*Node, k mh.Multihash, want int) bool {
 }
 
 // profileRepair writes a CPU profile of the repair alone (from the death
-// until every block is back) to $CAIRN_REPAIR_PROFILE, if set; the
-// returned func stops it.
+// until every block is back) to $CAIRN_REPAIR_PROFILE, or an execution
+// trace of it to $CAIRN_REPAIR_TRACE, if set; the returned func stops it.
 func profileRepair(b *testing.B) func() {
+	if tp := os.Getenv("CAIRN_REPAIR_TRACE"); tp != "" {
+		// An execution trace instead: where the repair waits.
+		f, err := os.Create(tp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		return func() {
+			trace.Stop()
+			if err := f.Close(); err != nil {
+				b.Error(err)
+			}
+		}
+	}
 	path := os.Getenv("CAIRN_REPAIR_PROFILE")
 	if path == "" {
 		return func() {}
