@@ -93,7 +93,7 @@ func (l *Local) importCAR(ctx context.Context, r io.Reader, pinRoots bool) (Impo
 		ir := ImportedRoot{CID: root}
 		if ir.Incomplete = l.complete(ctx, root); ir.Incomplete == nil && pinRoots {
 			ir.Pinned = true
-			pins = append(pins, pinMeta(root))
+			pins = append(pins, pinMeta(root, ""))
 		}
 		res.Roots = append(res.Roots, ir)
 	}

@@ -245,12 +245,20 @@ func (n *Node) reconcileSet(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	local, err := n.Local.Pins(ctx)
-	if err != nil {
+	type ownPin struct {
+		root cid.Cid
+		name string
+	}
+	var local []ownPin
+	if err := n.Local.forEachPin(ctx, func(root cid.Cid, name string) error {
+		local = append(local, ownPin{root, name})
+		return nil
+	}); err != nil {
 		return err
 	}
 	var join []pinset.Pin
-	for _, root := range local {
+	for _, own := range local {
+		root := own.root
 		st, err := n.index.Root(root)
 		if err != nil {
 			return err
@@ -269,7 +277,13 @@ func (n *Node) reconcileSet(ctx context.Context) error {
 			}
 		default:
 			size, _ := n.pinBytes(ctx, root) // a size the root does not tell is recorded as 0
-			join = append(join, pinset.Pin{Root: root, By: n.host.ID(), At: time.Now().UTC(), Bytes: size})
+			// A name the set would refuse (none recorded such, but the
+			// record is read back from disk) is dropped, not the pin.
+			name := own.name
+			if pinset.CheckName(name) != nil {
+				name = ""
+			}
+			join = append(join, pinset.Pin{Root: root, Name: name, By: n.host.ID(), At: time.Now().UTC(), Bytes: size})
 		}
 	}
 	if len(join) == 0 {

@@ -33,7 +33,8 @@ type Local struct {
 // Pins and replica duty are the store's caller metadata, committed in
 // the same synced batch as the blocks they protect:
 //
-//	"pin/" + root CID bytes     a DAG the user wants kept here
+//	"pin/" + root CID bytes     a DAG the user wants kept here, with the name
+//	                            it was added under (empty: none, or an older cairn)
 //	"duty/" + multihash         a block another node placed here as a replica,
 //	                            with when (8-byte Unix ns; empty from an older cairn)
 var (
@@ -47,7 +48,12 @@ var ErrNotPinned = errors.New("not pinned")
 func pinKey(c cid.Cid) []byte       { return append(append([]byte(nil), prefixPin...), c.Bytes()...) }
 func dutyKey(k mh.Multihash) []byte { return append(append([]byte(nil), prefixDuty...), k...) }
 
-func pinMeta(c cid.Cid) store.Meta { return store.Meta{Key: pinKey(c)} }
+// pinMeta is root's pin record. The name goes with it so that a pin the
+// cluster's set has not heard of yet (a W=1 add acknowledged just before
+// the node stopped) joins the set under it at the next start.
+func pinMeta(c cid.Cid, name string) store.Meta {
+	return store.Meta{Key: pinKey(c), Value: []byte(name)}
+}
 func dutyMeta(k mh.Multihash) store.Meta {
 	return store.Meta{Key: dutyKey(k), Value: dutyValue(time.Now())}
 }
@@ -102,7 +108,7 @@ func (l *Local) Add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (ch
 // add is Add, also returning the keys of the blocks it stored.
 func (l *Local) add(ctx context.Context, r io.Reader, opts chunk.AddOptions) (chunk.AddResult, []mh.Multihash, error) {
 	var res chunk.AddResult
-	keys, err := l.store1(ctx, func(sink chunk.BlockSink) (cid.Cid, error) {
+	keys, err := l.store1(ctx, opts.Name, func(sink chunk.BlockSink) (cid.Cid, error) {
 		var err error
 		res, err = chunk.Add(ctx, r, sink, opts)
 		return res.Root, err
@@ -119,7 +125,7 @@ func (l *Local) AddTree(ctx context.Context, tr chunk.TreeReader, opts chunk.Dir
 
 func (l *Local) addTree(ctx context.Context, tr chunk.TreeReader, opts chunk.DirOptions) (chunk.DirResult, []mh.Multihash, error) {
 	var res chunk.DirResult
-	keys, err := l.store1(ctx, func(sink chunk.BlockSink) (cid.Cid, error) {
+	keys, err := l.store1(ctx, opts.Name, func(sink chunk.BlockSink) (cid.Cid, error) {
 		var err error
 		res, err = chunk.AddTree(ctx, tr, sink, opts)
 		return res.Root, err
@@ -128,9 +134,10 @@ func (l *Local) addTree(ctx context.Context, tr chunk.TreeReader, opts chunk.Dir
 }
 
 // store1 runs build, which stores a DAG through the sink it is given, and
-// then commits the DAG's blocks and the pin of its root in one synced
-// batch, under the GC hold. It returns the keys of the blocks stored.
-func (l *Local) store1(ctx context.Context, build func(chunk.BlockSink) (cid.Cid, error)) ([]mh.Multihash, error) {
+// then commits the DAG's blocks and the pin of its root, named name, in
+// one synced batch, under the GC hold. It returns the keys of the blocks
+// stored.
+func (l *Local) store1(ctx context.Context, name string, build func(chunk.BlockSink) (cid.Cid, error)) ([]mh.Multihash, error) {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
 	sink := &recordingSink{s: l.store}
@@ -138,7 +145,7 @@ func (l *Local) store1(ctx context.Context, build func(chunk.BlockSink) (cid.Cid
 	if err != nil {
 		return nil, err
 	}
-	if err := l.store.Sync(pinMeta(root)); err != nil {
+	if err := l.store.Sync(pinMeta(root, name)); err != nil {
 		return nil, fmt.Errorf("add %s: %w", root, err)
 	}
 	return sink.keys, nil
@@ -211,7 +218,7 @@ func (l *Local) Pin(ctx context.Context, root cid.Cid) error {
 
 // pinHeld pins root durably; the caller holds gcMu and the DAG.
 func (l *Local) pinHeld(root cid.Cid) error {
-	if err := l.store.Sync(pinMeta(root)); err != nil {
+	if err := l.store.Sync(pinMeta(root, "")); err != nil {
 		return fmt.Errorf("pin %s: %w", root, err)
 	}
 	return nil
@@ -236,15 +243,23 @@ func (l *Local) Unpin(_ context.Context, root cid.Cid) error {
 // Pins lists the pinned roots.
 func (l *Local) Pins(ctx context.Context) ([]cid.Cid, error) {
 	var out []cid.Cid
-	err := l.store.ForEachMeta(ctx, prefixPin, func(key, _ []byte) error {
+	err := l.forEachPin(ctx, func(root cid.Cid, _ string) error {
+		out = append(out, root)
+		return nil
+	})
+	return out, err
+}
+
+// forEachPin calls fn with each pinned root and the name it was pinned
+// under.
+func (l *Local) forEachPin(ctx context.Context, fn func(root cid.Cid, name string) error) error {
+	return l.store.ForEachMeta(ctx, prefixPin, func(key, value []byte) error {
 		c, err := cid.Cast(key[len(prefixPin):])
 		if err != nil {
 			return fmt.Errorf("pins: bad entry: %w", err)
 		}
-		out = append(out, c)
-		return nil
+		return fn(c, string(value))
 	})
-	return out, err
 }
 
 // isDuty reports whether another node placed the block here as a replica.

@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -152,5 +153,39 @@ func TestConcurrentAddsWithAWriteQuorumOfOneLandInTheSetInSharedDeltas(t *testin
 	}
 	if d := deltas.Load(); d >= adds/2 {
 		t.Fatalf("%d adds made %d deltas: they were not gathered", adds, d)
+	}
+}
+
+// A W=1 add is acknowledged before its entry reaches the set: a node
+// that stops (or dies) in between has the pin durable in its own records,
+// and the reconcile at its next start puts it in the set.
+func TestAPinNotYetInTheSetWhenTheNodeStoppedIsInItAfterTheRestart(t *testing.T) {
+	dir := t.TempDir()
+	opt := withReplication(ReplicationConfig{Factor: 1, WriteQuorum: 1})
+	n := startNodeAt(t, dir, opt)
+	n.w1Pins.linger = time.Hour // held until the node stops
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := n.Add(ctx, bytes.NewReader([]byte("acknowledged, not yet in the set")), chunk.AddOptions{Name: "late"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.pins.Get(ctx, res.Root); !errors.Is(err, pinset.ErrNotPinned) {
+		t.Fatalf("the set has the pin before its linger ended (%v): the test checks nothing", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	n = startNodeAt(t, dir, opt)
+	if err := n.pubs.wait(ctx); err != nil { // the reconcile has run
+		t.Fatal(err)
+	}
+	p, err := n.pins.Get(ctx, res.Root)
+	if err != nil {
+		t.Fatalf("after the restart the set lacks the acknowledged pin: %v", err)
+	}
+	if p.Name != "late" {
+		t.Fatalf("the pin came back as %+v, want its name", p)
 	}
 }

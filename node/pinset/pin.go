@@ -76,12 +76,20 @@ func parseKey(k string, strict bool) (cid.Cid, error) {
 	return c, nil
 }
 
+// CheckName refuses a name the set would not store.
+func CheckName(name string) error {
+	if len(name) > MaxName || strings.ContainsAny(name, "\x00\n\r") {
+		return fmt.Errorf("%w: name longer than %d bytes or with control characters", ErrInvalid, MaxName)
+	}
+	return nil
+}
+
 func (p Pin) validate() error {
 	if !p.Root.Defined() {
 		return fmt.Errorf("%w: no root", ErrInvalid)
 	}
-	if len(p.Name) > MaxName || strings.ContainsAny(p.Name, "\x00\n\r") {
-		return fmt.Errorf("%w: name longer than %d bytes or with control characters", ErrInvalid, MaxName)
+	if err := CheckName(p.Name); err != nil {
+		return err
 	}
 	if p.Replicas < 0 || p.Replicas > 64 {
 		return fmt.Errorf("%w: replicas %d outside [0, 64]", ErrInvalid, p.Replicas)
