@@ -70,19 +70,26 @@ func (b *pinBatch) run() {
 		b.mu.Lock()
 		pins, dones := b.pins, b.dones
 		b.pins, b.dones = nil, nil
-		if len(dones) == 0 || b.ctx.Err() != nil {
+		closed := b.ctx.Err() != nil
+		// Decided once, under the lock: a run that saw the node close
+		// after it has let go of running would strand what add queues
+		// meanwhile (add starts no run while one is running).
+		stop := len(dones) == 0 || closed
+		if stop {
 			b.running = false
 		}
 		b.mu.Unlock()
-		if len(pins) > 0 && b.ctx.Err() == nil {
+		if len(pins) > 0 && !closed {
 			b.publish(b.ctx, pins)
 		}
 		for _, d := range dones {
 			d()
 		}
-		if len(dones) == 0 || b.ctx.Err() != nil {
+		if stop {
 			return
 		}
+		// Closed during the publish: the next turn finds ctx done at once
+		// and releases what came meanwhile.
 		t.Reset(b.linger)
 	}
 }

@@ -189,3 +189,24 @@ func TestAPinNotYetInTheSetWhenTheNodeStoppedIsInItAfterTheRestart(t *testing.T)
 		t.Fatalf("the pin came back as %+v, want its name", p)
 	}
 }
+
+func TestPinsQueuedDuringAPublishTheCloseInterruptsAreReleased(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := newTestPinBatch(t, ctx)
+	b.add([]pinset.Pin{testPin(t, 0)}, func() {})
+	<-b.published // the first publish is held
+	released := make(chan struct{})
+	b.add([]pinset.Pin{testPin(t, 1)}, func() { close(released) })
+	cancel() // the node closes while the publish runs
+	close(b.release)
+	select {
+	case <-released:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a pin queued during the publish was never released")
+	}
+	b.wg.Wait()
+	if len(b.published) != 0 {
+		t.Fatal("a pin was published after the node closed")
+	}
+}
