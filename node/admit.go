@@ -187,6 +187,11 @@ func (s *pushSession) Take(ctx context.Context, c cid.Cid, data []byte) error {
 	if n.draining.Load() {
 		return &exchange.RefusedError{Code: exchange.RefuseLeaving, Reason: "this node is draining"}
 	}
+	if chunk.IsIdentity(c) {
+		// Its bytes are in the CID: there is nothing to keep, and Has
+		// answers yes for it, which would let it past admission.
+		return &exchange.RefusedError{Code: exchange.RefuseInvalid, Reason: "an identity CID holds its data itself"}
+	}
 	held := n.Has(c)
 	if !held {
 		v := n.rep.placement()

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/cairnstore/cairn/chunk"
+	"github.com/cairnstore/cairn/chunk/store"
 	"github.com/cairnstore/cairn/node/exchange"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
@@ -112,5 +114,84 @@ func TestAdmissionRateAndQuotaPerPeer(t *testing.T) {
 	}
 	if why := a.reserve(q, 2<<20, t0); why != overRate {
 		t.Fatalf("2 MiB at once from a peer allowed 1 MiB/s got %q", why)
+	}
+}
+
+// strangerClient is an exchange client on a fresh host connected to n.
+func strangerClient(t *testing.T, n *Node) *exchange.Client {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableRelay(), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, peer.AddrInfo{ID: n.ID(), Addrs: n.Host().Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return exchange.NewClient(h)
+}
+
+func TestAPushUnderAnIdentityCIDIsRefusedAndKeepsNothing(t *testing.T) {
+	n := startNode(t)
+	cl := strangerClient(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	before := n.Stats()
+	for i := range 20 {
+		data := []byte(fmt.Sprint("inline ", i))
+		h, err := mh.Sum(data, mh.IDENTITY, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := cid.NewCidV1(cid.Raw, h)
+		var ref *exchange.RefusedError
+		if err := cl.Push(ctx, n.ID(), c, data); !errors.As(err, &ref) || ref.Code != exchange.RefuseInvalid {
+			t.Fatalf("push %d under an identity CID: %v, want refused as invalid", i, err)
+		}
+		if n.isDuty(h) {
+			t.Fatalf("push %d under an identity CID left a duty mark", i)
+		}
+	}
+	if after := n.Stats(); after.Blocks != before.Blocks || after.SegmentBytes != before.SegmentBytes {
+		t.Fatalf("identity pushes changed the store: %+v, before %+v", after, before)
+	}
+}
+
+func TestANodeAtCapacityTakesAPushOfABlockItHolds(t *testing.T) {
+	dir := t.TempDir()
+	data := randomData(t, 7, 64<<10)
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNodeWith(t, dir, store.Options{})
+	if err := n.Store().PutHashed(c, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	full := n.Stats().SegmentBytes
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Reopened with no byte to spare: the block is there, its mark is not.
+	n = startNodeWith(t, dir, store.Options{Capacity: full})
+	other := randomData(t, 8, 1024)
+	oc, _ := chunk.NewCID(chunk.SHA2_256, cid.Raw, other)
+	if err := n.Store().PutHashed(oc, other); !errors.Is(err, store.ErrFull) {
+		t.Fatalf("a new block on the full store: %v, want full: the test checks nothing", err)
+	}
+	cl := strangerClient(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cl.Push(ctx, n.ID(), c, data); err != nil {
+		t.Fatalf("push of a block the full node holds: %v, want stored", err)
+	}
+	if !n.isDuty(c.Hash()) {
+		t.Fatal("the held block took no duty mark")
 	}
 }

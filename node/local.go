@@ -355,6 +355,12 @@ var testHookReplicaWritten func()
 func (l *Local) writeReplica(c cid.Cid, data []byte) error {
 	l.gcMu.RLock()
 	defer l.gcMu.RUnlock()
+	if held, err := l.store.Has(c); err == nil && held {
+		// Only the mark is new: committed at once, in the index alone.
+		// Through PutWith it would be a record in a segment, which needs
+		// room that a full node lacks even for a block it has.
+		return l.store.Sync(dutyMeta(c.Hash()))
+	}
 	if err := l.store.PutWith(c, data, dutyMeta(c.Hash())); err != nil {
 		return err
 	}
