@@ -195,3 +195,60 @@ func TestANodeAtCapacityTakesAPushOfABlockItHolds(t *testing.T) {
 		t.Fatal("the held block took no duty mark")
 	}
 }
+
+// A pushed block is readable from its write, but peers are told of it
+// (HAVE, PROVE) only once it is committed: one that counted it earlier
+// would count a copy a crash before the commit loses.
+func TestABlockPushedButNotYetCommittedIsNotClaimedToPeers(t *testing.T) {
+	n := startNode(t)
+	written, release := make(chan struct{}), make(chan struct{})
+	testHookReplicaWritten = func() { close(written); <-release }
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	pusher, asker := strangerClient(t, n), strangerClient(t, n)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	data := randomData(t, 9, 64<<10)
+	c, err := chunk.NewCID(chunk.SHA2_256, cid.Raw, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan error, 1)
+	go func() { pushed <- pusher.Push(ctx, n.ID(), c, data) }()
+	<-written
+	testHookReplicaWritten = nil // read already: the hook is running
+	if !n.Has(c) {
+		t.Fatal("the written block is not held here: the test checks nothing")
+	}
+	nonce := make([]byte, exchange.NonceSize)
+	claimed := func() (bool, bool) {
+		t.Helper()
+		have, err := asker.Have(ctx, n.ID(), []cid.Cid{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		proofs, err := asker.Prove(ctx, n.ID(), nonce, []cid.Cid{c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exchange.Held(proofs[0]) && proofs[0] != exchange.Proof(nonce, data) {
+			t.Fatal("a wrong proof")
+		}
+		return have[0], exchange.Held(proofs[0])
+	}
+	if have, proved := claimed(); have || proved {
+		t.Fatalf("before its commit the block was claimed to a peer: have %v, proof %v", have, proved)
+	}
+	close(release)
+	if err := <-pushed; err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	if have, proved := claimed(); !have || !proved {
+		t.Fatalf("once committed the block is not claimed: have %v, proof %v", have, proved)
+	}
+}

@@ -181,6 +181,14 @@ func (s served) Has(c cid.Cid) (bool, error) {
 	return s.deltas.Has(c)
 }
 
+func (s served) Durable(c cid.Cid) (bool, error) {
+	ok, err := s.user.Durable(c)
+	if err != nil || ok || c.Prefix().Codec != cid.DagProtobuf {
+		return ok, err
+	}
+	return s.deltas.Durable(c)
+}
+
 func (s served) WillNeed(cids []cid.Cid) { s.user.WillNeed(cids) }
 
 // fetchDelta gets a delta block from one of the peers that announce the

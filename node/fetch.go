@@ -439,8 +439,12 @@ func (f *fetch) waitChan() <-chan struct{} {
 	return f.arrived
 }
 
-// announce provides the blocks the fetch stored; call it once run has
-// returned.
+// announce provides the blocks the fetch stored, and starts their commit
+// in the background; call it once run has returned. The fetch does not
+// wait for the commit (the blocks are copies of data kept elsewhere), but
+// peers are told of a block (HAVE, PROVE) only once it is committed, and
+// without a commit of its own a small fetch on a quiet node would wait
+// for the next write's.
 func (f *fetch) announce() error {
 	f.mu.Lock()
 	keys := f.stored
@@ -448,5 +452,10 @@ func (f *fetch) announce() error {
 	if len(keys) == 0 {
 		return nil
 	}
+	f.n.goBG(func() {
+		if err := f.n.Local.Sync(); err != nil && f.n.ctx.Err() == nil {
+			f.n.logf("fetch: commit of %d fetched blocks: %v", len(keys), err)
+		}
+	})
 	return f.n.provideNow(keys)
 }

@@ -417,8 +417,8 @@ func (n *Node) Peers() []peer.ID { return n.host.Network().Peers() }
 // at start.
 //
 // Fetched blocks are a copy of data that lives elsewhere, so Fetch does
-// not wait for them to be fsynced: the store commits them in the
-// background, and one lost in a crash is fetched again.
+// not wait for them to be fsynced: their commit starts as it returns and
+// runs in the background, and one lost in a crash is fetched again.
 func (n *Node) Fetch(ctx context.Context, root cid.Cid, opts FetchOptions) error {
 	f := n.newFetch(ctx, opts)
 	err := f.run(root)

@@ -339,6 +339,25 @@ func (s *Store) Has(c cid.Cid) (bool, error) {
 	return ok, nil
 }
 
+// Durable reports whether the store holds c's block committed: synced,
+// not only written (Has counts a block from its Put on). What the store
+// tells other nodes it holds should be durable, or a crash before the
+// commit loses a copy they counted.
+func (s *Store) Durable(c cid.Cid) (bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return false, ErrClosed
+	}
+	// A pending entry that moves a committed block (compaction) leaves
+	// the committed one indexed: the index alone says what is durable.
+	ok, err := s.db.Has(indexKey(c.Hash()), nil)
+	if err != nil {
+		return false, fmt.Errorf("store: durable %s: %w", c, err)
+	}
+	return ok, nil
+}
+
 // Size reports the data bytes of a held block from the index, without
 // reading it; ErrNotFound if the store does not hold it.
 func (s *Store) Size(k mh.Multihash) (int64, error) {

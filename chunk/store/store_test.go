@@ -454,3 +454,28 @@ func TestSizeReadsABlocksLengthFromTheIndexPendingOrCommitted(t *testing.T) {
 		}
 	}
 }
+
+func TestABlockIsDurableOnlyOnceCommitted(t *testing.T) {
+	s := openStore(t, t.TempDir(), store.Options{})
+	c, data := randomBlock(t, rand.New(rand.NewSource(5)), 4096)
+	if err := s.Put(c, data); err != nil {
+		t.Fatal(err)
+	}
+	has, _ := s.Has(c)
+	durable, err := s.Durable(c)
+	if !has || durable || err != nil {
+		t.Fatalf("written, not committed: has %v, durable %v (%v); want held, not durable", has, durable, err)
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if durable, err := s.Durable(c); !durable || err != nil {
+		t.Fatalf("committed: durable %v (%v)", durable, err)
+	}
+	if err := s.Delete(c); err != nil {
+		t.Fatal(err)
+	}
+	if durable, err := s.Durable(c); durable || err != nil {
+		t.Fatalf("deleted: durable %v (%v)", durable, err)
+	}
+}

@@ -29,6 +29,7 @@
 //	  0x12 DONT_HAVE  body: CID
 //	to HAVE, one frame:
 //	  0x13 HAVES      body: bitmap, bit i (LSB first) set if CID i is held
+//	                  durably (a block written but not yet committed is not)
 //	to PUSH, one frame:
 //	  0x14 STORED     (empty body) the block is durable (fsynced) on the receiver
 //	  0x15 REFUSED    body: reason code (1 byte) | UTF-8 message
@@ -37,7 +38,7 @@
 //	to PROVE, one frame:
 //	  0x16 PROOFS     body: 32 bytes per CID, in request order: SHA-256 of
 //	                  the nonce and the block, or 32 zero bytes for a block
-//	                  the prover does not hold (or cannot read)
+//	                  the prover does not hold durably (or cannot read)
 //
 // Refusal codes: 1 full (no room), 2 busy (over a limit, try later),
 // 3 invalid (the block does not match its CID or is malformed),

@@ -21,6 +21,27 @@ type BlockSource interface {
 	Has(c cid.Cid) (bool, error)
 }
 
+// durableSource is a BlockSource that tells blocks committed (synced)
+// from blocks only written. HAVE and PROVE then claim only the former: a
+// peer counts a claimed copy toward R or W, or drops its own for it, and
+// a copy a crash before the commit would lose must not count. A block
+// only written is still served to WANT.
+type durableSource interface {
+	Durable(c cid.Cid) (bool, error)
+}
+
+// claims reports whether this node may tell a peer it holds c.
+func (s *Server) claims(c cid.Cid) bool {
+	var ok bool
+	var err error
+	if d, isDurable := s.cfg.Blocks.(durableSource); isDurable {
+		ok, err = d.Durable(c)
+	} else {
+		ok, err = s.cfg.Blocks.Has(c)
+	}
+	return err == nil && ok
+}
+
 // willNeeder is a BlockSource that can start reading blocks ahead.
 type willNeeder interface {
 	WillNeed(cids []cid.Cid)
@@ -280,7 +301,7 @@ func (s *Server) serveHave(w *bufio.Writer, body []byte) error {
 	}
 	bits := make([]byte, (len(cids)+7)/8)
 	for i, c := range cids {
-		if ok, err := s.cfg.Blocks.Has(c); err == nil && ok {
+		if s.claims(c) {
 			bits[i/8] |= 1 << (i % 8)
 		}
 	}
@@ -302,6 +323,10 @@ func (s *Server) serveProve(ctx context.Context, w *bufio.Writer, body []byte) e
 	defer framePool.Put(bp)
 	out := make([]byte, 0, len(cids)*ProofSize)
 	for _, c := range cids {
+		if !s.claims(c) {
+			out = append(out, noProof[:]...)
+			continue
+		}
 		data, backing, err := s.cfg.Blocks.GetBuffer(ctx, c, *bp)
 		if cap(backing) > cap(*bp) {
 			*bp = backing
