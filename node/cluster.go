@@ -348,7 +348,7 @@ func (n *Node) PinCluster(ctx context.Context, root cid.Cid, opts PinOptions) (i
 		return 0, fmt.Errorf("pin %s: %w: %d replicas asked; every chunk keeps the cluster's Replication.Factor (%d), and per-pin counts are not supported yet",
 			root, pinset.ErrInvalid, opts.Replicas, n.Factor())
 	}
-	if err := n.Pin(ctx, root, opts.Fetch); err != nil {
+	if err := n.pin(ctx, root, opts.Name, opts.Fetch); err != nil {
 		return 0, err
 	}
 	size, err := n.pinBytes(ctx, root)

@@ -213,12 +213,13 @@ func (l *Local) Pin(ctx context.Context, root cid.Cid) error {
 	if err := l.complete(ctx, root); err != nil {
 		return fmt.Errorf("pin %s: %w", root, err)
 	}
-	return l.pinHeld(root)
+	return l.pinHeld(root, "")
 }
 
-// pinHeld pins root durably; the caller holds gcMu and the DAG.
-func (l *Local) pinHeld(root cid.Cid) error {
-	if err := l.store.Sync(pinMeta(root, "")); err != nil {
+// pinHeld pins root durably, under name; the caller holds gcMu and the
+// DAG.
+func (l *Local) pinHeld(root cid.Cid, name string) error {
+	if err := l.store.Sync(pinMeta(root, name)); err != nil {
 		return fmt.Errorf("pin %s: %w", root, err)
 	}
 	return nil

@@ -450,6 +450,11 @@ func (n *Node) FindProviders(ctx context.Context, c cid.Cid, max int) ([]peer.Ad
 // every block is here. A GC in between may take fetched blocks (unpinned
 // until then): they are fetched again, a few times at most.
 func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
+	return n.pin(ctx, root, "", opts)
+}
+
+// pin is Pin with the name the local pin record keeps.
+func (n *Node) pin(ctx context.Context, root cid.Cid, name string, opts FetchOptions) error {
 	var err error
 	for range 3 {
 		if err = n.Fetch(ctx, root, opts); err != nil {
@@ -457,7 +462,7 @@ func (n *Node) Pin(ctx context.Context, root cid.Cid, opts FetchOptions) error {
 		}
 		n.gcMu.RLock()
 		if err = n.complete(ctx, root); err == nil {
-			err = n.pinHeld(root)
+			err = n.pinHeld(root, name)
 			n.gcMu.RUnlock()
 			return err
 		}

@@ -210,3 +210,41 @@ func TestPinsQueuedDuringAPublishTheCloseInterruptsAreReleased(t *testing.T) {
 		t.Fatal("a pin was published after the node closed")
 	}
 }
+
+// A pin made by name (pin add --name) keeps the name in this node's own
+// record too, which is what the set gets back after a crash before the
+// entry is published. (The record goes once the set's reference keeps
+// the root, so it is read here for a root the set has not been told of.)
+func TestAPinMadeByNameKeepsTheNameInTheLocalRecord(t *testing.T) {
+	n := startNode(t, withReplication(ReplicationConfig{Factor: 1, WriteQuorum: 1}))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := n.Local.Add(ctx, bytes.NewReader([]byte("renamed by a pin")), chunk.AddOptions{Name: "first"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	localName := func() string {
+		t.Helper()
+		names := map[cid.Cid]string{}
+		if err := n.Local.forEachPin(ctx, func(root cid.Cid, name string) error {
+			names[root] = name
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := names[res.Root]
+		if !ok {
+			t.Fatal("no local pin record")
+		}
+		return got
+	}
+	if got := localName(); got != "first" {
+		t.Fatalf("after the add the record names the pin %q, want the add's name", got)
+	}
+	if err := n.pin(ctx, res.Root, "second", FetchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := localName(); got != "second" {
+		t.Fatalf("after the pin the record names it %q, want the pin's name", got)
+	}
+}
