@@ -204,37 +204,30 @@ func heldBy(nodes []*Node, k mh.Multihash, want int) bool {
 
 // profileRepair writes a CPU profile of the repair alone (from the death
 // until every block is back) to $CAIRN_REPAIR_PROFILE, or an execution
-// trace of it to $CAIRN_REPAIR_TRACE, if set; the returned func stops it.
+// trace of it (where the repair waits) to $CAIRN_REPAIR_TRACE, if set;
+// the returned func stops it.
 func profileRepair(b *testing.B) func() {
-	if tp := os.Getenv("CAIRN_REPAIR_TRACE"); tp != "" {
-		// An execution trace instead: where the repair waits.
-		f, err := os.Create(tp)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := trace.Start(f); err != nil {
-			b.Fatal(err)
-		}
-		return func() {
-			trace.Stop()
-			if err := f.Close(); err != nil {
-				b.Error(err)
-			}
-		}
+	if path := os.Getenv("CAIRN_REPAIR_TRACE"); path != "" {
+		return recordRepair(b, path, trace.Start, trace.Stop)
 	}
-	path := os.Getenv("CAIRN_REPAIR_PROFILE")
-	if path == "" {
-		return func() {}
+	if path := os.Getenv("CAIRN_REPAIR_PROFILE"); path != "" {
+		return recordRepair(b, path, pprof.StartCPUProfile, pprof.StopCPUProfile)
 	}
+	return func() {}
+}
+
+// recordRepair starts a recorder (a CPU profile or a trace) into path and
+// returns what stops it and closes the file.
+func recordRepair(b *testing.B, path string, start func(io.Writer) error, stop func()) func() {
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		b.Fatal(err)
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		stop()
 		if err := f.Close(); err != nil {
 			b.Error(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -51,33 +52,32 @@ cairn commands go through the daemon. SIGINT or SIGTERM stops it cleanly.`,
 func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gatewayAddr string) error {
 	ctx := cmd.Context()
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
-	// CAIRN_CPUPROFILE names a file for a CPU profile of the whole run,
-	// written when the daemon stops cleanly: for finding where a daemon
-	// spends its time (cairn-bench profiles its daemons this way).
-	if name := os.Getenv("CAIRN_CPUPROFILE"); name != "" {
+	// CAIRN_CPUPROFILE names a file for a CPU profile of the whole run, and
+	// CAIRN_TRACE one for a Go execution trace of it, written when the
+	// daemon stops cleanly: where a daemon spends its time (cairn-bench
+	// profiles its daemons this way), and where requests wait (`go tool
+	// trace -pprof=sync FILE`), which a CPU profile does not show.
+	for _, rec := range []struct {
+		env   string
+		start func(io.Writer) error
+		stop  func()
+	}{
+		{"CAIRN_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile},
+		{"CAIRN_TRACE", trace.Start, trace.Stop},
+	} {
+		name := os.Getenv(rec.env)
+		if name == "" {
+			continue
+		}
 		f, err := os.Create(name)
 		if err != nil {
-			return fmt.Errorf("CAIRN_CPUPROFILE: %w", err)
+			return fmt.Errorf("%s: %w", rec.env, err)
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("CAIRN_CPUPROFILE: %w", err)
+		if err := rec.start(f); err != nil {
+			return fmt.Errorf("%s: %w", rec.env, err)
 		}
-		defer pprof.StopCPUProfile()
-	}
-	// CAIRN_TRACE names a file for a Go execution trace of the whole run,
-	// written when the daemon stops cleanly: where requests wait (`go
-	// tool trace -pprof=sync FILE`), which a CPU profile does not show.
-	if name := os.Getenv("CAIRN_TRACE"); name != "" {
-		f, err := os.Create(name)
-		if err != nil {
-			return fmt.Errorf("CAIRN_TRACE: %w", err)
-		}
-		defer f.Close()
-		if err := trace.Start(f); err != nil {
-			return fmt.Errorf("CAIRN_TRACE: %w", err)
-		}
-		defer trace.Stop()
+		defer rec.stop()
 	}
 	// CAIRN_MEMPROFILE names a file for a heap profile taken when the
 	// daemon stops cleanly: what its resident memory is made of.
