@@ -15,10 +15,11 @@ import (
 // Pushes to one peer go out in batches (exchange.BatchProtocolID): each
 // push joins its peer's queue, and a sender takes everything queued, up
 // to exchange.MaxPushBatch blocks and maxBatchBytes, onto one stream that
-// the receiver commits once. The batches form by themselves, as group commits do: while a
-// batch is on its way the next one gathers, so a lone push goes at once
-// and many concurrent pushes share streams, round trips and fsyncs (one
-// stream and one commit a block held a repair to a quarter of a fetch).
+// the receiver commits once. The batches form by themselves, as group
+// commits do: while a batch is on its way the next one gathers, so a lone
+// push goes at once and many concurrent pushes share streams, round trips
+// and fsyncs (one stream and one commit a block held a repair to a quarter
+// of a fetch).
 
 // batchesInFlight is how many batches go to one peer at a time: two, so
 // that one gathers and travels while the other is committed.
