@@ -77,6 +77,7 @@ const (
 type block struct {
 	st     blockState
 	urgent bool // a reader waits for it
+	at     pos  // its place in the DAG; dropped once held
 }
 
 // provider is what the plan knows of one provider.
@@ -100,8 +101,8 @@ type Plan struct {
 	// blocks is the visited set: every block the fetch has come across,
 	// however many links reach it, is handled once.
 	blocks map[cid.Cid]block
-	open   int // blocks not held yet
-	queue  stack
+	open   int       // blocks not held yet
+	queue  queue     // queued blocks, in the DAG's depth-first order
 	urgent []cid.Cid // blocks a reader waits for, in no want yet
 
 	refused      map[cid.Cid][]string // who lacks or failed each block
@@ -150,7 +151,8 @@ func New(cfg Config) *Plan {
 		retryWait: firstRetryWait,
 	}
 	p.addPeers(cfg.Providers)
-	p.discover([]cid.Cid{cfg.Root}, false)
+	p.add(cfg.Root, "", false)
+	p.emit(Action{Kind: Resolve, CIDs: []cid.Cid{cfg.Root}})
 	return p
 }
 
@@ -268,51 +270,55 @@ func (p *Plan) forgetRefusals(id string) {
 	}
 }
 
-// discover adds the blocks not seen before to the visited set and asks
-// the driver to resolve them. urgent marks them as awaited by a reader.
-func (p *Plan) discover(cids []cid.Cid, urgent bool) {
+// discover adds the links of the block at parent that were not seen
+// before to the visited set, and asks the driver to resolve them.
+func (p *Plan) discover(parent pos, links []cid.Cid) {
 	var fresh []cid.Cid
-	for _, c := range cids {
-		if _, seen := p.blocks[c]; seen {
-			continue
+	for i, c := range links {
+		if p.add(c, parent.child(i), false) {
+			fresh = append(fresh, c)
 		}
-		p.blocks[c] = block{st: resolving, urgent: urgent}
-		p.open++
-		fresh = append(fresh, c)
 	}
 	if len(fresh) > 0 {
 		p.emit(Action{Kind: Resolve, CIDs: fresh})
 	}
 }
 
+// add puts c, at place at, in the visited set unless it is there already
+// (the first place a block is found at is its place); urgent marks it as
+// awaited by a reader.
+func (p *Plan) add(c cid.Cid, at pos, urgent bool) bool {
+	if _, seen := p.blocks[c]; seen {
+		return false
+	}
+	p.blocks[c] = block{st: resolving, urgent: urgent, at: at}
+	p.open++
+	return true
+}
+
 func (p *Plan) resolved(missing []cid.Cid, heldBlocks []Held) {
-	var links []cid.Cid
+	p.requeue(missing, resolving)
 	for _, h := range heldBlocks {
 		if b := p.blocks[h.CID]; b.st == resolving {
 			p.blocks[h.CID] = block{st: held}
 			p.open--
-			links = append(links, h.Links...)
+			p.discover(b.at, h.Links)
 		}
 	}
-	// Missing blocks go to the front, in order: the fetch walks the file
-	// roughly in order, so its first bytes arrive first.
-	p.requeue(missing, resolving)
-	p.discover(links, false)
 }
 
-// requeue puts the blocks among cids that are in state from back at the
-// front of the queue, in order, and those a reader waits for among the
-// urgent ones.
+// requeue puts the blocks among cids that are in state from back in the
+// queue, at their place in the DAG's order, and those a reader waits for
+// among the urgent ones.
 func (p *Plan) requeue(cids []cid.Cid, from blockState) {
-	for i := len(cids) - 1; i >= 0; i-- {
-		c := cids[i]
+	for _, c := range cids {
 		b := p.blocks[c]
 		if b.st != from {
 			continue
 		}
 		b.st = queued
 		p.blocks[c] = b
-		p.queue.push(c)
+		p.queue.push(c, b.at)
 		p.recheck = true
 		if b.urgent {
 			p.urgent = append(p.urgent, c)
@@ -321,14 +327,15 @@ func (p *Plan) requeue(cids []cid.Cid, from blockState) {
 }
 
 func (p *Plan) blockArrived(c cid.Cid, links []cid.Cid) {
-	if b := p.blocks[c]; b.st != inflight {
+	b := p.blocks[c]
+	if b.st != inflight {
 		return
 	}
 	p.blocks[c] = block{st: held}
 	p.open--
 	p.moved = true
 	if len(links) > 0 {
-		p.discover(links, false)
+		p.discover(b.at, links)
 	}
 }
 
@@ -365,8 +372,8 @@ func (p *Plan) wantDone(ev Event) {
 	case WantFatal:
 		p.fail(ev.Err)
 	}
-	// Whatever did not come goes back to the front, for another provider
-	// if this one lacked it.
+	// Whatever did not come goes back to its place, near the front, for
+	// another provider if this one lacked it.
 	p.requeue(w.cids, inflight)
 }
 
@@ -387,7 +394,7 @@ func (p *Plan) isRefused(c cid.Cid, id string) bool {
 	return false
 }
 
-// readerWaits moves c ahead of the queue: the fetch walks the file in
+// readerWaits moves c ahead of the queue: the fetch walks the DAG in
 // order, so without this a read at the end of a large file (a seek, a
 // byte range) would wait for everything before it.
 func (p *Plan) readerWaits(c cid.Cid) {
@@ -395,7 +402,10 @@ func (p *Plan) readerWaits(c cid.Cid) {
 	switch {
 	case !ok:
 		// Not come across yet: find out whether it is held meanwhile.
-		p.discover([]cid.Cid{c}, true)
+		// Its place is unknown: at the top, so that what it links to comes
+		// first (a reader that seeks reads on from there).
+		p.add(c, "", true)
+		p.emit(Action{Kind: Resolve, CIDs: []cid.Cid{c}})
 	case b.st == resolving:
 		b.urgent = true
 		p.blocks[c] = b
