@@ -275,6 +275,10 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		os.Setenv("CAIRN_CPUPROFILE", fmt.Sprintf("%s.%d", daemonProfile, len(provs)))
 		defer os.Unsetenv("CAIRN_CPUPROFILE")
 	}
+	if daemonTrace != "" {
+		os.Setenv("CAIRN_TRACE", fmt.Sprintf("%s.%d", daemonTrace, len(provs)))
+		defer os.Unsetenv("CAIRN_TRACE")
+	}
 	f, err := startBenchDaemon(bin, repoDir, noReplication)
 	if err != nil {
 		return 0, err
@@ -299,6 +303,7 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		}
 		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
 	}
+	cpu0 := processCPU(f, provs)
 	start := time.Now()
 	out := repoDir + ".out"
 	defer os.Remove(out)
@@ -308,10 +313,24 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		return 0, fmt.Errorf("cairn get: %v: %s", err, b)
 	}
 	secs := time.Since(start).Seconds()
+	cpu1 := processCPU(f, provs)
+	fmt.Printf("  cairn get from %d: %.2f s; CPU s: fetching daemon %.2f, providers %.2f, cairn get %.2f\n", len(provs), secs,
+		cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds())
 	if st, err := os.Stat(out); err != nil || st.Size() != size {
 		return 0, fmt.Errorf("cairn get wrote %v bytes (%v), want %d", st, err, size)
 	}
 	return float64(size) / 1e6 / secs, nil
+}
+
+// processCPU is the CPU seconds used so far by the fetching daemon f
+// and by the providers together.
+func processCPU(f *daemon, provs []*daemon) [2]float64 {
+	var c [2]float64
+	c[0] = cpuSeconds(f.cmd.Process.Pid)
+	for _, p := range provs {
+		c[1] += cpuSeconds(p.cmd.Process.Pid)
+	}
+	return c
 }
 
 // viaGateway has the daemons bench read through the fetching daemon's
@@ -349,3 +368,7 @@ func addInProcess(ctx context.Context, n *node.Node, path string, root cid.Cid) 
 // daemonProfile, if set, is the prefix of CPU profiles of the fetching
 // daemons: PREFIX.1 and PREFIX.3 (the last round of each).
 var daemonProfile string
+
+// daemonTrace, if set, is the prefix of execution traces of the fetching
+// daemons, as daemonProfile.
+var daemonTrace string

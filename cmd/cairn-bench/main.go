@@ -54,6 +54,7 @@ func main() {
 	flag.BoolVar(&splitFetch, "split", false, "in the daemons bench, also time the in-process fetcher fetching from a provider daemon")
 	flag.BoolVar(&viaPin, "pin-get", false, "in the daemons bench, pin the file on the fetching daemon (fetch only) instead of cairn get -o")
 	flag.StringVar(&daemonProfile, "daemonprofile", "", "write CPU profiles of the fetching daemons of the daemons bench to PREFIX.1 and PREFIX.3")
+	flag.StringVar(&daemonTrace, "daemontrace", "", "write execution traces of the fetching daemons of the daemons bench to PREFIX.1 and PREFIX.3")
 	flag.StringVar(&fetchProfile, "fetchprofile", "", "write CPU profiles of the timed fetches to PREFIX.one and PREFIX.three")
 	flag.DurationVar(&gwDuration, "duration", gwDuration, "length of each small-object round of the gateway bench")
 	flag.IntVar(&gwWorkers, "workers", gwWorkers, "load workers (one keep-alive connection each) in the gateway bench")

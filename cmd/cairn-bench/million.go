@@ -145,6 +145,28 @@ func startDaemonOn(bin, repoDir string, env ...string) (*daemon, error) {
 	return d, nil
 }
 
+// cpuSeconds is the CPU time (user and system) a process has used so
+// far, 0 if unknown.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// from after it. utime and stime are the 14th and 15th fields.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	s, _ := strconv.ParseFloat(f[12], 64)
+	return (u + s) / 100 // USER_HZ is 100 on Linux
+}
+
 // residentKiB is a process's resident set (VmRSS), 0 if unknown.
 func residentKiB(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
