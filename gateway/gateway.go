@@ -356,7 +356,7 @@ func (r *recorder) Flush() {
 // straight from its blocks, sparing a copy of every byte.
 func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 	if lr, ok := src.(*io.LimitedReader); ok {
-		if nx, ok := lr.R.(nexter); ok {
+		if nx, ok := nexterOf(lr.R); ok {
 			return r.writeNext(nx, lr)
 		}
 	}
@@ -369,6 +369,18 @@ func (r *recorder) ReadFrom(src io.Reader) (int64, error) {
 // its next call: a chunk.Reader, or the node.Stream around one.
 type nexter interface {
 	Next(max int) ([]byte, error)
+}
+
+// nexterOf returns src's reads without a copy, if it has them; through
+// the wrapper serveFile closes the file with.
+func nexterOf(src io.Reader) (nexter, bool) {
+	if c, ok := src.(*closeAfterReads); ok {
+		if _, ok := c.f.(nexter); !ok {
+			return nil, false
+		}
+	}
+	nx, ok := src.(nexter)
+	return nx, ok
 }
 
 // writeNext writes lr's bytes (at most lr.N, which it counts down as

@@ -128,6 +128,28 @@ func (c *closeAfterReads) Read(p []byte) (int, error) {
 	return c.f.Read(p)
 }
 
+// Next is the file's Next (see nexter), which the caller must check it
+// has (nexterOf). Its bytes stay valid until the next call: only the
+// handler's own goroutine uses it (ServeContent's one range), and the
+// handler closes the file only once that is done.
+func (c *closeAfterReads) Next(max int) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, errFileClosed
+	}
+	return c.f.(nexter).Next(max)
+}
+
+// ReadAheadUntil passes the end of a range on to a file that reads ahead.
+func (c *closeAfterReads) ReadAheadUntil(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.f.(interface{ ReadAheadUntil(n int64) }); ok && !c.closed {
+		b.ReadAheadUntil(n)
+	}
+}
+
 func (c *closeAfterReads) Seek(off int64, whence int) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -3,6 +3,7 @@ package gateway
 import (
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -93,5 +94,54 @@ func TestAFileIsClosedOnlyAfterTheReadInProgress(t *testing.T) {
 	}
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("a Read after Close succeeded")
+	}
+}
+
+// nextFile is a file of size zero bytes that counts how its bytes were
+// taken: by Read (a copy each) or by Next (none).
+type nextFile struct {
+	size, off   int
+	read, nexts int
+	until       int64
+}
+
+func (f *nextFile) Read(p []byte) (int, error) {
+	b, err := f.Next(len(p))
+	f.read += len(b)
+	return copy(p, b), err
+}
+func (f *nextFile) Next(max int) ([]byte, error) {
+	if f.off >= f.size {
+		return nil, io.EOF
+	}
+	n := min(max, f.size-f.off, 1<<16)
+	f.off += n
+	f.nexts++
+	return make([]byte, n), nil
+}
+func (f *nextFile) ReadAheadUntil(n int64)         { f.until = n }
+func (f *nextFile) Seek(int64, int) (int64, error) { return 0, nil }
+func (f *nextFile) Size() uint64                   { return uint64(f.size) }
+func (f *nextFile) Close() error                   { return nil }
+
+// A file served through the wrapper that waits for reads before a close
+// is still written from its own buffers, with no copy, and is told where
+// the range ends.
+func TestAWrappedFileIsWrittenWithoutACopyAndToldTheRangeEnd(t *testing.T) {
+	f := &nextFile{size: 1 << 20}
+	w := httptest.NewRecorder()
+	rec := &recorder{ResponseWriter: w, rc: http.NewResponseController(w), idle: time.Minute}
+	n, err := rec.ReadFrom(&io.LimitedReader{R: &closeAfterReads{f: f}, N: 700_000})
+	if err != nil || n != 700_000 {
+		t.Fatalf("wrote %d bytes (%v), want 700000", n, err)
+	}
+	if f.read != 0 || f.nexts == 0 {
+		t.Errorf("%d bytes copied by Read, %d calls of Next: the body was copied", f.read, f.nexts)
+	}
+	if f.until != 700_000 {
+		t.Errorf("read ahead until %d, want the range's end 700000", f.until)
+	}
+	if w.Body.Len() != 700_000 {
+		t.Errorf("the response has %d bytes", w.Body.Len())
 	}
 }
