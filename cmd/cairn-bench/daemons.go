@@ -207,6 +207,8 @@ func runDaemons(cairn string, size int64, runs int, dir string) error {
 		return err
 	}
 
+	quiesce(provs)
+
 	var ones, threes, inprocs []float64
 	for i := range runs {
 		// This VM slows down as the page cache fills with the fetchers'
@@ -320,6 +322,33 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		return 0, fmt.Errorf("cairn get wrote %v bytes (%v), want %d", st, err, size)
 	}
 	return float64(size) / 1e6 / secs, nil
+}
+
+// quiesce waits, up to 30 s, until the adds' writes are on disk and the
+// providers (and this process, with its in-process provider) have gone
+// idle: their announces of the blocks just added took CPU from the first
+// round's timing.
+func quiesce(provs []*daemon) {
+	syscall.Sync()
+	pids := []int{os.Getpid()}
+	for _, p := range provs {
+		pids = append(pids, p.cmd.Process.Pid)
+	}
+	used := func() (t float64) {
+		for _, pid := range pids {
+			t += cpuSeconds(pid)
+		}
+		return t
+	}
+	const window = 500 * time.Millisecond
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		before := used()
+		time.Sleep(window) // the span CPU use is measured over
+		if used()-before < 0.02*float64(len(pids)) {
+			return
+		}
+	}
+	fmt.Println("(the providers did not go idle within 30 s)")
 }
 
 // processCPU is the CPU seconds used so far by the fetching daemon f
