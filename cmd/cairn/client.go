@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -24,9 +25,13 @@ var errNoDaemon = errors.New("no cairn daemon is running for this repo: start on
 
 // apiClient talks to the daemon that holds a repo.
 type apiClient struct {
+	// base is the daemon's URL. Through the socket too: its host is what
+	// the daemon checks requests for the API against.
 	base  string
 	token string
 	hc    *http.Client
+	// socket is the Unix socket the calls go through; "" for TCP.
+	socket string
 }
 
 // daemonClient returns a client of the daemon serving the repo at path,
@@ -50,27 +55,55 @@ func daemonClient(path string) (*apiClient, error) {
 	if err != nil {
 		return nil, err
 	}
-	probe := &http.Client{Timeout: 2 * time.Second}
-	resp, err := probe.Get(base + "/api/v1/id")
-	if err != nil {
-		return nil, nil // stale: nothing answers
-	}
-	var id gateway.IDResponse
-	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&id)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || id.ID != cfg.Identity.PeerID {
-		return nil, nil // stale: something else answers there
-	}
 	token, err := repo.ReadAPIToken(path)
 	if err != nil {
 		return nil, err
 	}
-	// The peer ID is public: before the token goes out, what answers must
-	// prove it knows the token, for a nonce of ours.
-	if !knowsToken(probe, base, token) {
-		return nil, nil // stale: something else answers there
+	sock := repo.APISocketPath(path)
+	if st, err := os.Stat(sock); err == nil && st.Mode()&os.ModeSocket != 0 {
+		hc := &http.Client{Transport: socketTransport(sock)}
+		if isDaemon(hc, base, cfg.Identity.PeerID, token) {
+			return &apiClient{base: base, token: token, hc: hc, socket: sock}, nil
+		}
+		// Left by a killed daemon, or refused: try TCP.
+	}
+	if !isDaemon(&http.Client{}, base, cfg.Identity.PeerID, token) {
+		return nil, nil // stale
 	}
 	return &apiClient{base: base, token: token, hc: &http.Client{}}, nil
+}
+
+// isDaemon says whether what answers at base through hc is the repo's
+// daemon. It must be: after a killed daemon the port may belong to
+// another program, which must not get our token.
+func isDaemon(hc *http.Client, base, peerID, token string) bool {
+	probe := *hc
+	probe.Timeout = 2 * time.Second
+	resp, err := probe.Get(base + "/api/v1/id")
+	if err != nil {
+		return false // nothing answers
+	}
+	var id gateway.IDResponse
+	err = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&id)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || id.ID != peerID {
+		return false // something else answers there
+	}
+	// The peer ID is public: before the token goes out, what answers must
+	// prove it knows the token, for a nonce of ours.
+	return knowsToken(&probe, base, token)
+}
+
+// socketTransport is an HTTP transport whose every connection goes to the
+// Unix socket at path, whatever the URL's host.
+func socketTransport(path string) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}
+	return t
 }
 
 // knowsToken asks the daemon at base for the proof of a fresh nonce under

@@ -186,8 +186,13 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		IdleTimeout:       2 * time.Minute,
 		BaseContext:       func(net.Listener) context.Context { return reqCtx },
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2) // one for each listener
 	go func() { served <- srv.Serve(ln) }()
+	if uln, err := listenAPISocket(path); err != nil {
+		fmt.Fprintf(errw, "API socket: %v (the CLI will use TCP)\n", err)
+	} else {
+		go func() { served <- srv.Serve(uln) }()
+	}
 	defer func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -226,6 +231,29 @@ func runDaemon(cmd *cobra.Command, listenFlags, bootstrapFlags []string, gateway
 		}
 		return fmt.Errorf("gateway: %w", err)
 	}
+}
+
+// listenAPISocket listens on the repo's API socket, which only the repo's
+// owner may connect to. The CLI on this machine prefers it to loopback
+// TCP: streaming a file through it costs the two processes about a third
+// of the CPU (0.17 against 0.45 CPU-seconds for 512 MiB here), which a
+// large cairn get gives to the fetch.
+func listenAPISocket(repoPath string) (net.Listener, error) {
+	p := repo.APISocketPath(repoPath)
+	// One left by a daemon that was killed: the repo's lock, which this
+	// daemon holds, says no other daemon serves on it.
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", p)
+	if err != nil {
+		return nil, err // a path too long for a socket, say
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
 }
 
 func orDefault(flags, cfg []string) []string {

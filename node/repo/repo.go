@@ -373,6 +373,10 @@ func SwarmKeyPath(path string) string { return filepath.Join(path, "swarm.key") 
 // APIFilePath is the file in which a running daemon publishes its base URL.
 func APIFilePath(path string) string { return filepath.Join(path, "api") }
 
+// APISocketPath is the Unix socket on which a running daemon also serves
+// its API, for the CLI on the same machine.
+func APISocketPath(path string) string { return filepath.Join(path, "api.sock") }
+
 // PrivKey reads the node's identity key and checks it against the peer ID
 // recorded in the config.
 func (r *Repo) PrivKey() (crypto.PrivKey, error) {
