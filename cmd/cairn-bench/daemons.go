@@ -219,7 +219,9 @@ func runDaemons(cairn string, size int64, runs int, dir string) error {
 			func() (err error) {
 				d := filepath.Join(dir, fmt.Sprintf("inproc%d", i))
 				defer os.RemoveAll(d)
+				cpu0 := cpuSeconds(os.Getpid())
 				inproc, inprocSynced, err = timeFetch(ctx, d, c, size, []*node.Node{inProv})
+				fmt.Printf("  in-process fetch: %.2f s; CPU s: both nodes %.2f\n", float64(size)/1e6/inproc, cpuSeconds(os.Getpid())-cpu0)
 				return err
 			},
 			func() (err error) {
@@ -306,6 +308,7 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 		return float64(size) / 1e6 / time.Since(start).Seconds(), nil
 	}
 	cpu0 := processCPU(f, provs)
+	busy0, idle0, wait0 := machineTicks()
 	start := time.Now()
 	out := repoDir + ".out"
 	defer os.Remove(out)
@@ -316,8 +319,11 @@ func timeGet(bin, repoDir, root string, size int64, provs []*daemon) (float64, e
 	}
 	secs := time.Since(start).Seconds()
 	cpu1 := processCPU(f, provs)
-	fmt.Printf("  cairn get from %d: %.2f s; CPU s: fetching daemon %.2f, providers %.2f, cairn get %.2f\n", len(provs), secs,
-		cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds())
+	busy1, idle1, wait1 := machineTicks()
+	all := (busy1 - busy0) + (idle1 - idle0) + (wait1 - wait0)
+	fmt.Printf("  cairn get from %d: %.2f s; CPU s: fetching daemon %.2f, providers %.2f, cairn get %.2f; the machine %.0f%% busy, %.0f%% in iowait\n", len(provs), secs,
+		cpu1[0]-cpu0[0], cpu1[1]-cpu0[1], (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds(),
+		100*(busy1-busy0)/max(all, 1), 100*(wait1-wait0)/max(all, 1))
 	if st, err := os.Stat(out); err != nil || st.Size() != size {
 		return 0, fmt.Errorf("cairn get wrote %v bytes (%v), want %d", st, err, size)
 	}

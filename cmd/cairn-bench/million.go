@@ -167,6 +167,25 @@ func cpuSeconds(pid int) float64 {
 	return (u + s) / 100 // USER_HZ is 100 on Linux
 }
 
+// machineTicks are the machine's CPU ticks so far (/proc/stat): busy
+// (user, nice, system, irq, softirq, steal), idle and iowait.
+func machineTicks() (busy, idle, iowait float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, 0
+	}
+	v := make([]float64, 8)
+	for i := range v {
+		v[i], _ = strconv.ParseFloat(f[i+1], 64)
+	}
+	return v[0] + v[1] + v[2] + v[5] + v[6] + v[7], v[3], v[4]
+}
+
 // residentKiB is a process's resident set (VmRSS), 0 if unknown.
 func residentKiB(pid int) int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
